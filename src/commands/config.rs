@@ -1,0 +1,73 @@
+//! `deploy-session config check`
+
+use crate::cli::{FormatArgs, ReportFormat};
+use crate::error::{ExitStatus, InputError};
+use crate::protocol;
+use crate::settings::Settings;
+use anyhow::Result;
+use serde_json::json;
+
+pub fn check(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
+    let result = protocol::load(&s.paths);
+    let file = s
+        .paths
+        .config_candidates()
+        .first()
+        .map(|f| s.paths.shown(f));
+    if args.format == ReportFormat::Json {
+        let (valid, errors, summary) = match &result {
+            Ok((_, cfg)) => (true, Vec::new(), Some(cfg.summary())),
+            Err(e) => (false, e.0.iter().map(error_json).collect(), None),
+        };
+        super::print_json(
+            s,
+            &json!({
+                "schema_version": 1,
+                "file": file,
+                "valid": valid,
+                "summary": summary,
+                "errors": errors,
+            }),
+        );
+        return Ok(if valid {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Usage
+        });
+    }
+    match result {
+        Ok((set, cfg)) => {
+            let shown = file.map_or_else(
+                || "no config file (deploy-session.yaml or .ai_context/deploy-session.yaml); the built-in protocols apply".to_string(),
+                |f| format!("{}: OK", f.display()),
+            );
+            let actions = set.actions().count();
+            s.printer.out(format!(
+                "{shown} — {}; {actions} actions in all",
+                cfg.summary()
+            ));
+            Ok(ExitStatus::Success)
+        }
+        Err(e) => {
+            for err in &e.0 {
+                s.printer.error(err, err.hint.as_deref());
+            }
+            let n = e.0.len();
+            s.printer.info(format!(
+                "{n} error{} found; nothing was run or written",
+                if n == 1 { "" } else { "s" }
+            ));
+            Ok(ExitStatus::Usage)
+        }
+    }
+}
+
+fn error_json(e: &InputError) -> serde_json::Value {
+    json!({
+        "file": e.path,
+        "line": e.line,
+        "column": e.column,
+        "message": e.message,
+        "hint": e.hint,
+    })
+}

@@ -1,0 +1,111 @@
+//! Crash-safe file writes.
+//!
+//! Every file the tool owns is replaced atomically: written to a temp file in
+//! the same folder, fsynced, renamed over the target, then the folder is
+//! fsynced. A process killed at any instant leaves the old or the new file,
+//! never a torn one. Temp files carry a recognisable marker so the next writer
+//! (which holds the lock, so no live writer can own them) removes leftovers.
+
+use anyhow::{Context, Result};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+/// Marker in the name of every temp file this tool creates.
+pub const TEMP_MARKER: &str = ".ds-tmp.";
+
+/// Replaces `path` with `bytes` atomically and durably.
+///
+/// On any error (disk full, file-size limit, permissions) the old file is
+/// untouched and the temp file is removed; the error carries the OS message.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}{TEMP_MARKER}"))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Copies `path` to `path` + `.bak` (atomically) when it exists.
+pub fn keep_backup(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bak = path.as_os_str().to_owned();
+    bak.push(".bak");
+    write_atomic(Path::new(&bak), &bytes)
+}
+
+/// fsyncs a folder so a rename inside it survives a power cut.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync folder {}", dir.display()))
+}
+
+/// Removes temp files left in `dir` by writers that died mid-write.
+/// Only call while holding the session lock. Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(TEMP_MARKER))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn backup_keeps_previous_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.md");
+        fs::write(&p, b"old").unwrap();
+        keep_backup(&p).unwrap();
+        assert_eq!(fs::read(dir.path().join("f.md.bak")).unwrap(), b"old");
+    }
+
+    #[test]
+    fn stale_temps_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".state.json.ds-tmp.abc"), b"x").unwrap();
+        fs::write(dir.path().join("keep.json"), b"x").unwrap();
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+        assert!(dir.path().join("keep.json").exists());
+    }
+}

@@ -1,0 +1,68 @@
+//! deploy-session: the Deployment Framework's phase-7 session protocols
+//! (start, work, end) as a deterministic, resumable, auditable program.
+//!
+//! The module map reads like the architecture: the master state file, the
+//! protocol model, and the commands that read and run them.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod error;
+pub mod fsio;
+pub mod gates;
+pub mod master_state;
+pub mod paths;
+pub mod protocol;
+pub mod settings;
+pub mod templating;
+pub mod ui;
+
+use clap::Parser;
+
+/// The program: parse arguments, run the command, map the outcome to an
+/// exit code. Errors print one line (`-v`: the whole cause chain).
+pub fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.global.verbose);
+    let printer = ui::Printer::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+    let outcome = settings::Settings::from_args(&cli.global)
+        .and_then(|s| commands::dispatch(cli.command, &s));
+    let status = match outcome {
+        Ok(status) => status,
+        Err(err) => {
+            report_error(&printer, &err);
+            error::classify(&err)
+        }
+    };
+    std::process::ExitCode::from(status.code() as u8)
+}
+
+fn report_error(printer: &ui::Printer, err: &anyhow::Error) {
+    let hint = error::hint_of(err);
+    if printer.verbose() > 0 {
+        printer.error(err, hint.as_deref());
+        for cause in err.chain().skip(1) {
+            printer.info(format!("  caused by: {cause}"));
+        }
+    } else {
+        printer.error(format!("{err:#}"), hint.as_deref());
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "deploy_session=debug",
+        _ => "deploy_session=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

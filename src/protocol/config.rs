@@ -1,0 +1,385 @@
+//! `deploy-session.yaml`: the repo's overrides and additions to the built-in
+//! protocols. Loading reports every problem at once, each with
+//! file:line:column and a hint, because fixing a config one error per run
+//! is miserable.
+
+use super::model::{ActionSpec, OVERRIDE_KEYS};
+use super::yaml::{self, Seg};
+use crate::error::{InputError, InputErrors};
+use crate::gates::GateThresholds;
+use crate::paths::RepoPaths;
+use crate::yaml_path;
+use marked_yaml::Node;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every key an action may have (templates and `add:` entries).
+pub const ACTION_KEYS: [&str; 23] = [
+    "id",
+    "after",
+    "title",
+    "active",
+    "task_type",
+    "agent",
+    "items",
+    "status",
+    "instructions",
+    "run",
+    "check",
+    "approval",
+    "probe",
+    "strategy",
+    "builtin",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "env",
+    "cwd",
+    "produces",
+    "rollback",
+    "optional",
+];
+
+const TOP_KEYS: [&str; 5] = ["vars", "secrets", "actions", "add", "gates"];
+
+/// A loaded config (empty when the repo has none).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file, as shown in messages (repo-relative).
+    pub file: Option<PathBuf>,
+    /// `${name}` substitutions for this file's commands.
+    pub vars: BTreeMap<String, String>,
+    /// Environment variables whose values are masked everywhere.
+    pub secrets: Vec<String>,
+    /// `actions:` entries, in file order.
+    pub overrides: Vec<(String, ActionSpec)>,
+    /// `add:` entries, in file order.
+    pub additions: Vec<ActionSpec>,
+    pub gates: GateThresholds,
+    tree: Option<Node>,
+}
+
+impl Config {
+    /// Loads the repo's config file, if it has one. Returns what could be
+    /// read together with every problem found (a syntax error leaves
+    /// nothing readable: then the config is empty).
+    pub fn load(paths: &RepoPaths) -> (Config, Vec<InputError>) {
+        let found = paths.config_candidates();
+        match found.as_slice() {
+            [] => (Config::default(), Vec::new()),
+            [one] => {
+                let shown = paths.shown(one);
+                match std::fs::read_to_string(one) {
+                    Ok(text) => Config::parse_partial(&shown, &text),
+                    Err(e) => (
+                        Config::default(),
+                        vec![InputError::in_file(
+                            &shown,
+                            None,
+                            format!("cannot read: {e}"),
+                        )],
+                    ),
+                }
+            }
+            [a, b, ..] => {
+                (
+                    Config::default(),
+                    vec![InputError::in_file(
+                    &paths.shown(b),
+                    None,
+                    format!(
+                        "two config files: {} and {}; the tool will not guess which applies",
+                        paths.shown(a).display(),
+                        paths.shown(b).display()
+                    ),
+                )
+                .with_hint("merge them into one")],
+                )
+            }
+        }
+    }
+
+    /// Parses config text; `shown` names the file in messages.
+    pub fn parse(shown: &Path, text: &str) -> Result<Config, InputErrors> {
+        let (cfg, errors) = Config::parse_partial(shown, text);
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(InputErrors(errors))
+        }
+    }
+
+    /// Parses what it can, collecting every problem.
+    pub fn parse_partial(shown: &Path, text: &str) -> (Config, Vec<InputError>) {
+        let tree = match yaml::parse(shown, text) {
+            Ok(t) => t,
+            Err(e) => return (Config::default(), vec![e]),
+        };
+        let mut cfg = Config {
+            file: Some(shown.to_path_buf()),
+            ..Config::default()
+        };
+        let mut errors = Vec::new();
+        if let Some(map) = tree.as_mapping() {
+            for (key, value) in map.iter() {
+                match key.as_str() {
+                    "vars" => cfg.vars = read_vars(shown, value, &mut errors),
+                    "secrets" => cfg.secrets = read_secrets(shown, value, &mut errors),
+                    "actions" => cfg.overrides = read_overrides(shown, value, &mut errors),
+                    "add" => cfg.additions = read_additions(shown, value, &mut errors),
+                    "gates" => {
+                        cfg.gates = yaml::decode_all(shown, value, "gates", &mut errors)
+                            .unwrap_or_default();
+                        check_gates(shown, value, &cfg.gates, &mut errors);
+                    }
+                    other => errors.push(
+                        yaml::at(
+                            shown,
+                            key.span().start(),
+                            format!("unknown top-level key `{other}`"),
+                        )
+                        .with_hint(yaml::suggest_key(other, &TOP_KEYS)),
+                    ),
+                }
+            }
+        }
+        cfg.tree = Some(tree);
+        (cfg, errors)
+    }
+
+    /// An error located at `path` inside this config (at the key).
+    pub fn error_at(&self, path: &[Seg], message: impl Into<String>) -> InputError {
+        let file = self.file.clone().unwrap_or_default();
+        let mark = self.tree.as_ref().and_then(|t| yaml::locate(t, path));
+        yaml::at(&file, mark.as_ref(), message)
+    }
+
+    /// Whether the file has something at `path` (even if it did not decode).
+    pub fn has(&self, path: &[Seg]) -> bool {
+        self.tree
+            .as_ref()
+            .is_some_and(|t| yaml::get(t, path).is_some())
+    }
+
+    /// Counts for the one-line summary of `config check`.
+    pub fn summary(&self) -> String {
+        let n =
+            |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+        format!(
+            "{}, {}, {}, {}",
+            n(self.overrides.len(), "override", "overrides"),
+            n(self.additions.len(), "added action", "added actions"),
+            n(self.vars.len(), "var", "vars"),
+            n(self.secrets.len(), "secret", "secrets"),
+        )
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn read_vars(file: &Path, node: &Node, errors: &mut Vec<InputError>) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    let Some(map) = node.as_mapping() else {
+        errors.push(yaml::at(
+            file,
+            node.span().start(),
+            "`vars` must be a mapping of name: value",
+        ));
+        return vars;
+    };
+    for (k, v) in map.iter() {
+        let name = k.as_str();
+        if !is_identifier(&name.replace('-', "_")) {
+            errors.push(yaml::at(
+                file,
+                k.span().start(),
+                format!("var name `{name}` must be letters, digits, `_` or `-`"),
+            ));
+        }
+        match v.as_scalar() {
+            Some(s) => {
+                vars.insert(name.to_string(), s.as_str().to_string());
+            }
+            None => errors.push(yaml::at(
+                file,
+                v.span().start(),
+                format!("var `{name}` must be a plain value, not a list or mapping"),
+            )),
+        }
+    }
+    vars
+}
+
+fn read_secrets(file: &Path, node: &Node, errors: &mut Vec<InputError>) -> Vec<String> {
+    let list: Vec<String> = yaml::decode_all(file, node, "secrets", errors).unwrap_or_default();
+    for (i, name) in list.iter().enumerate() {
+        if !is_identifier(name) {
+            let mark = yaml::locate_value(node, &yaml_path![i]);
+            errors.push(
+                yaml::at(
+                    file,
+                    mark.as_ref(),
+                    format!("secret `{name}` is not an environment variable name"),
+                )
+                .with_hint(
+                    "list the names of environment variables that hold secrets, e.g. CLOUD_TOKEN",
+                ),
+            );
+        }
+    }
+    list
+}
+
+fn read_overrides(
+    file: &Path,
+    node: &Node,
+    errors: &mut Vec<InputError>,
+) -> Vec<(String, ActionSpec)> {
+    let Some(map) = node.as_mapping() else {
+        errors.push(yaml::at(
+            file,
+            node.span().start(),
+            "`actions` must map action ids to overrides",
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (id, value) in map.iter() {
+        let id = id.as_str().to_string();
+        let mut value = value.clone();
+        if let Some(m) = value.as_mapping_mut() {
+            let bad: Vec<_> = m
+                .iter()
+                .filter(|(k, _)| !OVERRIDE_KEYS.contains(&k.as_str()))
+                .map(|(k, _)| (k.as_str().to_string(), k.span().start().copied()))
+                .collect();
+            for (key, mark) in &bad {
+                let (msg, hint) = if ACTION_KEYS.contains(&key.as_str()) {
+                    (
+                        format!("`{key}` of a built-in action cannot be changed (action {id})"),
+                        format!("an override may set: {}", OVERRIDE_KEYS.join(", ")),
+                    )
+                } else {
+                    (
+                        format!("unknown key `{key}` in action {id}"),
+                        yaml::suggest_key(key, &OVERRIDE_KEYS),
+                    )
+                };
+                errors.push(yaml::at(file, mark.as_ref(), msg).with_hint(hint));
+            }
+            m.retain(|k, _| OVERRIDE_KEYS.contains(&k.as_str()));
+        } else if !value.as_scalar().is_some_and(|s| s.is_empty()) {
+            errors.push(yaml::at(
+                file,
+                value.span().start(),
+                format!("the override of {id} must be a mapping of keys"),
+            ));
+            continue;
+        }
+        let what = format!("action {id}");
+        if let Some(spec) = yaml::decode_all::<ActionSpec>(file, &value, &what, errors) {
+            out.push((id, spec));
+        }
+    }
+    out
+}
+
+fn read_additions(file: &Path, node: &Node, errors: &mut Vec<InputError>) -> Vec<ActionSpec> {
+    let Some(list) = node.as_sequence() else {
+        errors.push(yaml::at(
+            file,
+            node.span().start(),
+            "`add` must be a list of actions",
+        ));
+        return Vec::new();
+    };
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let id = item
+                .as_mapping()
+                .and_then(|m| m.get_scalar("id"))
+                .map_or(format!("#{}", i + 1), |s| s.as_str().to_string());
+            yaml::decode_all(file, item, &format!("added action {id}"), errors)
+        })
+        .collect()
+}
+
+fn check_gates(file: &Path, node: &Node, gates: &GateThresholds, errors: &mut Vec<InputError>) {
+    if let Some(r) = gates.reliability_min
+        && !(0.0..=100.0).contains(&r)
+    {
+        let mark = yaml::locate(node, &yaml_path!["reliability_min"]);
+        errors.push(yaml::at(
+            file,
+            mark.as_ref(),
+            format!("reliability_min {r} is not a percentage (0 to 100)"),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_keys_match_the_struct() {
+        let node = yaml::parse(Path::new("x"), "nonsense: 1\n").unwrap();
+        let err = marked_yaml::from_node::<ActionSpec>(&node).unwrap_err();
+        let marked_yaml::Error::UnknownFieldError(_, expected, _) = &*err else {
+            panic!("expected an unknown-field error, got {err}");
+        };
+        let mut want: Vec<&str> = ACTION_KEYS.to_vec();
+        let mut got = expected.to_vec();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_reported_with_a_suggestion() {
+        let e = Config::parse(
+            Path::new("deploy-session.yaml"),
+            "var:\n  a: 1\nsecrets: [A]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(
+            e.0[0].to_string(),
+            "deploy-session.yaml:1:1: unknown top-level key `var`"
+        );
+        assert_eq!(e.0[0].hint.as_deref(), Some("did you mean `vars`?"));
+    }
+
+    #[test]
+    fn override_of_fixed_fields_is_refused() {
+        let text =
+            "actions:\n  start.3.1:\n    title: New title\n    run: echo hi\n    timout: 5s\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let msgs: Vec<String> = e.0.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "c.yaml:3:5: `title` of a built-in action cannot be changed (action start.3.1)",
+                "c.yaml:5:5: unknown key `timout` in action start.3.1",
+            ]
+        );
+        assert_eq!(e.0[1].hint.as_deref(), Some("did you mean `timeout`?"));
+    }
+
+    #[test]
+    fn bad_secrets_vars_and_gates() {
+        let text = "vars:\n  ok: 1\n  list: [1]\nsecrets: [GOOD, 'not ok']\ngates:\n  reliability_min: 140\n  deployment_time_max: soon\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let lines: Vec<_> = e.0.iter().map(|e| e.line.unwrap()).collect();
+        assert_eq!(lines, [3, 4, 7, 6], "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "gates:\n  reliability_min: 140\n").unwrap_err();
+        assert!(e.0[0].message.contains("not a percentage"));
+    }
+}

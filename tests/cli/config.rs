@@ -1,0 +1,124 @@
+use crate::harness::*;
+
+fn check(repo: &Repo) -> Run {
+    run(repo.cmd(["config", "check"]))
+}
+
+#[test]
+fn a_valid_config_gets_a_summary() {
+    let repo = Repo::new();
+    repo.write(
+        "deploy-session.yaml",
+        "vars: {svc: orders}\nsecrets: [CLOUD_TOKEN]\nactions:\n  start.3.2:\n    run: terraform init\n    cwd: infra\n    produces: [infra/.terraform.lock.hcl]\n  work.4.5:\n    probe: { url: \"http://127.0.0.1:8080/health\", expect: { status: 200 }, timeout: 60s }\n",
+    );
+    let r = check(&repo);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "deploy-session.yaml: OK — 2 overrides, 0 added actions, 1 var, 1 secret; 54 actions in all\n"
+    );
+}
+
+#[test]
+fn no_config_is_fine() {
+    let r = check(&Repo::new());
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("no config file"));
+}
+
+#[test]
+fn every_error_is_reported_with_its_location() {
+    let repo = Repo::new();
+    let text = "\
+actions:
+  start.3.1:
+    runn: echo hi
+  start.3.2:
+    run: terraform init
+    cwd: ../elsewhere
+  start.3.3:
+    run: deploy ${service}
+  start.3.4:
+    retries: many
+  start.3.5:
+    produces: [/etc/passwd]
+  start.3.9:
+    run: x
+  start.1.1:
+    run: echo replace a check
+add:
+  - id: work.3.6
+    after: work.2.5
+    title: Smoke
+    active: Smoking
+    task_type: NOT_A_TYPE
+    agent: cloud-devops-expert
+    run: make smoke
+";
+    repo.write("deploy-session.yaml", text);
+    let before = repo.files();
+    let r = check(&repo);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    insta::assert_snapshot!("config_check_errors", r.stderr);
+    assert_eq!(repo.files(), before);
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_position() {
+    let repo = Repo::new();
+    repo.write(
+        "deploy-session.yaml",
+        "actions:\n  start.3.1:\n    run: [unclosed\n",
+    );
+    let r = check(&repo);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("deploy-session.yaml:4:1: invalid YAML"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn json_report_lists_errors() {
+    let repo = Repo::new();
+    repo.write(".ai_context/deploy-session.yaml", "actions:\n  work.4.2:\n    strategy:\n      canary:\n        live_url: http://127.0.0.1:1\n        steps: [50, 10]\n        set_weight: ./w.sh\n");
+    let r = run(repo.cmd(["config", "check", "--format", "json"]));
+    assert_eq!(r.code, 2);
+    let j = r.json();
+    assert_eq!(j["valid"], false);
+    assert_eq!(j["file"], ".ai_context/deploy-session.yaml");
+    assert_eq!(j["errors"][0]["line"], 6);
+    assert!(
+        j["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rising weights")
+    );
+}
+
+#[test]
+fn two_config_files_are_ambiguous() {
+    let repo = Repo::new();
+    repo.write("deploy-session.yaml", "vars: {}\n");
+    repo.write(".ai_context/deploy-session.yaml", "vars: {}\n");
+    let r = check(&repo);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("two config files"), "{}", r.stderr);
+}
+
+#[test]
+fn the_readme_config_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let section = &readme[readme
+        .find("## Configuration")
+        .expect("README has a Configuration section")..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let repo = Repo::new();
+    repo.write("deploy-session.yaml", example);
+    let r = check(&repo);
+    assert_eq!(r.code, 0, "README example is invalid:\n{}", r.stderr);
+}

@@ -1,0 +1,59 @@
+use crate::harness::*;
+
+#[test]
+fn help_and_version() {
+    let repo = Repo::new();
+    let r = run(repo.cmd(["--help"]));
+    assert_eq!(r.code, 0);
+    for cmd in ["init", "plan", "status", "config", "completions"] {
+        assert!(r.stdout.contains(cmd), "--help lacks {cmd}");
+    }
+    let r = run(repo.cmd(["--version"]));
+    assert_eq!(
+        r.stdout,
+        format!("deploy-session {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let repo = Repo::new();
+    assert_eq!(run(repo.cmd(["frobnicate"])).code, 2);
+    assert_eq!(run(repo.cmd(["plan", "--format", "yaml"])).code, 2);
+    let r = run(repo.cmd(["--repo", "no/such/dir", "status"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--repo no/such/dir: no such directory"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn repo_defaults_to_the_enclosing_git_work_tree() {
+    let repo = Repo::with_master("master_state/realistic.md");
+    std::fs::create_dir_all(repo.path().join("deep/er")).unwrap();
+    let mut c = repo.cmd(["status", "--format", "json"]);
+    c.current_dir(repo.path().join("deep/er"));
+    assert_eq!(run(c).code, 0);
+    let elsewhere = Repo::bare();
+    let r = run(elsewhere.cmd([
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "status",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn completions_are_generated() {
+    let r = run(Repo::bare().cmd(["completions", "bash"]));
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("complete -F _deploy__session"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+}
