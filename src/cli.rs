@@ -40,6 +40,18 @@ pub struct GlobalArgs {
     /// When to use colors (NO_COLOR is honoured under `auto`)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+    /// Wait this long for another deploy-session writing in this repo
+    /// (e.g. 30s); by default a second writer exits 4 at once
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Mask the value of this environment variable everywhere, like the
+    /// config's `secrets:` (repeatable)
+    #[arg(long = "secret-env", global = true, value_name = "NAME")]
+    pub secret_env: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::protocol::Dur::parse(s).map(|d| d.0)
 }
 
 /// When to color output.
@@ -73,11 +85,126 @@ pub enum Command {
     /// Show the phases from the master state and the session (read-only,
     /// never waits for the lock)
     Status(FormatArgs),
+    /// Run the start protocol: open (or resume) a session, validate the
+    /// Development handoff, prepare the environment
+    Start(RunArgs),
+    /// Run the work protocol (Phase 7 preparation and the deployment);
+    /// needs `start` complete
+    Work(RunArgs),
+    /// Run the end protocol (completion validation, Operations handoff);
+    /// needs `work` complete
+    End(RunArgs),
+    /// Mark a manual action done
+    Done(DoneArgs),
+    /// Skip an action, with a reason (not approvals, not the tool's own steps)
+    Skip(ReasonArgs),
+    /// Mark a manual action or an approval failed, with a reason
+    Fail(ReasonArgs),
+    /// Approve an approval action, or record a phase's approval in the
+    /// master state (--phase N)
+    Approve(ApproveArgs),
+    /// Show the next actions and the exact command that completes each
+    /// (read-only)
+    Next(FormatArgs),
+    /// Show the TodoWrite task list (read-only)
+    Todo(TodoArgs),
     /// Work with deploy-session.yaml
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
+}
+
+/// Options of `start`, `work` and `end`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Show what would run, in order, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run this action again even if it completed (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub rerun: Vec<String>,
+    /// Approve this approval action for this run (repeatable; also
+    /// DEPLOY_SESSION_APPROVE=ID,ID)
+    #[arg(long, value_name = "ID")]
+    pub approve: Vec<String>,
+    /// Who approves (default: git config user.name and user.email)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// `human` lines, or one `json` document on stdout at the end
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
+}
+
+/// Output of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Human,
+    Json,
+}
+
+/// `done` options.
+#[derive(Debug, Args)]
+pub struct DoneArgs {
+    /// The action's id (see `deploy-session next`)
+    pub id: String,
+    /// What was done
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Files that prove it (inside the repo; repeatable)
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub evidence: Vec<String>,
+    /// Who did it (default: git config user.name and user.email)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// `skip` and `fail` options.
+#[derive(Debug, Args)]
+pub struct ReasonArgs {
+    /// The action's id
+    pub id: String,
+    /// Why (recorded in the audit trail)
+    #[arg(long, required = true)]
+    pub reason: String,
+    /// Who decided (default: git config user.name and user.email)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// `approve` options.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The approval action's id
+    #[arg(required_unless_present = "phase", conflicts_with = "phase")]
+    pub id: Option<String>,
+    /// Record the approval of this phase (-1..8) in the master state
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(-1..=8))]
+    pub phase: Option<i8>,
+    /// Who approves (default: git config user.name and user.email)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// A note kept with the approval
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+/// `todo` options.
+#[derive(Debug, Args)]
+pub struct TodoArgs {
+    #[arg(long, value_enum, default_value_t = TodoFormat::Table)]
+    pub format: TodoFormat,
+}
+
+/// Formats of the todo list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TodoFormat {
+    Table,
+    /// todos.json's shape (TodoWrite's fields plus id, task_type, agent, protocol)
+    Json,
+    /// Exactly what TodoWrite takes: {"todos":[{content,status,activeForm}]}
+    Todowrite,
+    Markdown,
 }
 
 /// `init` options.

@@ -4,17 +4,25 @@
 //! The module map reads like the architecture: the master state file, the
 //! protocol model, and the commands that read and run them.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod context;
+pub mod engine;
 pub mod error;
 pub mod fsio;
 pub mod gates;
+pub mod git;
 pub mod master_state;
 pub mod paths;
+pub mod progress;
 pub mod protocol;
+pub mod redact;
+pub mod session;
 pub mod settings;
 pub mod templating;
+pub mod todo;
 pub mod ui;
 
 use clap::Parser;

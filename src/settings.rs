@@ -3,14 +3,28 @@
 
 use crate::cli::GlobalArgs;
 use crate::paths::RepoPaths;
+use crate::protocol::{self, Config, ProtocolSet};
+use crate::redact::Redactor;
+use crate::session::{self, Store};
 use crate::ui::Printer;
 use anyhow::{Context, Result};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// What every command gets.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub paths: RepoPaths,
     pub printer: Printer,
+    /// How long a writer waits for the lock.
+    pub lock_timeout: Duration,
+    /// Extra secret variables from `--secret-env`.
+    pub secret_env: Vec<String>,
+    /// Running in CI (`CI=true`): never prompt, never draw spinners.
+    pub ci: bool,
+    /// The full command line, for the lock holder's description.
+    pub command_line: String,
 }
 
 impl Settings {
@@ -28,9 +42,59 @@ impl Settings {
         }
         let paths = RepoPaths::discover(g.repo.as_deref(), &cwd);
         tracing::debug!(repo = %paths.root().display(), "repo resolved");
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let args: Vec<String> = std::env::args().collect();
+        let command_line = format!("deploy-session {}", args[1..].join(" "));
         Ok(Settings {
             paths,
             printer: Printer::new(g.color, g.quiet, g.verbose),
+            lock_timeout: g.lock_timeout.unwrap_or(Duration::ZERO),
+            secret_env: g.secret_env.clone(),
+            ci,
+            command_line,
         })
+    }
+
+    /// Prompts may be shown: a terminal on both ends and not CI.
+    pub fn interactive(&self) -> bool {
+        !self.ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+    }
+
+    /// Spinners may be drawn.
+    pub fn spinners(&self) -> bool {
+        self.interactive()
+            && std::io::stderr().is_terminal()
+            && !self.printer.quiet()
+            && self.printer.color()
+    }
+
+    /// Who acts: `--by`, else git identity, else the OS user on this host.
+    pub fn actor(&self, by: Option<&str>) -> String {
+        if let Some(b) = by.filter(|b| !b.trim().is_empty()) {
+            return b.trim().to_string();
+        }
+        crate::git::identity(self.paths.root()).unwrap_or_else(|| {
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            format!("{user}@{}", session::hostname())
+        })
+    }
+
+    /// The secrets' masker: config `secrets:` plus `--secret-env`.
+    pub fn redactor(&self, config: &Config) -> Redactor {
+        Redactor::from_env(config.secrets.iter().chain(self.secret_env.iter()))
+    }
+
+    /// Loads the protocols and opens the store for writing (takes the lock).
+    pub fn open_store(&self, by: Option<&str>) -> Result<(Store, Arc<ProtocolSet>, Config)> {
+        let (set, config) = protocol::load(&self.paths)?;
+        let set = Arc::new(set);
+        let ctx = session::Context {
+            paths: self.paths.clone(),
+            protocols: set.clone(),
+            redactor: self.redactor(&config),
+            actor: self.actor(by),
+        };
+        let store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
+        Ok((store, set, config))
     }
 }

@@ -1,13 +1,19 @@
 //! One file per command; [`dispatch`] is the only place that matches on them.
 
+mod approve;
 mod completions;
 mod config;
 mod init;
+mod next;
 mod plan;
+mod resolve;
+mod run;
 mod status;
+mod todo;
 
 use crate::cli::{Command, ConfigCommand};
-use crate::error::ExitStatus;
+use crate::error::{ExitStatus, InputError};
+use crate::protocol::{Action, ProtocolName, ProtocolSet};
 use crate::settings::Settings;
 use anyhow::Result;
 
@@ -17,6 +23,15 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Init(a) => init::run(&a, settings),
         Command::Plan(a) => plan::run(&a, settings),
         Command::Status(a) => status::run(&a, settings),
+        Command::Start(a) => run::run(ProtocolName::Start, &a, settings),
+        Command::Work(a) => run::run(ProtocolName::Work, &a, settings),
+        Command::End(a) => run::run(ProtocolName::End, &a, settings),
+        Command::Done(a) => resolve::done(&a, settings),
+        Command::Skip(a) => resolve::skip(&a, settings),
+        Command::Fail(a) => resolve::fail(&a, settings),
+        Command::Approve(a) => approve::run(&a, settings),
+        Command::Next(a) => next::run(&a, settings),
+        Command::Todo(a) => todo::run(&a, settings),
         Command::Config(ConfigCommand::Check(a)) => config::check(&a, settings),
         Command::Completions(a) => completions::run(&a),
     }
@@ -27,4 +42,18 @@ pub(crate) fn print_json(settings: &Settings, value: &serde_json::Value) {
     settings
         .printer
         .out(serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// The action `id`, or a usage error suggesting the nearest ids.
+pub(crate) fn find_action<'a>(set: &'a ProtocolSet, id: &str) -> Result<&'a Action> {
+    set.action(id).ok_or_else(|| {
+        let near = set.suggest(id);
+        let e = InputError::usage(format!("unknown action id {id:?}"));
+        if near.is_empty() {
+            e.with_hint("`deploy-session plan` lists every id").into()
+        } else {
+            e.with_hint(format!("did you mean {}?", near.join(", ")))
+                .into()
+        }
+    })
 }

@@ -4,14 +4,18 @@
 use crate::cli::{FormatArgs, ReportFormat};
 use crate::error::{ExitStatus, InputError};
 use crate::master_state::{MasterState, Phase};
+use crate::protocol::{ProtocolSet, format_duration};
+use crate::session::Session;
 use crate::settings::Settings;
 use crate::ui::{markdown_table, style};
 use anyhow::Result;
 use serde_json::json;
+use std::time::Duration;
 
 const HEADER: [&str; 5] = ["phase", "name", "status", "completed", "approval"];
+const ACTION_HEADER: [&str; 6] = ["id", "title", "kind", "status", "time", "detail"];
 const NO_SESSION: &str =
-    "no deployment session has been started in this repo (`deploy-session start` opens one)";
+    "no deployment session is open in this repo (`deploy-session start` opens one)";
 
 pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let path = s.paths.master_state();
@@ -26,34 +30,63 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let state = MasterState::load(&path, &shown)?;
     let mut phases: Vec<&Phase> = state.phases().iter().collect();
     phases.sort_by_key(|p| p.number);
+    let session_state = crate::session::read_only(&s.paths)?;
+    let session = session_state.session.as_ref();
+    // The protocols are needed only to describe a session.
+    let set = match session {
+        Some(_) => Some(crate::protocol::load(&s.paths)?.0),
+        None => None,
+    };
+    let actions: Vec<Vec<String>> = match (session, &set) {
+        (Some(sess), Some(set)) => action_rows(set, sess),
+        _ => Vec::new(),
+    };
+    let phase_rows: Vec<Vec<String>> = phases.iter().map(|p| row(p)).collect();
     match args.format {
         ReportFormat::Json => super::print_json(
             s,
             &json!({
                 "schema_version": 1,
                 "master_state": { "path": shown, "phases": phases },
-                "session": null,
+                "session": session.map(|x| session_json(set.as_ref(), x)),
             }),
         ),
         ReportFormat::Markdown => {
-            let rows: Vec<Vec<String>> = phases.iter().map(|p| row(p)).collect();
+            let sess = match session {
+                Some(x) => format!(
+                    "{}\n\n{}",
+                    headline(x),
+                    markdown_table(&ACTION_HEADER, &actions)
+                ),
+                None => NO_SESSION.to_string(),
+            };
             s.printer.out(format!(
-                "## Phases\n\n{}\n## Session\n\n{NO_SESSION}\n",
-                markdown_table(&HEADER, &rows)
+                "## Phases\n\n{}\n## Session\n\n{sess}\n",
+                markdown_table(&HEADER, &phase_rows)
             ));
         }
         ReportFormat::Table => {
             let pr = &s.printer;
             pr.out(pr.paint(style::HEAD, format!("Phases ({})", shown.display())));
             let mut t = pr.table(&HEADER);
-            for p in &phases {
-                t.add_row(row(p));
-            }
+            t.add_rows(phase_rows);
             pr.out(t);
-            pr.out(format!(
-                "\n{} {NO_SESSION}",
-                pr.paint(style::HEAD, "Session:")
-            ));
+            match session {
+                None => pr.out(format!(
+                    "\n{} {NO_SESSION}",
+                    pr.paint(style::HEAD, "Session:")
+                )),
+                Some(x) => {
+                    pr.out(format!(
+                        "\n{} {}",
+                        pr.paint(style::HEAD, "Session:"),
+                        headline(x)
+                    ));
+                    let mut t = pr.table(&ACTION_HEADER);
+                    t.add_rows(actions);
+                    pr.out(t);
+                }
+            }
         }
     }
     Ok(ExitStatus::Success)
@@ -80,4 +113,71 @@ fn row(p: &Phase) -> Vec<String> {
         if p.completed { "yes" } else { "no" }.into(),
         approval,
     ]
+}
+
+fn headline(x: &Session) -> String {
+    let git = match &x.git {
+        Some(g) => format!(
+            "git {}@{}{}",
+            g.branch.as_deref().unwrap_or("(detached)"),
+            g.commit
+                .as_deref()
+                .map_or("(none)", |c| &c[..12.min(c.len())]),
+            if g.dirty {
+                " (uncommitted changes)"
+            } else {
+                ""
+            }
+        ),
+        None => "no git".into(),
+    };
+    format!(
+        "{} — status {} — opened {} by {} — {git}",
+        x.id,
+        x.status.map_or("HANDOFF_PROCESSING", |s| s.as_str()),
+        x.opened_at,
+        x.opened_by
+    )
+}
+
+fn action_rows(set: &ProtocolSet, x: &Session) -> Vec<Vec<String>> {
+    set.actions()
+        .map(|a| {
+            let r = x.action(&a.id);
+            let detail = match (&r.by, &r.message) {
+                (_, Some(m)) => m.clone(),
+                (Some(b), None) => format!("by {b}"),
+                _ => String::new(),
+            };
+            vec![
+                a.id.clone(),
+                a.title.clone(),
+                a.kind.name().into(),
+                r.status.word().into(),
+                r.duration_ms
+                    .map(|ms| format_duration(Duration::from_millis(ms)))
+                    .unwrap_or_default(),
+                detail,
+            ]
+        })
+        .collect()
+}
+
+/// The session as JSON, actions in protocol order with id, title and kind.
+fn session_json(set: Option<&ProtocolSet>, x: &Session) -> serde_json::Value {
+    let mut v = serde_json::to_value(x).unwrap_or_default();
+    if let Some(set) = set {
+        let ordered: Vec<serde_json::Value> = set
+            .actions()
+            .map(|a| {
+                let mut r = serde_json::to_value(x.action(&a.id)).unwrap_or_default();
+                r["id"] = a.id.clone().into();
+                r["title"] = a.title.clone().into();
+                r["kind"] = a.kind.name().into();
+                r
+            })
+            .collect();
+        v["actions"] = ordered.into();
+    }
+    v
 }

@@ -2,6 +2,8 @@
 //! color, how wide the terminal is, and what `-q` silences. Data goes to
 //! stdout; progress, warnings and errors go to stderr.
 
+pub mod prompt;
+
 use anstyle::{AnsiColor, Style};
 use comfy_table::{ContentArrangement, Table, presets};
 use std::fmt::Display;

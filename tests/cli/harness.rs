@@ -25,13 +25,19 @@ impl Repo {
     /// An empty git repo.
     pub fn new() -> Repo {
         let repo = Repo::bare();
-        let ok = std::process::Command::new("git")
-            .args(["init", "-q", "-b", "main"])
-            .current_dir(repo.path())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git init failed");
+        for args in [
+            vec!["init", "-q", "-b", "main"],
+            vec!["config", "user.name", "Test Operator"],
+            vec!["config", "user.email", "operator@example.com"],
+        ] {
+            let ok = std::process::Command::new("git")
+                .args(&args)
+                .current_dir(repo.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "git {args:?} failed");
+        }
         repo
     }
 
@@ -140,4 +146,127 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
+}
+
+impl Repo {
+    /// A git repo ready for `start`: Phase 6 completed and approved, the
+    /// framework files present, and `config` as deploy-session.yaml.
+    pub fn ready(config: &str) -> Repo {
+        let repo = Repo::with_master("master_state/realistic.md");
+        repo.write("deployment/ai_system_prompt_v3.7.md", "# prompt\n");
+        repo.write(
+            "deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md",
+            "# startup\n",
+        );
+        if !config.is_empty() {
+            repo.write("deploy-session.yaml", config);
+        }
+        repo
+    }
+
+    /// The binary as a plain std command (for background runs and signals).
+    pub fn spawn<I, S>(&self, args: I) -> std::process::Child
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deploy-session"));
+        c.args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .env_remove("DEPLOY_SESSION_APPROVE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    }
+
+    /// The session state as JSON (state.json replayed: uses `status`).
+    pub fn session(&self) -> serde_json::Value {
+        let r = run(self.cmd(["status", "--format", "json"]));
+        assert_eq!(r.code, 0, "status failed: {}", r.stderr);
+        r.json()["session"].clone()
+    }
+
+    /// The status word of action `id` in the open session.
+    pub fn action_status(&self, id: &str) -> String {
+        let s = self.session();
+        s["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no action {id}"))
+    }
+
+    /// The audit trail's events, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.path().join(".ai_context/deploy-session/audit.jsonl"))
+                .unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Marks every manual action of the given ids done.
+    pub fn done_all(&self, ids: &[&str]) {
+        for id in ids {
+            let r = run(self.cmd(["done", id, "--note", "done in test"]));
+            assert_eq!(r.code, 0, "done {id}: {}", r.stderr);
+        }
+    }
+}
+
+/// Waits until `cond` holds (up to `secs`), polling.
+pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Ids start.2.1..5 and start.3.1..5 (the manual steps of `start`).
+pub fn start_manual_ids() -> Vec<String> {
+    (2..=3)
+        .flat_map(|s| (1..=5).map(move |n| format!("start.{s}.{n}")))
+        .collect()
+}
+
+/// Ids of every action of `work`.
+pub fn work_ids() -> Vec<String> {
+    (1..=5)
+        .flat_map(|s| (1..=5).map(move |n| format!("work.{s}.{n}")))
+        .collect()
+}
+
+/// A config giving each of `ids` the command `run`.
+pub fn run_all(ids: &[String], command: &str) -> String {
+    let mut s = String::from("actions:\n");
+    for id in ids {
+        s.push_str(&format!("  {id}:\n    run: {command:?}\n"));
+    }
+    s
+}
+
+/// Asserts two file maps are equal, naming the paths that differ.
+pub fn assert_same_files(
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+    context: &str,
+) {
+    let changed: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(changed.is_empty(), "{context}: files changed: {changed:?}");
 }

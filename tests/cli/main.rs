@@ -4,9 +4,12 @@
 mod harness;
 
 mod config;
+mod engine;
 mod general;
+mod humans;
 mod init;
 mod plan;
+mod safety;
 mod status;
 
 /// Every file in tests/cli must be declared above, or its tests never run.

@@ -25,7 +25,7 @@ fn status_shows_the_phases_of_a_real_format_file() {
         "{}",
         md.stdout
     );
-    assert_eq!(repo.files(), before, "status must never write");
+    assert_same_files(&before, &repo.files(), "status must never write");
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn bad_master_states_are_named_by_line_and_left_alone() {
             "{fixture}: {}",
             r.stderr
         );
-        assert_eq!(repo.files(), before, "{fixture}: files changed");
+        assert_same_files(&before, &repo.files(), &format!("{fixture}: files changed"));
     }
 }
 

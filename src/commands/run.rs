@@ -1,0 +1,337 @@
+//! `deploy-session start | work | end`: run a protocol from its first
+//! unfinished action.
+
+use crate::cli::{RunArgs, RunFormat};
+use crate::engine::{self, Outcome, RunOptions, report::Reporter};
+use crate::error::{ExitStatus, InputError};
+use crate::progress::{self, NextAction};
+use crate::protocol::{Kind, ProtocolName, ProtocolSet};
+use crate::session::{self, Session, Store};
+use crate::settings::Settings;
+use crate::ui::style;
+use anyhow::Result;
+use serde_json::json;
+
+pub fn run(protocol: ProtocolName, args: &RunArgs, s: &Settings) -> Result<ExitStatus> {
+    if args.dry_run {
+        return dry_run(protocol, s);
+    }
+    let (mut store, set, _config) = s.open_store(args.by.as_deref())?;
+    let opts = RunOptions {
+        rerun: args.rerun.clone(),
+        approvals: approvals(args, &set)?,
+        approver: args.by.clone(),
+        interactive: s.interactive(),
+    };
+    check_ids(&set, protocol, &opts.rerun)?;
+    let p = s.printer.clone();
+    let json_out = args.format == RunFormat::Json;
+    if store.session().is_none() {
+        if protocol != ProtocolName::Start {
+            return Err(InputError::usage("no deployment session is open")
+                .with_hint("`deploy-session start` opens one")
+                .into());
+        }
+        let git = crate::git::facts(s.paths.root());
+        store.open_session(git.clone())?;
+        let id = store.session().map(|s| s.id.clone()).unwrap_or_default();
+        let git_text = match &git {
+            Some(g) => format!(
+                "git {}@{}{}",
+                g.branch.as_deref().unwrap_or("(detached)"),
+                g.commit
+                    .as_deref()
+                    .map_or("(no commits)", |c| &c[..12.min(c.len())]),
+                if g.dirty {
+                    ", uncommitted changes"
+                } else {
+                    ", clean"
+                }
+            ),
+            None => "not a git repository: no commit is recorded".to_string(),
+        };
+        say(
+            s,
+            json_out,
+            format!(
+                "{} session {id} ({git_text})",
+                p.paint(style::HEAD, "opened")
+            ),
+        );
+    } else {
+        require_prerequisite(&store, &set, protocol)?;
+    }
+    let session = store.session().cloned();
+    if let Some(sess) = &session
+        && sess.protocol_done(protocol)
+        && progress::protocol_complete(set.get(protocol), sess)
+        && opts.rerun.is_empty()
+    {
+        let next = next_protocol(protocol);
+        say(
+            s,
+            json_out,
+            format!(
+                "{protocol} is already complete in session {}. {next}",
+                sess.id
+            ),
+        );
+        if json_out {
+            super::print_json(s, &report_json(protocol, Outcome::Done, &set, sess));
+        }
+        return Ok(ExitStatus::Success);
+    }
+    say(
+        s,
+        json_out,
+        p.paint(
+            style::HEAD,
+            format!("{} — {}", protocol, set.get(protocol).title),
+        ),
+    );
+    let reporter = Reporter::new(p.clone(), s.spinners() && !json_out, json_out);
+    let (outcome, store) = engine::run(store, protocol, opts, reporter)?;
+    crate::context::refresh(&store)?;
+    let sess = store.session().cloned();
+    match (&sess, json_out) {
+        (Some(sess), true) => super::print_json(s, &report_json(protocol, outcome, &set, sess)),
+        (Some(sess), false) => print_summary(s, protocol, outcome, &set, sess),
+        (None, _) => {}
+    }
+    Ok(exit_status(outcome))
+}
+
+fn say(s: &Settings, to_stderr: bool, text: String) {
+    if to_stderr {
+        s.printer.info(text);
+    } else if !s.printer.quiet() {
+        s.printer.out(text);
+    }
+}
+
+/// Maps a run's outcome to the documented exit code.
+pub fn exit_status(outcome: Outcome) -> ExitStatus {
+    match outcome {
+        Outcome::Done => ExitStatus::Success,
+        Outcome::Failed => ExitStatus::Failure,
+        Outcome::Waiting => ExitStatus::Waiting,
+        Outcome::Interrupted => ExitStatus::Interrupted,
+    }
+}
+
+fn next_protocol(p: ProtocolName) -> &'static str {
+    match p {
+        ProtocolName::Start => "Next: `deploy-session work`",
+        ProtocolName::Work => "Next: `deploy-session end`",
+        ProtocolName::End => "The deployment phase is complete.",
+    }
+}
+
+/// `--approve` ids and `DEPLOY_SESSION_APPROVE`, each checked.
+fn approvals(args: &RunArgs, set: &ProtocolSet) -> Result<Vec<(String, String)>> {
+    let from_env = std::env::var("DEPLOY_SESSION_APPROVE").unwrap_or_default();
+    let all = args
+        .approve
+        .iter()
+        .map(|id| (id.trim().to_string(), "flag".to_string()))
+        .chain(
+            from_env
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|id| (id.to_string(), "env".to_string())),
+        );
+    let mut out = Vec::new();
+    for (id, via) in all {
+        let a = super::find_action(set, &id)?;
+        if !matches!(a.kind, Kind::Approval(_)) {
+            let gates: Vec<String> = set
+                .actions()
+                .filter(|a| matches!(a.kind, Kind::Approval(_)))
+                .map(|a| a.id.clone())
+                .collect();
+            return Err(InputError::usage(format!(
+                "{id} is a {} action, not an approval",
+                a.kind.name()
+            ))
+            .with_hint(format!("approval actions: {}", gates.join(", ")))
+            .into());
+        }
+        out.push((id, via));
+    }
+    Ok(out)
+}
+
+fn check_ids(set: &ProtocolSet, protocol: ProtocolName, ids: &[String]) -> Result<()> {
+    for id in ids {
+        let a = super::find_action(set, id)?;
+        if a.protocol != protocol {
+            return Err(InputError::usage(format!(
+                "--rerun {id}: it belongs to `{}`, not `{protocol}`",
+                a.protocol
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// `work` needs `start` complete, `end` needs `work`: says what is missing.
+fn require_prerequisite(store: &Store, set: &ProtocolSet, protocol: ProtocolName) -> Result<()> {
+    let Some(req) = set.get(protocol).requires else {
+        return Ok(());
+    };
+    let Some(session) = store.session() else {
+        return Ok(());
+    };
+    let missing: Vec<String> = set
+        .get(req)
+        .actions()
+        .filter(|a| !a.optional() && !session.status_of(&a.id).is_done())
+        .map(|a| format!("{} ({})", a.id, session.status_of(&a.id).word()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = missing.iter().take(8).map(String::as_str).collect();
+    let more = if missing.len() > 8 {
+        format!(" and {} more", missing.len() - 8)
+    } else {
+        String::new()
+    };
+    Err(InputError::usage(format!(
+        "`{protocol}` runs after `{req}` is complete; not done yet: {}{more}",
+        shown.join(", ")
+    ))
+    .with_hint(format!(
+        "`deploy-session next` shows how to complete them; `deploy-session {req}` continues"
+    ))
+    .into())
+}
+
+fn print_summary(
+    s: &Settings,
+    protocol: ProtocolName,
+    outcome: Outcome,
+    set: &ProtocolSet,
+    sess: &Session,
+) {
+    let p = &s.printer;
+    match outcome {
+        Outcome::Done => p.out(format!(
+            "\n{} {protocol} complete (session {}). {}",
+            p.paint(style::OK, "✓"),
+            sess.id,
+            next_protocol(protocol)
+        )),
+        Outcome::Waiting => {
+            p.out(format!("\n{} waiting for a person (exit 3). To continue:", p.paint(style::WAIT, "…")));
+            print_next(s, &progress::next_actions(set, Some(sess)));
+            p.out(format!("then run `deploy-session {protocol}` again."));
+        }
+        Outcome::Failed => {
+            p.out(format!("\n{} {protocol} failed (exit 1):", p.paint(style::BAD, "✗")));
+            for a in set.get(protocol).actions() {
+                let rec = sess.action(&a.id);
+                if rec.status == session::ActionStatus::Failed {
+                    p.out(format!("  {} {}: {}", a.id, a.title, rec.message.unwrap_or_default()));
+                }
+            }
+            p.out(format!(
+                "Fix the cause, then run `deploy-session {protocol}` again: failed automated steps run again (`deploy-session skip ID --reason ...` to pass one by)."
+            ));
+        }
+        Outcome::Interrupted => p.out(format!(
+            "\n{} interrupted; the state is saved. `deploy-session {protocol}` resumes at the interrupted action.",
+            p.paint(style::WAIT, "⏹")
+        )),
+    }
+}
+
+/// Prints next actions with their commands.
+pub fn print_next(s: &Settings, next: &[NextAction]) {
+    let p = &s.printer;
+    for n in next {
+        let msg = n
+            .message
+            .as_deref()
+            .map(|m| format!(" — {m}"))
+            .unwrap_or_default();
+        p.out(format!(
+            "  {} {} [{}]{}",
+            p.paint(style::HEAD, &n.id),
+            n.title,
+            n.kind,
+            p.paint(style::DIM, msg)
+        ));
+        p.out(format!("      {}", n.command));
+        if let Some(alt) = &n.alternative {
+            p.out(format!("      or: {alt}"));
+        }
+    }
+}
+
+/// The documented JSON shape of a run (`schema_version` 1).
+pub fn report_json(
+    protocol: ProtocolName,
+    outcome: Outcome,
+    set: &ProtocolSet,
+    sess: &Session,
+) -> serde_json::Value {
+    let actions: Vec<serde_json::Value> = set
+        .get(protocol)
+        .actions()
+        .map(|a| {
+            let r = sess.action(&a.id);
+            json!({
+                "id": a.id, "title": a.title, "kind": a.kind.name(), "status": r.status,
+                "attempts": r.attempts, "duration_ms": r.duration_ms, "exit_code": r.exit_code,
+                "message": r.message, "log": r.log,
+            })
+        })
+        .collect();
+    json!({
+        "schema_version": 1,
+        "command": protocol,
+        "session": sess.id,
+        "status": sess.status,
+        "outcome": outcome,
+        "exit_code": exit_status(outcome).code(),
+        "actions": actions,
+        "next": progress::next_actions(set, Some(sess)),
+    })
+}
+
+/// `--dry-run`: what would run, in order, from the current state.
+fn dry_run(protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
+    let (set, _) = crate::protocol::load(&s.paths)?;
+    let state = session::read_only(&s.paths)?;
+    let sess = state.session.as_ref();
+    let p = &s.printer;
+    p.out(format!(
+        "dry run of `{protocol}` — nothing is run or written"
+    ));
+    if sess.is_none() && protocol == ProtocolName::Start {
+        p.out("  would open a new session");
+    }
+    for stage in &set.get(protocol).stages {
+        let needs = if stage.needs.is_empty() {
+            String::new()
+        } else {
+            format!(" (after {})", stage.needs.join(", "))
+        };
+        p.out(format!("{} {}{needs}", stage.id, stage.title));
+        for a in &stage.actions {
+            let status = sess.map_or(session::ActionStatus::Pending, |x| x.status_of(&a.id));
+            let verb = if status.is_done() {
+                format!("already {}", status.word())
+            } else if a.kind.needs_human() {
+                "would wait for a person".to_string()
+            } else {
+                "would run".to_string()
+            };
+            p.out(format!("  {:<10} {verb}: {}", a.id, a.kind.summary()));
+        }
+    }
+    Ok(ExitStatus::Success)
+}

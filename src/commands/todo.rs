@@ -1,0 +1,66 @@
+//! `deploy-session todo`: the TodoWrite list. Read-only.
+
+use crate::cli::{TodoArgs, TodoFormat};
+use crate::error::ExitStatus;
+use crate::settings::Settings;
+use crate::todo::{self, TodoStatus};
+use crate::ui::markdown_table;
+use anyhow::Result;
+
+pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
+    let (set, config) = crate::protocol::load(&s.paths)?;
+    let state = crate::session::read_only(&s.paths)?;
+    let list = todo::build(&set, state.session.as_ref());
+    let redactor = s.redactor(&config);
+    let mark = |st: TodoStatus| match st {
+        TodoStatus::Completed => "[x]",
+        TodoStatus::InProgress => "[>]",
+        TodoStatus::Pending => "[ ]",
+    };
+    match args.format {
+        TodoFormat::Json | TodoFormat::Todowrite => {
+            let mut v = if args.format == TodoFormat::Json {
+                serde_json::to_value(&list)?
+            } else {
+                list.todowrite()
+            };
+            redactor.mask_json(&mut v);
+            super::print_json(s, &v);
+        }
+        TodoFormat::Markdown => {
+            let rows: Vec<Vec<String>> = list
+                .todos
+                .iter()
+                .map(|t| {
+                    vec![
+                        mark(t.status).into(),
+                        t.id.clone(),
+                        t.content.clone(),
+                        t.agent.clone(),
+                    ]
+                })
+                .collect();
+            s.printer
+                .out(markdown_table(&["", "id", "task", "agent"], &rows));
+        }
+        TodoFormat::Table => {
+            let mut t = s.printer.table(&["", "id", "task", "task type", "agent"]);
+            for item in &list.todos {
+                let task = if item.status == TodoStatus::InProgress {
+                    &item.active_form
+                } else {
+                    &item.content
+                };
+                t.add_row(vec![
+                    mark(item.status).to_string(),
+                    item.id.clone(),
+                    task.clone(),
+                    item.task_type.clone(),
+                    item.agent.clone(),
+                ]);
+            }
+            s.printer.out(t);
+        }
+    }
+    Ok(ExitStatus::Success)
+}

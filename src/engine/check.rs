@@ -1,0 +1,174 @@
+//! The `check` kind: files (paths or globs, inside the repo), master-state
+//! phase facts, and git facts. Each returns the evidence it found, or the
+//! precise reason it failed.
+
+use crate::master_state::{MasterState, PhaseStatus};
+use crate::paths::{RepoPaths, inside_repo};
+use crate::protocol::{CheckSpec, PhaseCheck};
+use std::path::Path;
+
+/// Evaluates every part of `spec`; `Ok(evidence)` or `Err(reason)`.
+pub fn evaluate(paths: &RepoPaths, spec: &CheckSpec) -> Result<String, String> {
+    let mut evidence = Vec::new();
+    if !spec.files.is_empty() {
+        evidence.push(files_exist(paths.root(), &spec.files)?);
+    }
+    if let Some(p) = &spec.phase {
+        evidence.push(phase(paths, p)?);
+    }
+    if let Some(g) = &spec.git {
+        evidence.push(crate::git::check(paths.root(), g)?);
+    }
+    Ok(evidence.join("; "))
+}
+
+/// Every path or glob matches something inside the repo.
+pub fn files_exist(root: &Path, patterns: &[String]) -> Result<String, String> {
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the repo root: {e}"))?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for pattern in patterns {
+        let rel = inside_repo(root, pattern)?;
+        let full = root.join(&rel);
+        let matches: Vec<_> = if is_glob(pattern) {
+            glob::glob(&full.to_string_lossy())
+                .map_err(|e| format!("bad glob {pattern:?}: {e}"))?
+                .flatten()
+                .collect()
+        } else if full.exists() {
+            vec![full]
+        } else {
+            Vec::new()
+        };
+        if matches.is_empty() {
+            missing.push(pattern.clone());
+            continue;
+        }
+        for m in &matches {
+            let real = m
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", m.display()))?;
+            if !real.starts_with(&canonical_root) {
+                return Err(format!(
+                    "{} resolves outside the repo (to {})",
+                    m.display(),
+                    real.display()
+                ));
+            }
+        }
+        found.push(if matches.len() == 1 {
+            pattern.clone()
+        } else {
+            format!("{pattern} ({} files)", matches.len())
+        });
+    }
+    if missing.is_empty() {
+        Ok(format!("found {}", found.join(", ")))
+    } else {
+        Err(format!("missing: {}", missing.join(", ")))
+    }
+}
+
+fn is_glob(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+/// Facts about a phase in the master state.
+fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
+    let path = paths.master_state();
+    let shown = paths.shown(&path);
+    let state = MasterState::load(&path, &shown).map_err(|e| format!("{e:#}"))?;
+    let n = check.number;
+    let Some(p) = state.phase(n) else {
+        return Err(format!("{} has no Phase {n} section", shown.display()));
+    };
+    let mut evidence = Vec::new();
+    if let Some(want) = &check.status {
+        let want = PhaseStatus::parse(want).ok_or_else(|| format!("unknown status {want:?}"))?;
+        if p.status != want {
+            return Err(format!(
+                "Phase {n} ({}) is {}, not {want} ({}:{})",
+                p.name,
+                p.status,
+                shown.display(),
+                p.line
+            ));
+        }
+        evidence.push(format!("Phase {n} is {want}"));
+    }
+    if check.deliverables.is_some() {
+        let open: Vec<String> = p
+            .deliverables
+            .iter()
+            .filter(|d| !d.done)
+            .map(|d| format!("{} ({})", d.name, d.value))
+            .collect();
+        if p.deliverables.is_empty() {
+            return Err(format!(
+                "Phase {n} lists no deliverables ({}:{})",
+                shown.display(),
+                p.line
+            ));
+        }
+        if !open.is_empty() {
+            return Err(format!(
+                "Phase {n} deliverables not completed: {}",
+                open.join(", ")
+            ));
+        }
+        evidence.push(format!(
+            "all {} Phase {n} deliverables completed",
+            p.deliverables.len()
+        ));
+    }
+    if check.approved == Some(true) {
+        match &p.approval {
+            Some(a) if p.approved() => evidence.push(format!(
+                "Phase {n} approved by {}",
+                a.by.as_deref().unwrap_or("an unnamed approver")
+            )),
+            _ => return Err(format!("Phase {n} has no recorded approval")),
+        }
+    }
+    Ok(evidence.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_globs_inside_the_repo() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("reports")).unwrap();
+        std::fs::write(dir.path().join("reports/a.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("reports/b.json"), "{}").unwrap();
+        let ok = files_exist(
+            dir.path(),
+            &["reports/*.json".into(), "reports/a.json".into()],
+        )
+        .unwrap();
+        assert_eq!(ok, "found reports/*.json (2 files), reports/a.json");
+        let err =
+            files_exist(dir.path(), &["nope.txt".into(), "reports/*.xml".into()]).unwrap_err();
+        assert_eq!(err, "missing: nope.txt, reports/*.xml");
+        assert!(
+            files_exist(dir.path(), &["../x".into()])
+                .unwrap_err()
+                .contains("climbs out")
+        );
+    }
+
+    #[test]
+    fn symlinks_leaving_the_repo_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("secret.txt"), "x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("secret.txt"), dir.path().join("link"))
+            .unwrap();
+        let err = files_exist(dir.path(), &["link".into()]).unwrap_err();
+        assert!(err.contains("resolves outside the repo"), "{err}");
+    }
+}

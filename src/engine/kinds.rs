@@ -1,0 +1,445 @@
+//! How each kind of action runs: commands (with retries, timeouts and
+//! `produces`), rollbacks, checks and approvals.
+
+use super::process::{self, CommandSpec};
+use super::{Engine, Step, check};
+use crate::master_state::{Approval, ApprovalStatus, MasterState};
+use crate::protocol::{Action, ApprovalSpec, CheckSpec, format_duration};
+use crate::session::{ActionStatus, EventKind};
+use anyhow::Result;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+impl Engine {
+    fn paths(&self) -> crate::paths::RepoPaths {
+        self.store.borrow().ctx().paths.clone()
+    }
+
+    /// The environment every command of `a` gets: runtime facts as
+    /// `DEPLOY_SESSION_*` variables (never pasted into the command text).
+    pub(crate) fn command_env(&self, a: &Action, attempt: u32) -> Vec<(String, String)> {
+        let paths = self.paths();
+        let mut env: Vec<(String, String)> = a
+            .common
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend([
+            ("DEPLOY_SESSION_ID".into(), self.session_id()),
+            ("DEPLOY_SESSION_ACTION".into(), a.id.clone()),
+            ("DEPLOY_SESSION_PROTOCOL".into(), a.protocol.to_string()),
+            (
+                "DEPLOY_SESSION_REPO".into(),
+                paths.root().display().to_string(),
+            ),
+            ("DEPLOY_SESSION_ATTEMPT".into(), attempt.to_string()),
+        ]);
+        env
+    }
+
+    /// The folder commands of `a` run in.
+    pub(crate) fn command_cwd(&self, a: &Action) -> Result<PathBuf, String> {
+        let paths = self.paths();
+        let rel = match &a.common.cwd {
+            Some(c) => crate::paths::inside_repo(paths.root(), c)?,
+            None => PathBuf::new(),
+        };
+        let dir = paths.root().join(&rel);
+        if !dir.is_dir() {
+            return Err(format!("its cwd {} does not exist", rel.display()));
+        }
+        Ok(dir)
+    }
+
+    /// The log file of `a` (and its repo-relative name).
+    pub(crate) fn log_path(&self, a: &Action, suffix: &str) -> (PathBuf, String) {
+        let paths = self.paths();
+        let p = paths
+            .logs(&self.session_id())
+            .join(format!("{}{suffix}.log", a.id));
+        let shown = paths.shown(&p).display().to_string();
+        (p, shown)
+    }
+
+    /// Runs one command to completion, recording the spawn.
+    pub(crate) async fn exec(
+        &self,
+        a: &Action,
+        spec: &CommandSpec,
+    ) -> Result<process::CommandResult> {
+        let redactor = self.store.borrow().ctx().redactor.clone();
+        let sink = self.reporter.sink(&a.id);
+        let mut on_spawn = |p: crate::session::ProcessRecord| {
+            self.record(
+                Some(&a.id),
+                EventKind::ProcessSpawned {
+                    pid: p.pid,
+                    starttime: p.starttime,
+                    boot_id: p.boot_id,
+                },
+            )
+        };
+        process::run(spec, &redactor, &sink, self.cancel.clone(), &mut on_spawn).await
+    }
+
+    pub(crate) async fn run_command_action(
+        self: &Rc<Self>,
+        a: &Action,
+        command: &str,
+    ) -> Result<Step> {
+        let cwd = match self.command_cwd(a) {
+            Ok(c) => c,
+            Err(why) => return self.finish(a, ActionStatus::Failed, None, None, Some(why), None),
+        };
+        let (log, shown_log) = self.log_path(a, "");
+        let tries = 1 + a.common.retries.unwrap_or(0);
+        let timeout = a.common.timeout.map(|d| d.0);
+        let prior = self.record_of(&a.id).attempts;
+        for n in 1..=tries {
+            let attempt = prior + n;
+            self.record(
+                Some(&a.id),
+                EventKind::ActionStarted {
+                    attempt,
+                    kind: "run".into(),
+                    log: Some(shown_log.clone()),
+                },
+            )?;
+            self.reporter.started(a);
+            append_log_header(&log, attempt, command, &self.store.borrow().ctx().redactor);
+            let spec = CommandSpec {
+                command: command.to_string(),
+                cwd: cwd.clone(),
+                env: self.command_env(a, attempt),
+                timeout,
+                log: Some(log.clone()),
+            };
+            let result = self.exec(a, &spec).await?;
+            let code = result.exit_code();
+            if result.ending == process::Ending::Interrupted {
+                return self.finish(
+                    a,
+                    ActionStatus::Interrupted,
+                    code,
+                    Some(result.duration),
+                    Some(result.describe(timeout)),
+                    None,
+                );
+            }
+            if result.ok() {
+                if let Err(why) = self.check_produces(a) {
+                    return self.finish(
+                        a,
+                        ActionStatus::Failed,
+                        code,
+                        Some(result.duration),
+                        Some(format!("{why} (log: {shown_log})")),
+                        None,
+                    );
+                }
+                return self.finish(
+                    a,
+                    ActionStatus::Completed,
+                    code,
+                    Some(result.duration),
+                    None,
+                    None,
+                );
+            }
+            let last = result
+                .tail
+                .last()
+                .map(|l| format!("; last output: {l}"))
+                .unwrap_or_default();
+            let message = format!("{}{last} (log: {shown_log})", result.describe(timeout));
+            self.finish(
+                a,
+                ActionStatus::Failed,
+                code,
+                Some(result.duration),
+                Some(message),
+                None,
+            )?;
+            if n < tries {
+                let delay = a.common.retry_delay.map_or(Duration::from_secs(1), |d| d.0);
+                self.reporter.say(format!(
+                    "    retrying {} in {} (attempt {} of {tries})",
+                    a.id,
+                    format_duration(delay),
+                    n + 1
+                ));
+                let mut cancel = self.cancel.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = cancel.changed() => {}
+                }
+                if self.cancelled() {
+                    return self.finish(
+                        a,
+                        ActionStatus::Interrupted,
+                        None,
+                        None,
+                        Some("interrupted before a retry".into()),
+                        None,
+                    );
+                }
+            }
+        }
+        Ok(Step::Failed)
+    }
+
+    fn check_produces(&self, a: &Action) -> Result<(), String> {
+        if a.common.produces.is_empty() {
+            return Ok(());
+        }
+        check::files_exist(self.paths().root(), &a.common.produces)
+            .map(|_| ())
+            .map_err(|why| format!("it did not produce what it promised: {why}"))
+    }
+
+    /// Runs `a`'s rollback command; returns whether it succeeded.
+    pub(crate) async fn run_rollback(self: &Rc<Self>, a: &Action, command: &str) -> Result<bool> {
+        let (log, shown_log) = self.log_path(a, ".rollback");
+        let cwd = self
+            .command_cwd(a)
+            .unwrap_or_else(|_| self.paths().root().to_path_buf());
+        let mut env = self.command_env(a, self.record_of(&a.id).attempts);
+        env.push(("DEPLOY_SESSION_ROLLBACK_OF".into(), a.id.clone()));
+        self.reporter
+            .say(format!("    rolling back {}: {command}", a.id));
+        append_log_header(&log, 1, command, &self.store.borrow().ctx().redactor);
+        let spec = CommandSpec {
+            command: command.to_string(),
+            cwd,
+            env,
+            timeout: a.common.timeout.map(|d| d.0),
+            log: Some(log),
+        };
+        let started = Instant::now();
+        let result = self.exec(a, &spec).await;
+        let (ok, code, message) = match &result {
+            Ok(r) => (
+                r.ok(),
+                r.exit_code(),
+                (!r.ok()).then(|| format!("{} (log: {shown_log})", r.describe(spec.timeout))),
+            ),
+            Err(e) => (false, None, Some(format!("{e:#}"))),
+        };
+        self.record(
+            Some(&a.id),
+            EventKind::RollbackRan {
+                of: a.id.clone(),
+                command: command.to_string(),
+                ok,
+                exit_code: code,
+                duration_ms: started.elapsed().as_millis() as u64,
+                message: message.clone(),
+            },
+        )?;
+        let p = self.reporter.printer();
+        if ok {
+            self.reporter.say(format!(
+                "    {} rollback of {} done",
+                p.paint(crate::ui::style::OK, "↺"),
+                a.id
+            ));
+        } else {
+            self.reporter.shout(format!(
+                "    {} ROLLBACK OF {} FAILED: {}",
+                p.paint(crate::ui::style::BAD, "✗"),
+                a.id,
+                message.unwrap_or_default()
+            ));
+        }
+        Ok(ok)
+    }
+
+    pub(crate) fn check(&self, a: &Action, spec: &CheckSpec) -> Result<Step> {
+        self.record(
+            Some(&a.id),
+            EventKind::ActionStarted {
+                attempt: self.record_of(&a.id).attempts + 1,
+                kind: "check".into(),
+                log: None,
+            },
+        )?;
+        let started = Instant::now();
+        match check::evaluate(&self.paths(), spec) {
+            Ok(evidence) => {
+                let metrics = serde_json::json!({ "evidence": evidence });
+                self.finish(
+                    a,
+                    ActionStatus::Completed,
+                    None,
+                    Some(started.elapsed()),
+                    None,
+                    Some(metrics),
+                )
+            }
+            Err(why) => {
+                let hint = spec
+                    .hint
+                    .as_deref()
+                    .map(|h| format!(" — {h}"))
+                    .unwrap_or_default();
+                self.finish(
+                    a,
+                    ActionStatus::Failed,
+                    None,
+                    Some(started.elapsed()),
+                    Some(format!("{why}{hint}")),
+                    None,
+                )
+            }
+        }
+    }
+
+    pub(crate) async fn approval(self: &Rc<Self>, a: &Action, spec: &ApprovalSpec) -> Result<Step> {
+        if let Some(n) = spec.phase {
+            let paths = self.paths();
+            let master =
+                MasterState::load(&paths.master_state(), &paths.shown(&paths.master_state()))?;
+            if let Some(p) = master.phase(n).filter(|p| p.approved()) {
+                let appr = p.approval.clone().expect("approved implies an approval");
+                let by = appr
+                    .by
+                    .clone()
+                    .unwrap_or_else(|| "an unnamed approver".into());
+                self.record_as(
+                    &by,
+                    Some(&a.id),
+                    EventKind::ApprovalGranted {
+                        via: "master_state".into(),
+                        note: appr.note.clone(),
+                        phase: Some(n),
+                    },
+                )?;
+                let when = appr.at.map(|t| format!(" at {t}")).unwrap_or_default();
+                return self.finish(
+                    a,
+                    ActionStatus::Completed,
+                    None,
+                    None,
+                    Some(format!("Phase {n} approved by {by}{when} (master state)")),
+                    None,
+                );
+            }
+        }
+        if let Some((_, via)) = self.opts.approvals.iter().find(|(id, _)| *id == a.id) {
+            let by = self
+                .opts
+                .approver
+                .clone()
+                .unwrap_or_else(|| self.store.borrow().ctx().actor.clone());
+            return self.grant(a, spec, &by, via, None);
+        }
+        if self.opts.interactive {
+            let subject = spec.subject.clone();
+            let answer =
+                tokio::task::spawn_blocking(move || crate::ui::prompt::confirm_typed(&subject))
+                    .await??;
+            if answer {
+                let by = self
+                    .opts
+                    .approver
+                    .clone()
+                    .unwrap_or_else(|| self.store.borrow().ctx().actor.clone());
+                return self.grant(a, spec, &by, "prompt", None);
+            }
+            self.reporter.say("    not approved; nothing was recorded");
+        }
+        self.wait_for_person(a, &format!("needs approval: {}", spec.subject))
+    }
+
+    /// Records an approval (and, for a phase's approval, writes it into the
+    /// master state), then completes the action.
+    pub(crate) fn grant(
+        &self,
+        a: &Action,
+        spec: &ApprovalSpec,
+        by: &str,
+        via: &str,
+        note: Option<String>,
+    ) -> Result<Step> {
+        if let Some(n) = spec.phase {
+            write_phase_approval(&self.paths(), n, by, note.clone())?;
+            let shown = self
+                .paths()
+                .shown(&self.paths().master_state())
+                .display()
+                .to_string();
+            self.record(
+                None,
+                EventKind::FileWritten {
+                    path: shown,
+                    purpose: format!("Phase {n} approval"),
+                },
+            )?;
+        }
+        self.record_as(
+            by,
+            Some(&a.id),
+            EventKind::ApprovalGranted {
+                via: via.to_string(),
+                note,
+                phase: spec.phase,
+            },
+        )?;
+        self.store.borrow().sync_audit()?;
+        self.finish(
+            a,
+            ActionStatus::Completed,
+            None,
+            None,
+            Some(format!("approved by {by} ({via})")),
+            None,
+        )
+    }
+}
+
+/// Records `by`'s approval in phase `n`'s block (preservation rule).
+pub fn write_phase_approval(
+    paths: &crate::paths::RepoPaths,
+    n: i8,
+    by: &str,
+    note: Option<String>,
+) -> Result<()> {
+    let path = paths.master_state();
+    let master = MasterState::load(&path, &paths.shown(&path))?;
+    let approval = Approval {
+        status: ApprovalStatus::Approved,
+        by: Some(by.to_string()),
+        at: Some(crate::clock::now_rfc3339()),
+        note,
+    };
+    let updated = master.update_phase(n, |m| {
+        m.insert("approval".into(), approval.to_json());
+    })?;
+    updated.save(&path)
+}
+
+fn append_log_header(
+    path: &std::path::Path,
+    attempt: u32,
+    command: &str,
+    redactor: &crate::redact::Redactor,
+) {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(
+            f,
+            "# attempt {attempt} at {} — $ {}",
+            crate::clock::now_rfc3339(),
+            redactor.mask(command)
+        );
+    }
+}

@@ -1,0 +1,512 @@
+//! The engine: runs a protocol from its first unfinished action. Stages run
+//! by their `needs` graph — independent stages at the same time — and the
+//! actions of a stage in order. Every change is recorded through the store
+//! (one journal line each), so a run killed at any point resumes exactly.
+
+mod builtin;
+pub mod check;
+mod kinds;
+pub mod process;
+pub mod report;
+
+pub use kinds::write_phase_approval;
+
+use crate::progress;
+use crate::protocol::{Action, Kind, Protocol, ProtocolName, ProtocolSet, SessionStatus, Stage};
+use crate::session::{ActionRecord, ActionStatus, EventKind, Store};
+use anyhow::{Result, bail};
+use report::Reporter;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How a run was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Re-run these actions even if they completed.
+    pub rerun: Vec<String>,
+    /// Approval actions approved up front (`--approve`, `DEPLOY_SESSION_APPROVE`).
+    pub approvals: Vec<(String, String)>,
+    /// Who approves (`--by`).
+    pub approver: Option<String>,
+    /// Prompts are allowed (a terminal, not CI).
+    pub interactive: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    Failed,
+    Waiting,
+    Interrupted,
+}
+
+/// The result of one action step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    Done,
+    Waiting,
+    Failed,
+    Interrupted,
+}
+
+/// Where each stage ended up in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StageState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Waiting,
+    Interrupted,
+}
+
+/// The engine for one protocol run.
+pub(crate) struct Engine {
+    pub(crate) store: RefCell<Store>,
+    pub(crate) set: Arc<ProtocolSet>,
+    pub(crate) reporter: Reporter,
+    pub(crate) opts: RunOptions,
+    pub(crate) cancel: watch::Receiver<bool>,
+    cancel_tx: watch::Sender<bool>,
+}
+
+/// Runs `protocol` on an open store; returns how it ended.
+pub fn run(
+    store: Store,
+    protocol: ProtocolName,
+    opts: RunOptions,
+    reporter: Reporter,
+) -> Result<(Outcome, Store)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (cancel_tx, cancel) = watch::channel(false);
+    let set = store.ctx().protocols.clone();
+    let engine = Rc::new(Engine {
+        store: RefCell::new(store),
+        set,
+        reporter,
+        opts,
+        cancel,
+        cancel_tx,
+    });
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, {
+        let engine = engine.clone();
+        async move {
+            let guard = engine.clone();
+            tokio::task::spawn_local(async move { guard.watch_signals().await });
+            engine.run_protocol(protocol).await
+        }
+    });
+    drop(local);
+    let engine =
+        Rc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use after the run"))?;
+    let mut store = engine.store.into_inner();
+    // Whatever happened, the state reached so far is saved.
+    let saved = store.snapshot();
+    let outcome = result?;
+    saved?;
+    Ok((outcome, store))
+}
+
+impl Engine {
+    async fn watch_signals(&self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        let _ = self.cancel_tx.send(true);
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    pub(crate) fn record(&self, action: Option<&str>, kind: EventKind) -> Result<()> {
+        self.store.borrow_mut().record(action, kind)
+    }
+
+    pub(crate) fn record_as(
+        &self,
+        actor: &str,
+        action: Option<&str>,
+        kind: EventKind,
+    ) -> Result<()> {
+        self.store.borrow_mut().record_as(actor, action, kind)
+    }
+
+    pub(crate) fn record_of(&self, id: &str) -> ActionRecord {
+        self.store
+            .borrow()
+            .session()
+            .map(|s| s.action(id))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn status_of(&self, id: &str) -> ActionStatus {
+        self.store
+            .borrow()
+            .session()
+            .map_or(ActionStatus::Pending, |s| s.status_of(id))
+    }
+
+    pub(crate) fn session_id(&self) -> String {
+        self.store
+            .borrow()
+            .session()
+            .map(|s| s.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn set_status(&self, status: SessionStatus) -> Result<()> {
+        let current = self.store.borrow().session().and_then(|s| s.status);
+        if current != Some(status) {
+            self.record(None, EventKind::StatusChanged { status })?;
+        }
+        Ok(())
+    }
+
+    async fn run_protocol(self: &Rc<Self>, name: ProtocolName) -> Result<Outcome> {
+        self.reconcile()?;
+        let set = self.set.clone();
+        let p = set.get(name);
+        for id in &self.opts.rerun {
+            self.record(
+                Some(id),
+                EventKind::ActionReset {
+                    reason: "--rerun".into(),
+                },
+            )?;
+        }
+        let started = self
+            .store
+            .borrow()
+            .session()
+            .and_then(|s| s.protocols.get(&name).and_then(|r| r.started_at.clone()));
+        if started.is_none() {
+            self.record(None, EventKind::ProtocolStarted { protocol: name })?;
+        }
+        let outcome = self.run_stages(p).await?;
+        let complete = self
+            .store
+            .borrow()
+            .session()
+            .is_some_and(|s| progress::protocol_complete(p, s));
+        if complete {
+            let recorded = self
+                .store
+                .borrow()
+                .session()
+                .is_some_and(|s| s.protocol_done(name));
+            if !recorded {
+                self.record(None, EventKind::ProtocolCompleted { protocol: name })?;
+            }
+            // The status the protocol ends in, even if people did its last steps.
+            let last_stage = p.stages.iter().rev().find_map(|s| s.status);
+            if let Some(status) = p.completes_with.or(last_stage) {
+                self.set_status(status)?;
+            }
+            return Ok(Outcome::Done);
+        }
+        Ok(outcome)
+    }
+
+    /// Actions left running by a killed deploy-session: reap what they left
+    /// behind and mark them interrupted, so they run again.
+    fn reconcile(&self) -> Result<()> {
+        let running: Vec<(String, ActionRecord)> = self
+            .store
+            .borrow()
+            .session()
+            .map(|s| {
+                s.actions
+                    .iter()
+                    .filter(|(_, r)| r.status == ActionStatus::Running)
+                    .map(|(id, r)| (id.clone(), r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (id, rec) in running {
+            if let Some(proc) = &rec.process {
+                let signalled = process::reap_orphan(proc);
+                self.record(
+                    Some(&id),
+                    EventKind::ProcessReaped {
+                        pid: proc.pid,
+                        signalled,
+                    },
+                )?;
+            }
+            self.record(
+                Some(&id),
+                EventKind::ActionFinished {
+                    status: ActionStatus::Interrupted,
+                    exit_code: None,
+                    duration_ms: None,
+                    message: Some(
+                        "deploy-session stopped while this action ran; it runs again".into(),
+                    ),
+                    metrics: None,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn run_stages(self: &Rc<Self>, p: &Protocol) -> Result<Outcome> {
+        let index = |id: &str| p.stages.iter().position(|s| s.id == id);
+        let mut states: Vec<StageState> = {
+            let store = self.store.borrow();
+            let session = store.session();
+            p.stages
+                .iter()
+                .map(|s| match session {
+                    Some(sess) if progress::stage_complete(p, &s.id, sess) => StageState::Done,
+                    _ => StageState::Pending,
+                })
+                .collect()
+        };
+        let mut tasks = JoinSet::new();
+        let mut first_error = None;
+        loop {
+            let may_start = first_error.is_none() && !self.cancelled();
+            for (i, stage) in p.stages.iter().enumerate() {
+                let ready = stage
+                    .needs
+                    .iter()
+                    .all(|n| index(n).is_some_and(|j| states[j] == StageState::Done));
+                if may_start && states[i] == StageState::Pending && ready {
+                    states[i] = StageState::Running;
+                    let me = self.clone();
+                    let stage = stage.clone();
+                    tasks.spawn_local(async move { (i, me.run_stage(&stage).await) });
+                }
+            }
+            match tasks.join_next().await {
+                None => break,
+                Some(Ok((i, Ok(state)))) => states[i] = state,
+                Some(Ok((i, Err(e)))) => {
+                    states[i] = StageState::Failed;
+                    let _ = self.cancel_tx.send(true);
+                    first_error.get_or_insert(e);
+                }
+                Some(Err(e)) => bail!("a stage task failed: {e}"),
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(if states.contains(&StageState::Failed) {
+            Outcome::Failed
+        } else if states.contains(&StageState::Interrupted) || self.cancelled() {
+            Outcome::Interrupted
+        } else if states.iter().all(|s| *s == StageState::Done) {
+            Outcome::Done
+        } else {
+            Outcome::Waiting
+        })
+    }
+
+    async fn run_stage(self: &Rc<Self>, stage: &Stage) -> Result<StageState> {
+        if let Some(state) = self.revisit_rolled_back(stage)? {
+            return Ok(state);
+        }
+        if let Some(status) = stage.status {
+            self.set_status(status)?;
+        }
+        self.reporter.stage(stage);
+        for (i, a) in stage.actions.iter().enumerate() {
+            if self.cancelled() {
+                return Ok(StageState::Interrupted);
+            }
+            if self.status_of(&a.id).is_done() {
+                continue;
+            }
+            if let Some(status) = a.status {
+                self.set_status(status)?;
+            }
+            match self.run_action(a).await? {
+                Step::Done => {}
+                Step::Waiting if a.optional() => {}
+                Step::Waiting => return Ok(StageState::Waiting),
+                Step::Failed if a.optional() => {}
+                Step::Failed => {
+                    self.rollback_stage(stage, i).await?;
+                    return Ok(StageState::Failed);
+                }
+                Step::Interrupted => return Ok(StageState::Interrupted),
+            }
+        }
+        Ok(StageState::Done)
+    }
+
+    /// A stage rolled back by an earlier run runs again from scratch —
+    /// unless a person failed one of its actions, which stays their call.
+    fn revisit_rolled_back(&self, stage: &Stage) -> Result<Option<StageState>> {
+        let rolled_back = self
+            .store
+            .borrow()
+            .session()
+            .is_some_and(|s| s.rolled_back.contains(&stage.id));
+        if !rolled_back {
+            return Ok(None);
+        }
+        let person_failed = stage
+            .actions
+            .iter()
+            .find(|a| a.kind.needs_human() && self.status_of(&a.id) == ActionStatus::Failed);
+        if let Some(a) = person_failed {
+            let rec = self.record_of(&a.id);
+            self.reporter
+                .finished(a, ActionStatus::Failed, None, Some(&person_failure(&rec)));
+            return Ok(Some(StageState::Failed));
+        }
+        for a in &stage.actions {
+            let rec = self.record_of(&a.id);
+            let undone =
+                rec.status == ActionStatus::Completed && rec.rollbacks.iter().any(|r| r.ok);
+            if undone || matches!(rec.status, ActionStatus::Failed | ActionStatus::Interrupted) {
+                self.record(
+                    Some(&a.id),
+                    EventKind::ActionReset {
+                        reason: format!("stage {} was rolled back; running it again", stage.id),
+                    },
+                )?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn run_action(self: &Rc<Self>, a: &Action) -> Result<Step> {
+        let rec = self.record_of(&a.id);
+        if a.kind.needs_human() && rec.status == ActionStatus::Failed {
+            self.reporter
+                .finished(a, ActionStatus::Failed, None, Some(&person_failure(&rec)));
+            return Ok(Step::Failed);
+        }
+        match &a.kind {
+            Kind::Manual => {
+                self.wait_for_person(a, "a manual action: a person or assistant completes it")
+            }
+            Kind::Approval(spec) => self.approval(a, spec).await,
+            Kind::Run(cmd) => self.run_command_action(a, cmd).await,
+            Kind::Check(spec) => self.check(a, spec),
+            Kind::Builtin(b) => self.builtin(a, b).await,
+            Kind::Probe(_) | Kind::Strategy(_) => self.finish(
+                a,
+                ActionStatus::Failed,
+                None,
+                None,
+                Some(format!(
+                    "the `{}` kind is not available in this build",
+                    a.kind.name()
+                )),
+                None,
+            ),
+        }
+    }
+
+    /// Records the end of an action and prints it.
+    pub(crate) fn finish(
+        &self,
+        a: &Action,
+        status: ActionStatus,
+        exit_code: Option<i32>,
+        duration: Option<Duration>,
+        message: Option<String>,
+        metrics: Option<serde_json::Value>,
+    ) -> Result<Step> {
+        self.record(
+            Some(&a.id),
+            EventKind::ActionFinished {
+                status,
+                exit_code,
+                duration_ms: duration.map(|d| d.as_millis() as u64),
+                message: message.clone(),
+                metrics,
+            },
+        )?;
+        self.reporter
+            .finished(a, status, duration, message.as_deref());
+        Ok(match status {
+            ActionStatus::Completed | ActionStatus::Skipped => Step::Done,
+            ActionStatus::Interrupted => Step::Interrupted,
+            ActionStatus::Waiting | ActionStatus::Pending | ActionStatus::Running => Step::Waiting,
+            ActionStatus::Failed => Step::Failed,
+        })
+    }
+
+    pub(crate) fn wait_for_person(&self, a: &Action, reason: &str) -> Result<Step> {
+        if self.status_of(&a.id) != ActionStatus::Waiting {
+            self.record(
+                Some(&a.id),
+                EventKind::ActionWaiting {
+                    reason: reason.to_string(),
+                },
+            )?;
+        }
+        let detail = if a.optional() {
+            "optional, waiting for a person"
+        } else {
+            "waiting for a person"
+        };
+        self.reporter
+            .finished(a, ActionStatus::Waiting, None, Some(detail));
+        Ok(Step::Waiting)
+    }
+
+    /// Runs the stage's rollbacks for a failure at action `failed`: that
+    /// action's and those of the completed actions before it, newest first.
+    async fn rollback_stage(self: &Rc<Self>, stage: &Stage, failed: usize) -> Result<()> {
+        let mut all_ok = true;
+        let mut any = false;
+        for a in stage.actions[..=failed].iter().rev() {
+            let Some(cmd) = &a.common.rollback else {
+                continue;
+            };
+            let eligible = a.id == stage.actions[failed].id
+                || self.status_of(&a.id) == ActionStatus::Completed;
+            if !eligible {
+                continue;
+            }
+            any = true;
+            all_ok &= self.run_rollback(a, cmd).await?;
+        }
+        if any {
+            self.record(
+                None,
+                EventKind::StageRolledBack {
+                    stage: stage.id.clone(),
+                    ok: all_ok,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn person_failure(rec: &ActionRecord) -> String {
+    format!(
+        "failed by {}{} (`deploy-session done` or `--rerun` it once resolved)",
+        rec.by.as_deref().unwrap_or("a person"),
+        rec.note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    )
+}

@@ -1,0 +1,140 @@
+//! What a run prints: a line per stage and per finished action, child
+//! output prefixed by its action id, and — on terminals only — a spinner
+//! with elapsed time for actions still running. In `--format json` runs all
+//! of it goes to stderr so stdout holds only the JSON document.
+
+use super::process::LineSink;
+use crate::protocol::{Action, Stage};
+use crate::session::ActionStatus;
+use crate::ui::{Printer, style};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+/// Prints run progress.
+pub struct Reporter {
+    printer: Printer,
+    to_stderr: bool,
+    multi: Option<MultiProgress>,
+    spinners: RefCell<HashMap<String, ProgressBar>>,
+}
+
+impl Reporter {
+    /// `spinners`: draw spinners (terminal, not CI, not quiet);
+    /// `to_stderr`: keep stdout for a JSON document.
+    pub fn new(printer: Printer, spinners: bool, to_stderr: bool) -> Reporter {
+        let multi = spinners.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter {
+            printer,
+            to_stderr,
+            multi,
+            spinners: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The printer (for colors).
+    pub fn printer(&self) -> &Printer {
+        &self.printer
+    }
+
+    /// A progress line (silenced by -q).
+    pub fn say(&self, text: impl AsRef<str>) {
+        if self.printer.quiet() {
+            return;
+        }
+        self.emit(text.as_ref());
+    }
+
+    /// A line that -q does not silence (failures, what is pending).
+    pub fn shout(&self, text: impl AsRef<str>) {
+        self.emit(text.as_ref());
+    }
+
+    fn emit(&self, text: &str) {
+        if let Some(m) = &self.multi {
+            let _ = m.println(text);
+        } else if self.to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            self.printer.out(text);
+        }
+    }
+
+    /// A stage begins.
+    pub fn stage(&self, stage: &Stage) {
+        let p = &self.printer;
+        self.say(p.paint(style::HEAD, format!("{} {}", stage.id, stage.title)));
+    }
+
+    /// An action begins running (spinner on terminals).
+    pub fn started(&self, a: &Action) {
+        let Some(m) = &self.multi else { return };
+        let bar = m.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("{} {}", a.id, a.title));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.spinners.borrow_mut().insert(a.id.clone(), bar);
+    }
+
+    /// An action ended (or stopped to wait).
+    pub fn finished(
+        &self,
+        a: &Action,
+        status: ActionStatus,
+        duration: Option<Duration>,
+        detail: Option<&str>,
+    ) {
+        if let Some(bar) = self.spinners.borrow_mut().remove(&a.id) {
+            bar.finish_and_clear();
+        }
+        let p = &self.printer;
+        let (mark, st) = match status {
+            ActionStatus::Completed => ("✓", style::OK),
+            ActionStatus::Skipped => ("↷", style::DIM),
+            ActionStatus::Waiting => ("…", style::WAIT),
+            ActionStatus::Interrupted => ("⏹", style::WAIT),
+            _ => ("✗", style::BAD),
+        };
+        let time = duration
+            .map(|d| {
+                p.paint(
+                    style::DIM,
+                    format!(" ({})", crate::protocol::format_duration(d)),
+                )
+            })
+            .unwrap_or_default();
+        let detail = detail.map(|d| format!(" — {d}")).unwrap_or_default();
+        let line = format!("  {} {} {}{time}{detail}", p.paint(st, mark), a.id, a.title);
+        if matches!(status, ActionStatus::Failed | ActionStatus::Interrupted) {
+            self.shout(line);
+        } else {
+            self.say(line);
+        }
+    }
+
+    /// A sink that prefixes child output with the action's id.
+    pub fn sink<'a>(&'a self, id: &'a str) -> ActionSink<'a> {
+        ActionSink { reporter: self, id }
+    }
+}
+
+/// Child output of one action.
+pub struct ActionSink<'a> {
+    reporter: &'a Reporter,
+    id: &'a str,
+}
+
+impl LineSink for ActionSink<'_> {
+    fn line(&self, text: &str, _stderr: bool) {
+        let p = &self.reporter.printer;
+        self.reporter.say(format!(
+            "    {} {text}",
+            p.paint(style::DIM, format!("{} │", self.id))
+        ));
+    }
+}

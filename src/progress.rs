@@ -1,0 +1,125 @@
+//! Where a session stands and what comes next, with the exact command that
+//! moves it on. One computation shared by `next`, the exit-3 summary, the
+//! assistant's context file and `walk`.
+
+use crate::protocol::{Action, Kind, Protocol, ProtocolName, ProtocolSet};
+use crate::session::{ActionStatus, Session};
+use serde::Serialize;
+
+/// An action that can be worked on now, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextAction {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub status: String,
+    /// Why it is waiting or failed, when it is.
+    pub message: Option<String>,
+    /// The command that completes (or runs) it.
+    pub command: String,
+    /// A second way, when there is one (skip, CI flag).
+    pub alternative: Option<String>,
+}
+
+/// The protocol to work on: the first one not yet complete.
+pub fn current_protocol(set: &ProtocolSet, session: Option<&Session>) -> Option<ProtocolName> {
+    let session = session?;
+    ProtocolName::ALL
+        .into_iter()
+        .find(|p| !protocol_complete(set.get(*p), session))
+}
+
+/// Whether every non-optional action of `p` is done.
+pub fn protocol_complete(p: &Protocol, session: &Session) -> bool {
+    p.actions()
+        .all(|a| a.optional() || session.status_of(&a.id).is_done())
+}
+
+/// Whether stage `id` of `p` is finished (every non-optional action done).
+pub fn stage_complete(p: &Protocol, stage_id: &str, session: &Session) -> bool {
+    p.stages.iter().find(|s| s.id == stage_id).is_some_and(|s| {
+        s.actions
+            .iter()
+            .all(|a| a.optional() || session.status_of(&a.id).is_done())
+    })
+}
+
+/// The actions that can be worked on now: in each stage whose needs are
+/// met, the first action not done.
+pub fn frontier<'a>(p: &'a Protocol, session: &Session) -> Vec<&'a Action> {
+    p.stages
+        .iter()
+        .filter(|s| s.needs.iter().all(|n| stage_complete(p, n, session)))
+        .filter_map(|s| {
+            s.actions
+                .iter()
+                .find(|a| !session.status_of(&a.id).is_done() && !a.optional())
+        })
+        .collect()
+}
+
+/// The command that completes `a` (or runs it, for automated kinds).
+pub fn completion(a: &Action, status: ActionStatus) -> (String, Option<String>) {
+    match &a.kind {
+        Kind::Manual => (
+            format!("deploy-session done {} --note \"<what was done>\"", a.id),
+            Some(format!("deploy-session skip {} --reason \"<why>\"", a.id)),
+        ),
+        Kind::Approval(spec) => (
+            match spec.phase {
+                Some(n) => format!("deploy-session approve --phase {n} --by \"<Name <email>>\""),
+                None => format!("deploy-session approve {} --by \"<Name <email>>\"", a.id),
+            },
+            Some(format!(
+                "deploy-session {} --approve {} (in CI)",
+                a.protocol, a.id
+            )),
+        ),
+        _ if status == ActionStatus::Failed => (
+            format!("deploy-session {}", a.protocol),
+            Some(format!("deploy-session skip {} --reason \"<why>\"", a.id)),
+        ),
+        _ => (format!("deploy-session {}", a.protocol), None),
+    }
+}
+
+/// What to do next, in order.
+pub fn next_actions(set: &ProtocolSet, session: Option<&Session>) -> Vec<NextAction> {
+    let Some(session) = session else {
+        return Vec::new();
+    };
+    let Some(name) = current_protocol(set, Some(session)) else {
+        return Vec::new();
+    };
+    let p = set.get(name);
+    if let Some(req) = p
+        .requires
+        .filter(|r| !protocol_complete(set.get(*r), session))
+    {
+        return vec![NextAction {
+            id: req.to_string(),
+            title: format!("finish the {req} protocol"),
+            kind: "protocol".into(),
+            status: "pending".into(),
+            message: None,
+            command: format!("deploy-session {req}"),
+            alternative: None,
+        }];
+    }
+    frontier(p, session)
+        .into_iter()
+        .map(|a| {
+            let rec = session.action(&a.id);
+            let (command, alternative) = completion(a, rec.status);
+            NextAction {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                kind: a.kind.name().into(),
+                status: rec.status.word().into(),
+                message: rec.message,
+                command,
+                alternative,
+            }
+        })
+        .collect()
+}

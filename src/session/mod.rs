@@ -1,0 +1,265 @@
+//! The session store: the lock, the snapshot (state.json) and the journal
+//! (the audit trail). Writers hold the lock, append one line per event and
+//! snapshot at stage boundaries and stops; readers never lock and see the
+//! snapshot plus the journal's tail.
+
+pub mod lock;
+pub mod model;
+
+use crate::audit::{self, Event};
+use crate::error::InputError;
+use crate::fsio;
+use crate::paths::RepoPaths;
+use crate::protocol::ProtocolSet;
+use crate::redact::Redactor;
+use crate::todo;
+use anyhow::{Context as _, Result, bail};
+pub use model::*;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// This machine's name.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// A new session id: UTC time plus a short random suffix.
+pub fn new_session_id() -> String {
+    let t = crate::clock::now().strftime("%Y%m%dT%H%M%SZ");
+    format!("{t}-{:04x}", fastrand::u16(..))
+}
+
+/// Reads state.json (or the empty state when there is none).
+fn read_state_file(path: &Path, shown: &Path) -> Result<(StateFile, Option<String>)> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((StateFile::default(), None));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", shown.display())),
+    };
+    let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
+        InputError::in_file(shown, Some(e.line()), format!("invalid session state: {e}"))
+            .at_column(Some(e.column()))
+            .with_hint("state.json is written by deploy-session; undo the hand edit, or delete it to rebuild the session from the audit trail")
+    })?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(InputError::in_file(
+            shown,
+            None,
+            format!("state format version {} is not {FORMAT_VERSION}, the one this deploy-session reads", state.format_version),
+        )
+        .into());
+    }
+    Ok((state, Some(fingerprint(&bytes))))
+}
+
+fn fingerprint(bytes: &[u8]) -> String {
+    audit::hex(&Sha256::digest(bytes))
+}
+
+/// The state as a reader sees it: snapshot + journal tail, no lock, no
+/// writes. A torn last line (a writer mid-append) is ignored.
+pub fn read_only(paths: &RepoPaths) -> Result<StateFile> {
+    let (mut state, _) = read_state_file(&paths.state(), &paths.shown(&paths.state()))?;
+    let tail = audit::read_tail(&paths.audit(), &state.journal)?;
+    replay(&mut state, &tail.events);
+    state.journal = tail.end;
+    Ok(state)
+}
+
+fn replay(state: &mut StateFile, events: &[Event]) {
+    for e in events {
+        match EventKind::from_event(e) {
+            Some(kind) => state.apply(e, &kind),
+            None => tracing::debug!(event = %e.event, "unknown event skipped"),
+        }
+    }
+}
+
+/// How long the todo list may lag behind during a run.
+const TODO_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What a writer needs besides the repo.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub paths: RepoPaths,
+    pub protocols: Arc<ProtocolSet>,
+    pub redactor: Redactor,
+    /// Who is acting (git identity, `--by`, or the OS user).
+    pub actor: String,
+}
+
+/// The writer's handle: holds the lock for its lifetime.
+#[derive(Debug)]
+pub struct Store {
+    ctx: Context,
+    pub state: StateFile,
+    writer: audit::Writer,
+    _lock: lock::Lock,
+    fingerprint: Option<String>,
+    todos_at: Option<Instant>,
+}
+
+impl Store {
+    /// Takes the lock and loads the state, replaying the journal's tail. A
+    /// torn last line is quarantined and recorded.
+    pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
+        let paths = &ctx.paths;
+        let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
+        for dir in [paths.store(), paths.ai_context()] {
+            let n = fsio::remove_stale_temps(&dir);
+            if n > 0 {
+                tracing::info!(removed = n, dir = %dir.display(), "removed temp files left by a killed writer");
+            }
+        }
+        let (mut state, fp) = read_state_file(&paths.state(), &paths.shown(&paths.state()))?;
+        let tail = audit::read_tail(&paths.audit(), &state.journal)?;
+        replay(&mut state, &tail.events);
+        state.journal = tail.end.clone();
+        let writer = audit::Writer::open(&paths.audit(), tail.end)?;
+        let mut store = Store {
+            ctx,
+            state,
+            writer,
+            _lock: lock,
+            fingerprint: fp,
+            todos_at: None,
+        };
+        if let Some((offset, bytes)) = tail.torn {
+            let q = audit::quarantine(&store.ctx.paths.audit(), offset, &bytes)?;
+            let file = store.ctx.paths.shown(&q).display().to_string();
+            if store.session().is_some() {
+                store.record(
+                    None,
+                    EventKind::AuditQuarantined {
+                        bytes: bytes.len() as u64,
+                        file,
+                    },
+                )?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The context the store was opened with.
+    pub fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The open session, if any.
+    pub fn session(&self) -> Option<&Session> {
+        self.state.session.as_ref()
+    }
+
+    /// Opens a new session (there must be none open).
+    pub fn open_session(&mut self, git: Option<GitFacts>) -> Result<String> {
+        if let Some(s) = self.session() {
+            bail!("session {} is still open", s.id);
+        }
+        let id = new_session_id();
+        let kind = EventKind::SessionOpened {
+            host: hostname(),
+            pid: std::process::id(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            git,
+        };
+        self.append(&id, None, &self.ctx.actor.clone(), kind)?;
+        Ok(id)
+    }
+
+    /// Records an event of the open session by the store's actor.
+    pub fn record(&mut self, action: Option<&str>, kind: EventKind) -> Result<()> {
+        let actor = self.ctx.actor.clone();
+        self.record_as(&actor, action, kind)
+    }
+
+    /// Records an event of the open session by `actor`.
+    pub fn record_as(&mut self, actor: &str, action: Option<&str>, kind: EventKind) -> Result<()> {
+        let Some(id) = self.session().map(|s| s.id.clone()) else {
+            bail!("no open session to record in");
+        };
+        self.append(&id, action, actor, kind)?;
+        if self.todos_at.is_none_or(|t| t.elapsed() >= TODO_INTERVAL) {
+            self.write_todos()?;
+        }
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        session: &str,
+        action: Option<&str>,
+        actor: &str,
+        kind: EventKind,
+    ) -> Result<()> {
+        let (name, mut detail) = kind.split();
+        self.ctx.redactor.mask_json(&mut detail);
+        let event = Event {
+            seq: 0,
+            ts: crate::clock::now_rfc3339(),
+            session: session.to_string(),
+            event: name,
+            action: action.map(String::from),
+            actor: self.ctx.redactor.mask(actor),
+            detail,
+            prev: String::new(),
+            hash: String::new(),
+        };
+        let event = self.writer.append(event)?;
+        // Apply what was written (masked), exactly as a replay would.
+        let applied = EventKind::from_event(&event).unwrap_or(kind);
+        self.state.apply(&event, &applied);
+        self.state.journal = self.writer.pos().clone();
+        Ok(())
+    }
+
+    /// Makes the audit trail durable (approvals, session end).
+    pub fn sync_audit(&self) -> Result<()> {
+        self.writer.sync()
+    }
+
+    /// Writes the snapshot (refusing if state.json changed behind our back)
+    /// and the todo list.
+    pub fn snapshot(&mut self) -> Result<()> {
+        let path = self.ctx.paths.state();
+        let on_disk = match std::fs::read(&path) {
+            Ok(b) => Some(fingerprint(&b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if on_disk.is_some() && on_disk != self.fingerprint {
+            let disk_serial = read_state_file(&path, &path)
+                .map(|(s, _)| s.serial.to_string())
+                .unwrap_or_else(|_| "unreadable".into());
+            bail!(
+                "{} was changed by someone else since deploy-session read it (serial on disk: {disk_serial}, ours: {}); refusing to overwrite it — the events are safe in the audit trail, look at the change and run again",
+                self.ctx.paths.shown(&path).display(),
+                self.state.serial
+            );
+        }
+        self.state.serial += 1;
+        let mut bytes = serde_json::to_vec_pretty(&self.state)?;
+        bytes.push(b'\n');
+        fsio::write_atomic(&path, &bytes)?;
+        self.fingerprint = Some(fingerprint(&bytes));
+        self.write_todos()
+    }
+
+    /// Rewrites `.ai_context/todos.json` from the current state.
+    pub fn write_todos(&mut self) -> Result<()> {
+        let list = todo::build(&self.ctx.protocols, self.session());
+        let mut value = serde_json::to_value(&list)?;
+        self.ctx.redactor.mask_json(&mut value);
+        let mut bytes = serde_json::to_vec_pretty(&value)?;
+        bytes.push(b'\n');
+        fsio::write_atomic(&self.ctx.paths.todos(), &bytes)?;
+        self.todos_at = Some(Instant::now());
+        Ok(())
+    }
+}

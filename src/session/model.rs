@@ -1,0 +1,661 @@
+//! The session and the events that change it. [`StateFile::apply`] is the
+//! one reducer: the engine applies each event as it records it, and loading
+//! replays the journal through the same function, so a resumed session is
+//! exactly the session that was running.
+
+use crate::audit::{Event, JournalPos};
+use crate::protocol::{ProtocolName, SessionStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version of the state.json format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Where an action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    #[default]
+    Pending,
+    Running,
+    Waiting,
+    Completed,
+    Skipped,
+    Failed,
+    Interrupted,
+}
+
+impl ActionStatus {
+    /// Completed or skipped: nothing more to do.
+    pub fn is_done(self) -> bool {
+        matches!(self, ActionStatus::Completed | ActionStatus::Skipped)
+    }
+
+    /// The word used in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            ActionStatus::Pending => "pending",
+            ActionStatus::Running => "running",
+            ActionStatus::Waiting => "waiting",
+            ActionStatus::Completed => "completed",
+            ActionStatus::Skipped => "skipped",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The git facts recorded when a session opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitFacts {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub dirty: bool,
+}
+
+/// A child process recorded before it could outlive us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    /// Also its process group id (children lead their own group).
+    pub pid: i32,
+    /// Start time in clock ticks since boot (/proc/PID/stat field 22).
+    pub starttime: Option<u64>,
+    pub boot_id: Option<String>,
+}
+
+/// One rollback command's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub command: String,
+    pub ok: bool,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A recorded human approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub by: String,
+    pub at: String,
+    /// `command`, `flag`, `env`, `prompt` or `master_state`.
+    pub via: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Everything recorded about one action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ActionRecord {
+    pub status: ActionStatus,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Who completed, skipped or failed it by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// The captured output, relative to the repo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// Why it failed, waits, or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollbacks: Vec<RollbackRecord>,
+    /// Measurements (probe results, strategy timings, gate verdicts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
+}
+
+/// When a protocol started and finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ProtocolRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+/// A file the session wrote (context, master state, handoff, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenFile {
+    pub path: String,
+    pub purpose: String,
+    pub at: String,
+}
+
+/// One run of the deployment phase, from `start` to `end`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub opened_at: String,
+    pub opened_by: String,
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SessionStatus>,
+    /// `None` when the repo is not a git repository.
+    pub git: Option<GitFacts>,
+    #[serde(default)]
+    pub protocols: BTreeMap<ProtocolName, ProtocolRecord>,
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionRecord>,
+    /// Stages whose rollback has already run for their current failure.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub rolled_back: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<WrittenFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Quality gates waived by a recorded decision: gate → waiver.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub waivers: BTreeMap<String, ApprovalRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+}
+
+impl Session {
+    /// The record of `id` (default pending when never touched).
+    pub fn action(&self, id: &str) -> ActionRecord {
+        self.actions.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The status of `id`.
+    pub fn status_of(&self, id: &str) -> ActionStatus {
+        self.actions
+            .get(id)
+            .map_or(ActionStatus::Pending, |a| a.status)
+    }
+
+    /// Whether `protocol` has completed.
+    pub fn protocol_done(&self, protocol: ProtocolName) -> bool {
+        self.protocols
+            .get(&protocol)
+            .is_some_and(|p| p.completed_at.is_some())
+    }
+}
+
+/// `.ai_context/deploy-session/state.json`: the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub format_version: u32,
+    /// Incremented by every write; a write based on an older one is refused.
+    pub serial: u64,
+    /// How far into the audit trail this snapshot reaches.
+    pub journal: JournalPos,
+    /// The open session, if any.
+    pub session: Option<Session>,
+}
+
+impl Default for StateFile {
+    fn default() -> Self {
+        StateFile {
+            format_version: FORMAT_VERSION,
+            serial: 0,
+            journal: JournalPos::default(),
+            session: None,
+        }
+    }
+}
+
+/// Every change to a session, as recorded in the audit trail (`event` is
+/// the variant's name, `detail` its fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "detail", rename_all = "snake_case")]
+pub enum EventKind {
+    SessionOpened {
+        host: String,
+        pid: u32,
+        tool_version: String,
+        git: Option<GitFacts>,
+    },
+    ProtocolStarted {
+        protocol: ProtocolName,
+    },
+    ProtocolCompleted {
+        protocol: ProtocolName,
+    },
+    StatusChanged {
+        status: SessionStatus,
+    },
+    ActionStarted {
+        attempt: u32,
+        kind: String,
+        #[serde(default)]
+        log: Option<String>,
+    },
+    ProcessSpawned {
+        pid: i32,
+        starttime: Option<u64>,
+        boot_id: Option<String>,
+    },
+    ProcessReaped {
+        pid: i32,
+        signalled: bool,
+    },
+    ActionWaiting {
+        reason: String,
+    },
+    ActionFinished {
+        status: ActionStatus,
+        #[serde(default)]
+        exit_code: Option<i32>,
+        #[serde(default)]
+        duration_ms: Option<u64>,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        metrics: Option<serde_json::Value>,
+    },
+    /// Done, skipped or failed by a person (the event's actor).
+    ActionResolved {
+        status: ActionStatus,
+        #[serde(default)]
+        note: Option<String>,
+        #[serde(default)]
+        evidence: Vec<String>,
+    },
+    ActionReset {
+        reason: String,
+    },
+    ApprovalGranted {
+        via: String,
+        #[serde(default)]
+        note: Option<String>,
+        #[serde(default)]
+        phase: Option<i8>,
+    },
+    RollbackRan {
+        of: String,
+        command: String,
+        ok: bool,
+        #[serde(default)]
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        #[serde(default)]
+        message: Option<String>,
+    },
+    StageRolledBack {
+        stage: String,
+        ok: bool,
+    },
+    FileWritten {
+        path: String,
+        purpose: String,
+    },
+    GateWaived {
+        gate: String,
+        reason: String,
+    },
+    AuditQuarantined {
+        bytes: u64,
+        file: String,
+    },
+    SessionClosed {
+        outcome: String,
+    },
+}
+
+impl EventKind {
+    /// The event's name and detail, as written in the audit trail.
+    pub fn split(&self) -> (String, serde_json::Value) {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        let name = v["event"].as_str().unwrap_or_default().to_string();
+        let detail = v
+            .get_mut("detail")
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
+        (name, detail)
+    }
+
+    /// Reads an audit line back; `None` for events this version doesn't know.
+    pub fn from_event(e: &Event) -> Option<EventKind> {
+        serde_json::from_value(serde_json::json!({"event": e.event, "detail": e.detail})).ok()
+    }
+}
+
+impl StateFile {
+    /// Applies one recorded event.
+    pub fn apply(&mut self, e: &Event, kind: &EventKind) {
+        if let EventKind::SessionOpened { host, git, .. } = kind {
+            self.session = Some(Session {
+                id: e.session.clone(),
+                opened_at: e.ts.clone(),
+                opened_by: e.actor.clone(),
+                host: host.clone(),
+                status: None,
+                git: git.clone(),
+                protocols: BTreeMap::new(),
+                actions: BTreeMap::new(),
+                rolled_back: BTreeSet::new(),
+                files: Vec::new(),
+                warnings: Vec::new(),
+                waivers: BTreeMap::new(),
+                closed_at: None,
+            });
+            return;
+        }
+        let Some(s) = self.session.as_mut().filter(|s| s.id == e.session) else {
+            return;
+        };
+        apply_to_session(s, e, kind);
+        if matches!(kind, EventKind::SessionClosed { .. }) {
+            self.session = None;
+        }
+    }
+}
+
+fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
+    let ts = e.ts.clone();
+    let id = e.action.clone().unwrap_or_default();
+    match kind {
+        EventKind::SessionOpened { .. } => {}
+        EventKind::ProtocolStarted { protocol } => {
+            let p = s.protocols.entry(*protocol).or_default();
+            p.started_at.get_or_insert(ts);
+        }
+        EventKind::ProtocolCompleted { protocol } => {
+            s.protocols.entry(*protocol).or_default().completed_at = Some(ts);
+        }
+        EventKind::StatusChanged { status } => s.status = Some(*status),
+        EventKind::ActionStarted { attempt, log, .. } => {
+            let a = s.actions.entry(id).or_default();
+            a.status = ActionStatus::Running;
+            a.attempts = *attempt;
+            a.started_at = Some(ts);
+            a.ended_at = None;
+            a.duration_ms = None;
+            a.exit_code = None;
+            a.message = None;
+            if log.is_some() {
+                a.log = log.clone();
+            }
+        }
+        EventKind::ProcessSpawned {
+            pid,
+            starttime,
+            boot_id,
+        } => {
+            s.actions.entry(id).or_default().process = Some(ProcessRecord {
+                pid: *pid,
+                starttime: *starttime,
+                boot_id: boot_id.clone(),
+            });
+        }
+        EventKind::ProcessReaped { .. } => {
+            s.actions.entry(id).or_default().process = None;
+        }
+        EventKind::ActionWaiting { reason } => {
+            let a = s.actions.entry(id).or_default();
+            a.status = ActionStatus::Waiting;
+            a.message = Some(reason.clone());
+        }
+        EventKind::ActionFinished {
+            status,
+            exit_code,
+            duration_ms,
+            message,
+            metrics,
+        } => {
+            let a = s.actions.entry(id).or_default();
+            a.status = *status;
+            a.ended_at = Some(ts);
+            a.exit_code = *exit_code;
+            a.duration_ms = *duration_ms;
+            a.message = message.clone();
+            if metrics.is_some() {
+                a.metrics = metrics.clone();
+            }
+            a.process = None;
+        }
+        EventKind::ActionResolved {
+            status,
+            note,
+            evidence,
+        } => {
+            let a = s.actions.entry(id).or_default();
+            a.status = *status;
+            a.ended_at = Some(ts);
+            a.by = Some(e.actor.clone());
+            a.note = note.clone();
+            a.evidence = evidence.clone();
+            a.message = if status.is_done() && *status == ActionStatus::Completed {
+                None
+            } else {
+                note.clone()
+            };
+        }
+        EventKind::ActionReset { .. } => {
+            let a = s.actions.entry(id.clone()).or_default();
+            a.status = ActionStatus::Pending;
+            a.message = None;
+            a.exit_code = None;
+            a.ended_at = None;
+            a.duration_ms = None;
+            if let Some((stage, _)) = id.rsplit_once('.') {
+                s.rolled_back.remove(stage);
+            }
+        }
+        EventKind::ApprovalGranted { via, note, .. } => {
+            s.actions.entry(id).or_default().approval = Some(ApprovalRecord {
+                by: e.actor.clone(),
+                at: ts,
+                via: via.clone(),
+                note: note.clone(),
+            });
+        }
+        EventKind::RollbackRan {
+            of,
+            command,
+            ok,
+            exit_code,
+            duration_ms,
+            message,
+        } => {
+            s.actions
+                .entry(of.clone())
+                .or_default()
+                .rollbacks
+                .push(RollbackRecord {
+                    command: command.clone(),
+                    ok: *ok,
+                    exit_code: *exit_code,
+                    duration_ms: *duration_ms,
+                    at: ts,
+                    message: message.clone(),
+                });
+        }
+        EventKind::StageRolledBack { stage, .. } => {
+            s.rolled_back.insert(stage.clone());
+        }
+        EventKind::FileWritten { path, purpose } => s.files.push(WrittenFile {
+            path: path.clone(),
+            purpose: purpose.clone(),
+            at: ts,
+        }),
+        EventKind::GateWaived { gate, reason } => {
+            s.waivers.insert(
+                gate.clone(),
+                ApprovalRecord {
+                    by: e.actor.clone(),
+                    at: ts,
+                    via: "waiver".into(),
+                    note: Some(reason.clone()),
+                },
+            );
+        }
+        EventKind::AuditQuarantined { bytes, file } => s.warnings.push(format!(
+            "{bytes} bytes of a torn audit line were moved to {file}"
+        )),
+        EventKind::SessionClosed { .. } => s.closed_at = Some(ts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: Option<&str>, kind: &EventKind) -> Event {
+        let (name, detail) = kind.split();
+        Event {
+            seq: 1,
+            ts: "2026-11-25T12:00:00Z".into(),
+            session: "S".into(),
+            event: name,
+            action: action.map(String::from),
+            actor: "ann".into(),
+            detail,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn replay(kinds: &[(Option<&str>, EventKind)]) -> StateFile {
+        let mut st = StateFile::default();
+        for (a, k) in kinds {
+            let e = event(*a, k);
+            // Round-trip through the audit form, as a replay would.
+            let back = EventKind::from_event(&e).expect("event reads back");
+            assert_eq!(&back, k);
+            st.apply(&e, &back);
+        }
+        st
+    }
+
+    #[test]
+    fn events_drive_an_action_through_its_life() {
+        let st = replay(&[
+            (
+                None,
+                EventKind::SessionOpened {
+                    host: "h".into(),
+                    pid: 1,
+                    tool_version: "0".into(),
+                    git: None,
+                },
+            ),
+            (
+                Some("start.3.1"),
+                EventKind::ActionStarted {
+                    attempt: 1,
+                    kind: "run".into(),
+                    log: Some("l".into()),
+                },
+            ),
+            (
+                Some("start.3.1"),
+                EventKind::ProcessSpawned {
+                    pid: 42,
+                    starttime: Some(7),
+                    boot_id: None,
+                },
+            ),
+            (
+                Some("start.3.1"),
+                EventKind::ActionFinished {
+                    status: ActionStatus::Failed,
+                    exit_code: Some(2),
+                    duration_ms: Some(5),
+                    message: Some("exit 2".into()),
+                    metrics: None,
+                },
+            ),
+            (
+                Some("start.3.1"),
+                EventKind::RollbackRan {
+                    of: "start.3.1".into(),
+                    command: "undo".into(),
+                    ok: true,
+                    exit_code: Some(0),
+                    duration_ms: 1,
+                    message: None,
+                },
+            ),
+            (
+                Some("start.3.1"),
+                EventKind::ActionReset {
+                    reason: "--rerun".into(),
+                },
+            ),
+        ]);
+        let s = st.session.unwrap();
+        let a = s.action("start.3.1");
+        assert_eq!(a.status, ActionStatus::Pending);
+        assert_eq!(a.attempts, 1);
+        assert_eq!(a.rollbacks.len(), 1);
+        assert_eq!(a.process, None);
+        assert_eq!(a.log.as_deref(), Some("l"));
+    }
+
+    #[test]
+    fn a_closed_session_leaves_no_open_session() {
+        let st = replay(&[
+            (
+                None,
+                EventKind::SessionOpened {
+                    host: "h".into(),
+                    pid: 1,
+                    tool_version: "0".into(),
+                    git: None,
+                },
+            ),
+            (
+                None,
+                EventKind::SessionClosed {
+                    outcome: "completed".into(),
+                },
+            ),
+        ]);
+        assert!(st.session.is_none());
+    }
+
+    #[test]
+    fn people_resolve_actions_with_notes_and_evidence() {
+        let st = replay(&[
+            (
+                None,
+                EventKind::SessionOpened {
+                    host: "h".into(),
+                    pid: 1,
+                    tool_version: "0".into(),
+                    git: None,
+                },
+            ),
+            (
+                Some("start.2.1"),
+                EventKind::ActionWaiting {
+                    reason: "manual".into(),
+                },
+            ),
+            (
+                Some("start.2.1"),
+                EventKind::ActionResolved {
+                    status: ActionStatus::Completed,
+                    note: Some("n".into()),
+                    evidence: vec!["e.md".into()],
+                },
+            ),
+        ]);
+        let a = st.session.unwrap().action("start.2.1");
+        assert_eq!(a.status, ActionStatus::Completed);
+        assert_eq!(a.by.as_deref(), Some("ann"));
+        assert_eq!(a.evidence, ["e.md"]);
+        assert_eq!(a.message, None);
+    }
+}

@@ -1,0 +1,152 @@
+//! The TodoWrite list an assistant works from, derived from the protocols
+//! and the session. The framework's one-task rule holds: at most one item is
+//! `in_progress` — the action running, or else the first one waiting for a
+//! person.
+
+use crate::protocol::{Action, ProtocolSet};
+use crate::session::{ActionStatus, Session};
+use serde::{Deserialize, Serialize};
+
+/// TodoWrite's three statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TodoStatus {
+    Pending,
+    InProgress,
+    Completed,
+}
+
+/// One item: TodoWrite's three fields plus where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoItem {
+    pub content: String,
+    pub status: TodoStatus,
+    #[serde(rename = "activeForm")]
+    pub active_form: String,
+    pub id: String,
+    pub task_type: String,
+    pub agent: String,
+    pub protocol: String,
+}
+
+/// `.ai_context/todos.json`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoList {
+    pub todos: Vec<TodoItem>,
+}
+
+/// The list for `protocols`, as far as `session` has got.
+pub fn build(protocols: &ProtocolSet, session: Option<&Session>) -> TodoList {
+    let status_of = |a: &Action| session.map_or(ActionStatus::Pending, |s| s.status_of(&a.id));
+    let current = protocols
+        .actions()
+        .find(|a| status_of(a) == ActionStatus::Running)
+        .or_else(|| {
+            protocols
+                .actions()
+                .find(|a| status_of(a) == ActionStatus::Waiting)
+        })
+        .map(|a| a.id.clone());
+    let todos = protocols
+        .actions()
+        .map(|a| TodoItem {
+            content: a.title.clone(),
+            status: if status_of(a).is_done() {
+                TodoStatus::Completed
+            } else if current.as_deref() == Some(&a.id) {
+                TodoStatus::InProgress
+            } else {
+                TodoStatus::Pending
+            },
+            active_form: a.active.clone(),
+            id: a.id.clone(),
+            task_type: a.task_type.as_str(),
+            agent: a.agent.as_str(),
+            protocol: a.protocol.to_string(),
+        })
+        .collect();
+    TodoList { todos }
+}
+
+impl TodoList {
+    /// Exactly what TodoWrite takes: `{"todos":[{content,status,activeForm}]}`.
+    pub fn todowrite(&self) -> serde_json::Value {
+        let todos: Vec<serde_json::Value> = self
+            .todos
+            .iter()
+            .map(|t| serde_json::json!({"content": t.content, "status": t.status, "activeForm": t.active_form}))
+            .collect();
+        serde_json::json!({ "todos": todos })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::ActionRecord;
+
+    fn session_with(statuses: &[(&str, ActionStatus)]) -> Session {
+        let mut s: Session = serde_json::from_value(serde_json::json!({
+            "id": "S", "opened_at": "t", "opened_by": "a", "host": "h", "git": null
+        }))
+        .unwrap();
+        for (id, st) in statuses {
+            s.actions.insert(
+                id.to_string(),
+                ActionRecord {
+                    status: *st,
+                    ..Default::default()
+                },
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn one_task_rule_and_status_mapping() {
+        let set = crate::protocol::builtin().unwrap();
+        let s = session_with(&[
+            ("start.1.1", ActionStatus::Completed),
+            ("start.1.2", ActionStatus::Skipped),
+            ("start.2.1", ActionStatus::Waiting),
+            ("start.2.2", ActionStatus::Waiting),
+        ]);
+        let list = build(&set, Some(&s));
+        assert_eq!(list.todos.len(), 54);
+        let st = |id: &str| list.todos.iter().find(|t| t.id == id).unwrap().status;
+        assert_eq!(st("start.1.1"), TodoStatus::Completed);
+        assert_eq!(st("start.1.2"), TodoStatus::Completed);
+        assert_eq!(st("start.2.1"), TodoStatus::InProgress);
+        assert_eq!(st("start.2.2"), TodoStatus::Pending);
+        let in_progress = list
+            .todos
+            .iter()
+            .filter(|t| t.status == TodoStatus::InProgress)
+            .count();
+        assert_eq!(in_progress, 1);
+        let running = session_with(&[
+            ("start.2.1", ActionStatus::Waiting),
+            ("work.2.1", ActionStatus::Running),
+        ]);
+        let list = build(&set, Some(&running));
+        assert_eq!(
+            list.todos
+                .iter()
+                .find(|t| t.status == TodoStatus::InProgress)
+                .unwrap()
+                .id,
+            "work.2.1"
+        );
+    }
+
+    #[test]
+    fn todowrite_shape_has_exactly_three_fields() {
+        let set = crate::protocol::builtin().unwrap();
+        let v = build(&set, None).todowrite();
+        for t in v["todos"].as_array().unwrap() {
+            let keys: Vec<&String> = t.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["content", "status", "activeForm"]);
+            assert_eq!(t["status"], "pending");
+        }
+    }
+}
