@@ -91,9 +91,9 @@ pub enum Command {
     /// Run the work protocol (Phase 7 preparation and the deployment);
     /// needs `start` complete
     Work(RunArgs),
-    /// Run the end protocol (completion validation, Operations handoff);
-    /// needs `work` complete
-    End(RunArgs),
+    /// Run the end protocol (quality gates, Operations handoff package,
+    /// archive); needs `work` complete
+    End(EndArgs),
     /// Mark a manual action done
     Done(DoneArgs),
     /// Skip an action, with a reason (not approvals, not the tool's own steps)
@@ -108,6 +108,20 @@ pub enum Command {
     Next(FormatArgs),
     /// Show the TodoWrite task list (read-only)
     Todo(TodoArgs),
+    /// Evaluate the quality gates from recorded evidence (read-only); exit 1
+    /// when one neither passes nor is waived
+    Gates(FormatArgs),
+    /// Work with the Operations handoff package
+    #[command(subcommand)]
+    Handoff(HandoffCommand),
+    /// Work with the audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Finished sessions and the deployment success rate (read-only)
+    History(FormatArgs),
+    /// Close the open session without finishing it (it is archived as
+    /// aborted, its measured deployments still count)
+    Abort(AbortArgs),
     /// Work with deploy-session.yaml
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -134,6 +148,73 @@ pub struct RunArgs {
     /// `human` lines, or one `json` document on stdout at the end
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,
+}
+
+/// `end` options.
+#[derive(Debug, Args)]
+pub struct EndArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Waive a quality gate for this session (repeatable; needs --reason;
+    /// recorded with who and when)
+    #[arg(long, value_name = "GATE", requires = "reason")]
+    pub waive: Vec<String>,
+    /// Why the gates given with --waive are waived
+    #[arg(long, requires = "waive")]
+    pub reason: Option<String>,
+    /// Commit the session's .ai_context changes when `end` completes
+    #[arg(long)]
+    pub commit: bool,
+    /// Tag that commit
+    #[arg(long, value_name = "NAME", requires = "commit")]
+    pub tag: Option<String>,
+}
+
+/// `handoff` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HandoffCommand {
+    /// Check a handoff package against its manifest; exit 1 naming every
+    /// missing, extra or altered file
+    Verify(HandoffVerifyArgs),
+}
+
+/// `handoff verify` options.
+#[derive(Debug, Args)]
+pub struct HandoffVerifyArgs {
+    /// The package folder [default: the open or the last finished session's]
+    pub dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every line and the hash chain; exit 1 naming the first bad line
+    Verify(FormatArgs),
+    /// Show the events
+    Log(AuditLogArgs),
+}
+
+/// `audit log` options.
+#[derive(Debug, Args)]
+pub struct AuditLogArgs {
+    /// Only this session's events
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// `abort` options.
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    /// Why the session is abandoned
+    #[arg(long, required = true)]
+    pub reason: String,
+    /// Who decided (default: git identity)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
 }
 
 /// Output of a run.

@@ -74,12 +74,16 @@ pub fn refresh(store: &crate::session::Store) -> Result<()> {
         return Ok(());
     }
     let master = MasterState::load(&paths.master_state(), &paths.shown(&paths.master_state())).ok();
+    let finished = store.session().is_none()
+        && crate::history::read(paths)?
+            .last()
+            .is_some_and(|h| h.outcome == "completed");
     let text = render(
         paths,
         &store.ctx().protocols,
         store.session(),
         master.as_ref(),
-        false,
+        finished,
     )?;
     crate::fsio::write_atomic(
         &paths.deployment_context(),

@@ -56,8 +56,9 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot sync folder {}", dir.display()))
 }
 
-/// Removes temp files left in `dir` by writers that died mid-write.
-/// Only call while holding the session lock. Returns how many were removed.
+/// Removes temp files (and temp folders) left in `dir` by writers that died
+/// mid-write. Only call while holding the session lock. Returns how many
+/// were removed.
 pub fn remove_stale_temps(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -65,7 +66,14 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains(TEMP_MARKER))
-        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .filter(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                fs::remove_dir_all(p).is_ok()
+            } else {
+                fs::remove_file(p).is_ok()
+            }
+        })
         .count()
 }
 

@@ -2,8 +2,13 @@
 //! a repo may set. Evaluation from recorded evidence lives with the end
 //! protocol; this module is the vocabulary everything else shares.
 
-use crate::protocol::model::Dur;
+use crate::audit::Verification;
+use crate::history::{HistoryEntry, Reliability};
+use crate::protocol::model::{Dur, Kind, format_duration};
+use crate::protocol::{Action, ProtocolSet};
+use crate::session::{ActionRecord, ActionStatus, ApprovalRecord, DeploymentRecord, Session};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// One quality gate from the seed.
@@ -99,9 +104,13 @@ pub struct GateThresholds {
     /// Minimum deployment success rate in percent (seed: 99.9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reliability_min: Option<f64>,
-    /// Fewest recorded sessions a success rate may rest on.
+    /// Fewest measured deployments a success rate may rest on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reliability_min_sessions: Option<u32>,
+    pub reliability_min_deployments: Option<u32>,
+    /// Which actions' completion is the evidence of a gate (replaces the
+    /// built-in list for that gate).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<GateId, Vec<String>>,
 }
 
 impl GateThresholds {
@@ -123,8 +132,523 @@ impl GateThresholds {
     }
 
     /// Sample size the success rate needs (default 10).
-    pub fn reliability_min_sessions(&self) -> u32 {
-        self.reliability_min_sessions.unwrap_or(10)
+    pub fn reliability_min_deployments(&self) -> u32 {
+        self.reliability_min_deployments.unwrap_or(10)
+    }
+
+    /// The actions whose completion is evidence for `gate`.
+    pub fn sources(&self, gate: GateId) -> Vec<String> {
+        match self.sources.get(&gate) {
+            Some(ids) => ids.clone(),
+            None => default_sources(gate)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// The seed's wording of each gate's requirement.
+pub fn requirement(gate: GateId) -> &'static str {
+    match gate {
+        GateId::InfrastructureValidation => {
+            "Complete infrastructure provisioning and configuration"
+        }
+        GateId::SecurityCompliance => "All security controls active and validated",
+        GateId::PerformanceVerification => "Performance targets achieved and verified",
+        GateId::MonitoringOperational => "Comprehensive monitoring and observability active",
+        GateId::RollbackCapability => "Automated rollback tested and operational",
+        GateId::Reliability => "99.9% deployment reliability (target success rate)",
+        GateId::DeploymentTime => "<5 minute deployment execution time",
+        GateId::ZeroDataLoss => "Zero data loss during deployment",
+        GateId::RollbackTime => "<2 minute rollback if issues are detected",
+        GateId::RealTimeValidation => "Continuous deployment validation and monitoring",
+        GateId::SecurityScanning => "Complete vulnerability scanning and remediation",
+        GateId::ComplianceValidation => "Regulatory compliance requirements satisfied",
+        GateId::AccessControl => "Production access controls and IAM validated",
+        GateId::DataProtection => "Encryption and data protection controls active",
+        GateId::AuditTrail => "Complete deployment audit trail and documentation",
+    }
+}
+
+/// The built-in evidence actions of each gate (empty for measured gates).
+pub fn default_sources(gate: GateId) -> &'static [&'static str] {
+    match gate {
+        GateId::InfrastructureValidation => &[
+            "start.3.2",
+            "work.2.1",
+            "work.2.2",
+            "work.2.3",
+            "work.2.4",
+            "work.2.5",
+        ],
+        GateId::SecurityCompliance => &["start.2.3", "work.1.3", "start.3.5"],
+        GateId::PerformanceVerification => &["start.2.4", "work.4.5", "work.5.3"],
+        GateId::MonitoringOperational => &["start.3.4", "work.4.3", "work.5.1"],
+        GateId::RollbackCapability => &["work.4.4"],
+        GateId::RealTimeValidation => &["work.4.5"],
+        GateId::SecurityScanning => &["work.3.4"],
+        GateId::ComplianceValidation => &["start.2.3", "start.3.5"],
+        GateId::AccessControl => &["start.3.1", "work.2.3"],
+        GateId::DataProtection => &["work.1.3", "work.2.4"],
+        GateId::Reliability
+        | GateId::DeploymentTime
+        | GateId::ZeroDataLoss
+        | GateId::RollbackTime
+        | GateId::AuditTrail => &[],
+    }
+}
+
+/// A gate's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    NoEvidence,
+    /// Not passing, but waived by a recorded decision.
+    Waived,
+}
+
+impl Verdict {
+    /// Pass or waived: the gate does not hold `end` back.
+    pub fn acceptable(self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::Waived)
+    }
+
+    /// The word shown in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NoEvidence => "no-evidence",
+            Verdict::Waived => "waived",
+        }
+    }
+}
+
+/// One gate's evaluation and the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    pub id: GateId,
+    pub group: &'static str,
+    pub requirement: &'static str,
+    pub verdict: Verdict,
+    /// What was found, one fact a line.
+    pub evidence: Vec<String>,
+    /// Why it is not a pass (empty when it is).
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<ApprovalRecord>,
+}
+
+/// Everything gates are judged on.
+pub struct Facts<'a> {
+    pub set: &'a ProtocolSet,
+    pub session: &'a Session,
+    pub thresholds: &'a GateThresholds,
+    pub history: &'a [HistoryEntry],
+    pub audit: &'a Verification,
+}
+
+/// Gathers the facts (history, and the audit trail's verification when an
+/// audit gate is asked for) and evaluates `list` (every gate when empty).
+pub fn judge(
+    paths: &crate::paths::RepoPaths,
+    set: &ProtocolSet,
+    session: &Session,
+    thresholds: &GateThresholds,
+    list: &[GateId],
+) -> anyhow::Result<Vec<GateResult>> {
+    let history = crate::history::read(paths)?;
+    let needs_audit = list.is_empty() || list.contains(&GateId::AuditTrail);
+    let audit = if needs_audit {
+        crate::audit::verify(&paths.audit())?
+    } else {
+        Verification {
+            path: paths.audit(),
+            events: 0,
+            first_bad: None,
+            head: crate::audit::GENESIS.into(),
+        }
+    };
+    let facts = Facts {
+        set,
+        session,
+        thresholds,
+        history: &history,
+        audit: &audit,
+    };
+    Ok(evaluate(&facts, list))
+}
+
+/// Evaluates `gates` (every gate when empty).
+pub fn evaluate(f: &Facts, gates: &[GateId]) -> Vec<GateResult> {
+    let chosen: &[GateId] = if gates.is_empty() {
+        &GateId::ALL
+    } else {
+        gates
+    };
+    chosen.iter().map(|g| evaluate_one(f, *g)).collect()
+}
+
+fn evaluate_one(f: &Facts, gate: GateId) -> GateResult {
+    let (verdict, evidence, reason) = match gate {
+        GateId::Reliability => reliability(f),
+        GateId::DeploymentTime => deployment_time(f),
+        GateId::ZeroDataLoss => zero_data_loss(f),
+        GateId::RollbackTime => rollback_time(f),
+        GateId::RealTimeValidation => combine(from_actions(f, gate), real_time(f)),
+        GateId::RollbackCapability => combine(from_actions(f, gate), rollback_automated(f)),
+        GateId::AuditTrail => audit_trail(f),
+        _ => from_actions(f, gate),
+    };
+    let waiver = f.session.waivers.get(gate.as_str()).cloned();
+    let verdict = if verdict != Verdict::Pass && waiver.is_some() {
+        Verdict::Waived
+    } else {
+        verdict
+    };
+    GateResult {
+        id: gate,
+        group: gate.group(),
+        requirement: requirement(gate),
+        verdict,
+        evidence,
+        reason,
+        waiver,
+    }
+}
+
+type Judgement = (Verdict, Vec<String>, String);
+
+/// Both must pass; the worse verdict wins, evidence and reasons add up.
+fn combine(a: Judgement, b: Judgement) -> Judgement {
+    let rank = |v: Verdict| match v {
+        Verdict::Fail => 2,
+        Verdict::NoEvidence => 1,
+        _ => 0,
+    };
+    let verdict = if rank(a.0) >= rank(b.0) { a.0 } else { b.0 };
+    let reasons: Vec<String> = [a.2, b.2].into_iter().filter(|r| !r.is_empty()).collect();
+    (verdict, [a.1, b.1].concat(), reasons.join("; "))
+}
+
+/// Evidence from the completion of the gate's source actions.
+fn from_actions(f: &Facts, gate: GateId) -> Judgement {
+    let mut evidence = Vec::new();
+    let mut failed = Vec::new();
+    let mut missing = Vec::new();
+    for id in f.thresholds.sources(gate) {
+        let Some(a) = f.set.action(&id) else {
+            missing.push(format!("{id} is not an action of these protocols"));
+            continue;
+        };
+        let rec = f.session.action(&id);
+        match rec.status {
+            ActionStatus::Completed => evidence.push(describe(a, &rec)),
+            ActionStatus::Failed => failed.push(format!(
+                "{id} failed: {}",
+                rec.message.as_deref().unwrap_or("no message")
+            )),
+            _ if a.optional() => {}
+            ActionStatus::Skipped => missing.push(format!(
+                "{id} was skipped ({})",
+                rec.note.as_deref().unwrap_or("no reason")
+            )),
+            other => missing.push(format!("{id} is {}", other.word())),
+        }
+    }
+    if !failed.is_empty() {
+        (Verdict::Fail, evidence, failed.join("; "))
+    } else if !missing.is_empty() {
+        (Verdict::NoEvidence, evidence, missing.join("; "))
+    } else if evidence.is_empty() {
+        (
+            Verdict::NoEvidence,
+            evidence,
+            "no evidence actions are configured for this gate".into(),
+        )
+    } else {
+        (Verdict::Pass, evidence, String::new())
+    }
+}
+
+/// One line saying how an action was completed.
+pub fn describe(a: &Action, rec: &ActionRecord) -> String {
+    let took = rec
+        .duration_ms
+        .map(|ms| format!(" in {}", format_duration(Duration::from_millis(ms))))
+        .unwrap_or_default();
+    match &a.kind {
+        Kind::Manual => {
+            let by = rec.by.as_deref().unwrap_or("someone");
+            let note = rec
+                .note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_else(|| " (no note)".into());
+            let ev = if rec.evidence.is_empty() {
+                String::new()
+            } else {
+                format!(" [evidence: {}]", rec.evidence.join(", "))
+            };
+            format!("{} done by {by}{note}{ev}", a.id)
+        }
+        Kind::Run(cmd) => format!(
+            "{} ran `{cmd}`: exit {}{took}",
+            a.id,
+            rec.exit_code.unwrap_or(0)
+        ),
+        Kind::Check(_) | Kind::Probe(_) => {
+            let what = rec
+                .metrics
+                .as_ref()
+                .and_then(|m| m["evidence"].as_str())
+                .unwrap_or("passed");
+            format!("{} {}: {what}{took}", a.id, a.kind.name())
+        }
+        Kind::Strategy(s) => format!("{} {} deployment succeeded{took}", a.id, s.name()),
+        Kind::Approval(_) => match &rec.approval {
+            Some(ap) => format!("{} approved by {} at {}", a.id, ap.by, ap.at),
+            None => format!("{} approved", a.id),
+        },
+        Kind::Builtin(_) => format!("{} done by deploy-session{took}", a.id),
+    }
+}
+
+fn live<'a>(f: &Facts<'a>) -> Option<&'a DeploymentRecord> {
+    f.session.deployments.iter().rev().find(|d| d.succeeded())
+}
+
+fn reliability(f: &Facts) -> Judgement {
+    let r = Reliability::of(f.history, Some(f.session));
+    let min = f.thresholds.reliability_min();
+    let need = f.thresholds.reliability_min_deployments() as u64;
+    let Some(rate) = r.rate() else {
+        return (
+            Verdict::NoEvidence,
+            vec![],
+            "no deployment has been measured (a `strategy` action measures them)".into(),
+        );
+    };
+    let evidence = vec![format!(
+        "{rate:.2}% of {} deployments succeeded ({} failed) across {} sessions",
+        r.deployments,
+        r.deployments - r.succeeded,
+        r.sessions
+    )];
+    if r.deployments < need {
+        let why = format!(
+            "{} measured deployments are too few to state a rate; {need} are needed (gates.reliability_min_deployments)",
+            r.deployments
+        );
+        return (Verdict::NoEvidence, evidence, why);
+    }
+    if rate + 1e-9 < min {
+        return (
+            Verdict::Fail,
+            evidence,
+            format!("{rate:.2}% is below {min}%"),
+        );
+    }
+    (Verdict::Pass, evidence, String::new())
+}
+
+fn deployment_time(f: &Facts) -> Judgement {
+    let max = f.thresholds.deployment_time_max();
+    let Some(d) = live(f) else {
+        return (
+            Verdict::NoEvidence,
+            vec![],
+            "no successful deployment was measured in this session".into(),
+        );
+    };
+    let took = Duration::from_millis(d.deploy_ms);
+    let evidence = vec![format!(
+        "{} {} deployment took {}",
+        d.action,
+        d.strategy,
+        format_duration(took)
+    )];
+    if took >= max {
+        return (
+            Verdict::Fail,
+            evidence,
+            format!(
+                "{} is not under {}",
+                format_duration(took),
+                format_duration(max)
+            ),
+        );
+    }
+    (Verdict::Pass, evidence, String::new())
+}
+
+fn zero_data_loss(f: &Facts) -> Judgement {
+    let Some(d) = live(f) else {
+        return (
+            Verdict::NoEvidence,
+            vec![],
+            "no successful deployment was measured in this session".into(),
+        );
+    };
+    let evidence = vec![format!(
+        "{} of {} live samples failed during the {} deployment",
+        d.failed_samples, d.samples, d.strategy
+    )];
+    if d.samples == 0 {
+        return (
+            Verdict::NoEvidence,
+            evidence,
+            "the live URL was not sampled during the deployment".into(),
+        );
+    }
+    if d.failed_samples > 0 {
+        return (
+            Verdict::Fail,
+            evidence,
+            format!("{} requests failed while it deployed", d.failed_samples),
+        );
+    }
+    (Verdict::Pass, evidence, String::new())
+}
+
+fn rollback_time(f: &Facts) -> Judgement {
+    let max = f.thresholds.rollback_time_max();
+    let here = f
+        .session
+        .deployments
+        .iter()
+        .filter_map(|d| d.rollback_ms)
+        .max();
+    let (ms, whence) = match here {
+        Some(ms) => (ms, "in this session".to_string()),
+        None => match f
+            .history
+            .iter()
+            .rev()
+            .find_map(|h| h.rollback_ms.map(|ms| (ms, h.session.clone())))
+        {
+            Some((ms, s)) => (ms, format!("in session {s}")),
+            None => {
+                return (
+                    Verdict::NoEvidence,
+                    vec![],
+                    "no rollback has been measured yet (a failed strategy step measures one)"
+                        .into(),
+                );
+            }
+        },
+    };
+    let took = Duration::from_millis(ms);
+    let evidence = vec![format!(
+        "slowest measured rollback {whence}: {}",
+        format_duration(took)
+    )];
+    if took >= max {
+        return (
+            Verdict::Fail,
+            evidence,
+            format!(
+                "{} is not under {}",
+                format_duration(took),
+                format_duration(max)
+            ),
+        );
+    }
+    (Verdict::Pass, evidence, String::new())
+}
+
+fn real_time(f: &Facts) -> Judgement {
+    match live(f) {
+        Some(d) if d.samples > 0 => {
+            let every = d
+                .sample_interval_ms
+                .map(|ms| format!(" every {}", format_duration(Duration::from_millis(ms))))
+                .unwrap_or_default();
+            (
+                Verdict::Pass,
+                vec![format!(
+                    "the live URL was sampled {} times{every} during the deployment",
+                    d.samples
+                )],
+                String::new(),
+            )
+        }
+        _ => (
+            Verdict::NoEvidence,
+            vec![],
+            "the live URL was not sampled during a successful deployment".into(),
+        ),
+    }
+}
+
+fn rollback_automated(f: &Facts) -> Judgement {
+    let strategies: Vec<&Action> = f
+        .set
+        .actions()
+        .filter(|a| matches!(a.kind, Kind::Strategy(_)))
+        .collect();
+    let tested = f
+        .session
+        .deployments
+        .iter()
+        .any(|d| d.rollback_ms.is_some() && d.outcome == "rolled_back");
+    let with_rollback = f
+        .set
+        .actions()
+        .filter(|a| a.common.rollback.is_some())
+        .count();
+    let mut evidence = Vec::new();
+    if tested {
+        evidence.push("an automated rollback ran and restored service in this session".to_string());
+    }
+    if !strategies.is_empty() {
+        evidence.push(format!(
+            "{} executes a strategy with automatic rollback",
+            strategies
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if with_rollback > 0 {
+        evidence.push(format!("{with_rollback} actions carry a rollback command"));
+    }
+    if strategies.is_empty() && with_rollback == 0 {
+        return (
+            Verdict::NoEvidence,
+            evidence,
+            "no automated rollback is configured (a strategy, or `rollback:` on actions)".into(),
+        );
+    }
+    (Verdict::Pass, evidence, String::new())
+}
+
+fn audit_trail(f: &Facts) -> Judgement {
+    let v = f.audit;
+    match &v.first_bad {
+        Some((line, why)) => (
+            Verdict::Fail,
+            vec![],
+            format!("the audit trail breaks at line {line}: {why}"),
+        ),
+        None if v.events == 0 => (
+            Verdict::NoEvidence,
+            vec![],
+            "the audit trail is empty".into(),
+        ),
+        None => (
+            Verdict::Pass,
+            vec![format!(
+                "{} events verified, chain intact (head {})",
+                v.events,
+                &v.head[..16]
+            )],
+            String::new(),
+        ),
     }
 }
 
@@ -143,5 +667,230 @@ mod tests {
             "Zero-Downtime Deployment"
         );
         assert_eq!(GateId::AuditTrail.group(), "Security and Compliance");
+    }
+}
+
+#[cfg(test)]
+mod evaluation_tests {
+    use super::*;
+    use crate::session::{ActionRecord, ActionStatus, DeploymentRecord};
+
+    fn session() -> Session {
+        serde_json::from_value(serde_json::json!({
+            "id": "S", "opened_at": "2026-11-25T12:00:00Z", "opened_by": "a", "host": "h", "git": null
+        }))
+        .unwrap()
+    }
+
+    fn complete(s: &mut Session, ids: &[&str]) {
+        for id in ids {
+            s.actions.insert(
+                id.to_string(),
+                ActionRecord {
+                    status: ActionStatus::Completed,
+                    by: Some("ann".into()),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    fn deployment(
+        outcome: &str,
+        deploy_ms: u64,
+        rollback_ms: Option<u64>,
+        samples: u64,
+        failed: u64,
+    ) -> DeploymentRecord {
+        DeploymentRecord {
+            action: "work.4.2".into(),
+            strategy: "blue-green".into(),
+            outcome: outcome.into(),
+            deploy_ms,
+            rollback_ms,
+            samples,
+            failed_samples: failed,
+            sample_interval_ms: Some(50),
+            at: "t".into(),
+        }
+    }
+
+    fn verdicts(
+        s: &Session,
+        t: &GateThresholds,
+        history: &[HistoryEntry],
+    ) -> BTreeMap<GateId, Verdict> {
+        let set = crate::protocol::builtin().unwrap();
+        let audit = Verification {
+            path: "a".into(),
+            events: 3,
+            first_bad: None,
+            head: "h".repeat(64),
+        };
+        let f = Facts {
+            set: &set,
+            session: s,
+            thresholds: t,
+            history,
+            audit: &audit,
+        };
+        evaluate(&f, &[])
+            .into_iter()
+            .map(|g| (g.id, g.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_recorded_is_never_a_pass() {
+        let v = verdicts(&session(), &GateThresholds::default(), &[]);
+        for (gate, verdict) in &v {
+            if *gate == GateId::AuditTrail {
+                continue;
+            }
+            assert_eq!(*verdict, Verdict::NoEvidence, "{gate:?}");
+        }
+    }
+
+    #[test]
+    fn measured_deployments_decide_the_zero_downtime_gates() {
+        let mut s = session();
+        complete(&mut s, &["work.4.4", "work.4.5"]);
+        s.deployments = vec![
+            deployment("rolled_back", 900, Some(400), 20, 3),
+            deployment("succeeded", 1200, None, 40, 0),
+        ];
+        let v = verdicts(&s, &GateThresholds::default(), &[]);
+        assert_eq!(v[&GateId::DeploymentTime], Verdict::Pass);
+        assert_eq!(
+            v[&GateId::ZeroDataLoss],
+            Verdict::Pass,
+            "judged on the deployment that went live"
+        );
+        assert_eq!(v[&GateId::RollbackTime], Verdict::Pass);
+        assert_eq!(v[&GateId::RealTimeValidation], Verdict::Pass);
+        assert_eq!(
+            v[&GateId::Reliability],
+            Verdict::NoEvidence,
+            "2 deployments are too few"
+        );
+        let strict = GateThresholds {
+            deployment_time_max: Some(Dur(Duration::from_millis(1000))),
+            rollback_time_max: Some(Dur(Duration::from_millis(300))),
+            ..Default::default()
+        };
+        let v = verdicts(&s, &strict, &[]);
+        assert_eq!(v[&GateId::DeploymentTime], Verdict::Fail);
+        assert_eq!(v[&GateId::RollbackTime], Verdict::Fail);
+        s.deployments[1].failed_samples = 2;
+        assert_eq!(
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::ZeroDataLoss],
+            Verdict::Fail
+        );
+        s.deployments[1].samples = 0;
+        s.deployments[1].failed_samples = 0;
+        assert_eq!(
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::ZeroDataLoss],
+            Verdict::NoEvidence
+        );
+    }
+
+    #[test]
+    fn reliability_needs_enough_deployments_and_the_rate() {
+        let entry = |n: u64, failed: u64| HistoryEntry {
+            session: "old".into(),
+            opened_at: "t".into(),
+            closed_at: "t".into(),
+            outcome: "completed".into(),
+            duration_ms: 1,
+            deployments: n,
+            deployments_failed: failed,
+            deploy_ms: None,
+            rollback_ms: None,
+            strategy: None,
+            git_commit: None,
+        };
+        let s = session();
+        let t = GateThresholds {
+            reliability_min: Some(90.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdicts(&s, &t, &[entry(9, 0)])[&GateId::Reliability],
+            Verdict::NoEvidence
+        );
+        assert_eq!(
+            verdicts(&s, &t, &[entry(10, 0)])[&GateId::Reliability],
+            Verdict::Pass
+        );
+        assert_eq!(
+            verdicts(&s, &t, &[entry(10, 2)])[&GateId::Reliability],
+            Verdict::Fail
+        );
+    }
+
+    #[test]
+    fn sources_decide_and_waivers_are_recorded_decisions() {
+        let mut s = session();
+        complete(&mut s, &["work.3.4"]);
+        assert_eq!(
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::SecurityScanning],
+            Verdict::Pass
+        );
+        s.actions.get_mut("work.3.4").unwrap().status = ActionStatus::Failed;
+        assert_eq!(
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::SecurityScanning],
+            Verdict::Fail
+        );
+        s.actions.get_mut("work.3.4").unwrap().status = ActionStatus::Skipped;
+        assert_eq!(
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::SecurityScanning],
+            Verdict::NoEvidence
+        );
+        s.waivers.insert(
+            "security_scanning".into(),
+            crate::session::ApprovalRecord {
+                by: "ann".into(),
+                at: "t".into(),
+                via: "waiver".into(),
+                note: Some("scanner down".into()),
+            },
+        );
+        assert_eq!(
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::SecurityScanning],
+            Verdict::Waived
+        );
+        let custom = GateThresholds {
+            sources: [(GateId::SecurityScanning, vec!["start.2.1".to_string()])].into(),
+            ..Default::default()
+        };
+        complete(&mut s, &["start.2.1"]);
+        s.waivers.clear();
+        assert_eq!(
+            verdicts(&s, &custom, &[])[&GateId::SecurityScanning],
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn a_broken_audit_trail_fails_its_gate() {
+        let set = crate::protocol::builtin().unwrap();
+        let s = session();
+        let audit = Verification {
+            path: "a".into(),
+            events: 2,
+            first_bad: Some((3, "edited".into())),
+            head: "h".repeat(64),
+        };
+        let t = GateThresholds::default();
+        let f = Facts {
+            set: &set,
+            session: &s,
+            thresholds: &t,
+            history: &[],
+            audit: &audit,
+        };
+        let r = evaluate(&f, &[GateId::AuditTrail]);
+        assert_eq!(r[0].verdict, Verdict::Fail);
+        assert!(r[0].reason.contains("line 3"));
     }
 }

@@ -53,9 +53,9 @@ pub fn changed_paths(repo: &Repository) -> Vec<String> {
         .collect()
 }
 
-/// "Name <email>", as git would sign a commit: `GIT_AUTHOR_NAME` /
-/// `GIT_AUTHOR_EMAIL`, else git config (repo, then global), if set.
-pub fn identity(root: &Path) -> Option<String> {
+/// Name and email as git would sign a commit: `GIT_AUTHOR_NAME` /
+/// `GIT_AUTHOR_EMAIL`, else git config (repo, then global).
+fn name_email(root: &Path) -> (Option<String>, Option<String>) {
     let config = match open(root) {
         Some(r) => r.config().ok(),
         None => git2::Config::open_default().ok(),
@@ -66,9 +66,23 @@ pub fn identity(root: &Path) -> Option<String> {
             .or_else(|| config.as_ref()?.get_string(key).ok())
             .filter(|s| !s.is_empty())
     };
-    let name = lookup("GIT_AUTHOR_NAME", "user.name");
-    let email = lookup("GIT_AUTHOR_EMAIL", "user.email");
-    match (name, email) {
+    (
+        lookup("GIT_AUTHOR_NAME", "user.name"),
+        lookup("GIT_AUTHOR_EMAIL", "user.email"),
+    )
+}
+
+/// The signature for a session commit; both name and email are needed.
+fn signature(root: &Path) -> Option<git2::Signature<'static>> {
+    match name_email(root) {
+        (Some(n), Some(e)) => git2::Signature::now(&n, &e).ok(),
+        _ => None,
+    }
+}
+
+/// "Name <email>" of whoever acts here, if git knows.
+pub fn identity(root: &Path) -> Option<String> {
+    match name_email(root) {
         (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
         (Some(n), None) => Some(n),
         (None, Some(e)) => Some(e),
@@ -133,4 +147,116 @@ pub fn check(root: &Path, spec: &crate::protocol::GitCheck) -> Result<String, St
         evidence.push(format!("HEAD contains {rev}"));
     }
     Ok(evidence.join(", "))
+}
+
+/// Files under `.ai_context/` that never go into a session commit: the lock,
+/// its holder note and backup copies.
+fn excluded_from_commit(path: &str) -> bool {
+    path.ends_with(".bak")
+        || path == ".ai_context/deploy-session/lock"
+        || path == ".ai_context/deploy-session/lock.holder"
+        || path.contains(crate::fsio::TEMP_MARKER)
+}
+
+/// Why a session commit cannot be made here, checked before `end` runs so
+/// nothing is half done: no repository, a detached HEAD, no identity,
+/// unrelated staged changes, or an existing tag.
+pub fn commit_preflight(root: &Path, tag: Option<&str>) -> Result<(), crate::error::InputError> {
+    use crate::error::InputError;
+    let repo = open(root)
+        .ok_or_else(|| InputError::usage("--commit: the repo is not a git repository"))?;
+    if repo.head_detached().unwrap_or(false) {
+        return Err(InputError::usage(
+            "--commit: HEAD is detached; check out a branch first",
+        ));
+    }
+    signature(root).ok_or_else(|| {
+        InputError::usage("--commit: git has no identity to commit with (user.name and user.email)")
+            .with_hint(
+                "git config user.name \"Your Name\" && git config user.email you@example.com",
+            )
+    })?;
+    let staged = unrelated_staged(&repo);
+    if !staged.is_empty() {
+        return Err(InputError::usage(format!(
+            "--commit: files unrelated to the session are staged: {}",
+            staged.join(", ")
+        ))
+        .with_hint("commit or unstage them first (`git restore --staged <file>`); the session commit holds only .ai_context/"));
+    }
+    if let Some(t) = tag
+        && repo.find_reference(&format!("refs/tags/{t}")).is_ok()
+    {
+        return Err(InputError::usage(format!(
+            "--tag {t}: the tag already exists"
+        )));
+    }
+    Ok(())
+}
+
+/// Staged paths outside `.ai_context/`.
+fn unrelated_staged(repo: &Repository) -> Vec<String> {
+    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let Ok(diff) = repo.diff_tree_to_index(head_tree.as_ref(), None, None) else {
+        return Vec::new();
+    };
+    diff.deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .filter(|p| !p.starts_with(OWN_DIR))
+        .collect()
+}
+
+/// Commits every change under `.ai_context/` (but the lock and backups)
+/// with `message`, and tags it when asked. Returns the commit id and the
+/// files it changed.
+pub fn commit_session(
+    root: &Path,
+    message: &str,
+    tag: Option<&str>,
+) -> anyhow::Result<(String, Vec<String>)> {
+    use anyhow::Context;
+    commit_preflight(root, tag)?;
+    let repo = open(root).context("not a git repository")?;
+    let mut index = repo.index()?;
+    let mut skip =
+        |path: &Path, _: &[u8]| -> i32 { i32::from(excluded_from_commit(&path.to_string_lossy())) };
+    index.add_all(
+        [".ai_context"],
+        git2::IndexAddOption::DEFAULT,
+        Some(&mut skip),
+    )?;
+    index.update_all([".ai_context"], Some(&mut skip))?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parent_tree = parent.as_ref().and_then(|p| p.tree().ok());
+    let diff = repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)?;
+    let files: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    let sig = signature(root).context("git has no identity to commit with")?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    let oid = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?;
+    if let Some(t) = tag {
+        let obj = repo.find_object(oid, None)?;
+        repo.tag(
+            t,
+            &obj,
+            &sig,
+            message.lines().next().unwrap_or(message),
+            false,
+        )?;
+    }
+    Ok((oid.to_string(), files))
 }

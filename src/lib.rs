@@ -14,6 +14,8 @@ pub mod error;
 pub mod fsio;
 pub mod gates;
 pub mod git;
+pub mod handoff;
+pub mod history;
 pub mod master_state;
 pub mod paths;
 pub mod progress;

@@ -91,6 +91,7 @@ impl Settings {
         let ctx = session::Context {
             paths: self.paths.clone(),
             protocols: set.clone(),
+            config: Arc::new(config.clone()),
             redactor: self.redactor(&config),
             actor: self.actor(by),
         };

@@ -1,8 +1,13 @@
 //! One file per command; [`dispatch`] is the only place that matches on them.
 
+mod abort;
 mod approve;
+mod audit;
 mod completions;
 mod config;
+mod gates;
+mod handoff;
+mod history;
 mod init;
 mod next;
 mod plan;
@@ -11,7 +16,7 @@ mod run;
 mod status;
 mod todo;
 
-use crate::cli::{Command, ConfigCommand};
+use crate::cli::{AuditCommand, Command, ConfigCommand, HandoffCommand};
 use crate::error::{ExitStatus, InputError};
 use crate::protocol::{Action, ProtocolName, ProtocolSet};
 use crate::settings::Settings;
@@ -25,13 +30,19 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Status(a) => status::run(&a, settings),
         Command::Start(a) => run::run(ProtocolName::Start, &a, settings),
         Command::Work(a) => run::run(ProtocolName::Work, &a, settings),
-        Command::End(a) => run::run(ProtocolName::End, &a, settings),
+        Command::End(a) => run::end(&a, settings),
         Command::Done(a) => resolve::done(&a, settings),
         Command::Skip(a) => resolve::skip(&a, settings),
         Command::Fail(a) => resolve::fail(&a, settings),
         Command::Approve(a) => approve::run(&a, settings),
         Command::Next(a) => next::run(&a, settings),
         Command::Todo(a) => todo::run(&a, settings),
+        Command::Gates(a) => gates::run(&a, settings),
+        Command::Handoff(HandoffCommand::Verify(a)) => handoff::verify(&a, settings),
+        Command::Audit(AuditCommand::Verify(a)) => audit::verify(&a, settings),
+        Command::Audit(AuditCommand::Log(a)) => audit::log(&a, settings),
+        Command::History(a) => history::run(&a, settings),
+        Command::Abort(a) => abort::run(&a, settings),
         Command::Config(ConfigCommand::Check(a)) => config::check(&a, settings),
         Command::Completions(a) => completions::run(&a),
     }

@@ -1,18 +1,62 @@
 //! `deploy-session start | work | end`: run a protocol from its first
 //! unfinished action.
 
-use crate::cli::{RunArgs, RunFormat};
+use crate::cli::{EndArgs, RunArgs, RunFormat};
 use crate::engine::{self, Outcome, RunOptions, report::Reporter};
 use crate::error::{ExitStatus, InputError};
+use crate::gates::GateId;
 use crate::progress::{self, NextAction};
 use crate::protocol::{Kind, ProtocolName, ProtocolSet};
-use crate::session::{self, Session, Store};
+use crate::session::{self, EventKind, Session, Store};
 use crate::settings::Settings;
 use crate::ui::style;
 use anyhow::Result;
 use serde_json::json;
 
+/// What `end` adds to a run.
+#[derive(Default)]
+struct EndExtras {
+    waivers: Vec<(GateId, String)>,
+    commit: bool,
+    tag: Option<String>,
+}
+
 pub fn run(protocol: ProtocolName, args: &RunArgs, s: &Settings) -> Result<ExitStatus> {
+    execute(protocol, args, EndExtras::default(), s)
+}
+
+/// `end`: waivers recorded first, the commit made last.
+pub fn end(args: &EndArgs, s: &Settings) -> Result<ExitStatus> {
+    let mut waivers = Vec::new();
+    for g in &args.waive {
+        let gate = GateId::parse(g).ok_or_else(|| {
+            let all: Vec<&str> = GateId::ALL.iter().map(|g| g.as_str()).collect();
+            InputError::usage(format!("--waive {g}: no such gate"))
+                .with_hint(format!("gates: {}", all.join(", ")))
+        })?;
+        waivers.push((gate, args.reason.clone().unwrap_or_default()));
+    }
+    if args.commit && !args.run.dry_run {
+        crate::git::commit_preflight(s.paths.root(), args.tag.as_deref())?;
+    }
+    execute(
+        ProtocolName::End,
+        &args.run,
+        EndExtras {
+            waivers,
+            commit: args.commit,
+            tag: args.tag.clone(),
+        },
+        s,
+    )
+}
+
+fn execute(
+    protocol: ProtocolName,
+    args: &RunArgs,
+    extras: EndExtras,
+    s: &Settings,
+) -> Result<ExitStatus> {
     if args.dry_run {
         return dry_run(protocol, s);
     }
@@ -61,6 +105,25 @@ pub fn run(protocol: ProtocolName, args: &RunArgs, s: &Settings) -> Result<ExitS
     } else {
         require_prerequisite(&store, &set, protocol)?;
     }
+    if !extras.waivers.is_empty() {
+        let by = s.actor(args.by.as_deref());
+        for (gate, reason) in &extras.waivers {
+            store.record_as(
+                &by,
+                None,
+                EventKind::GateWaived {
+                    gate: gate.as_str().into(),
+                    reason: reason.clone(),
+                },
+            )?;
+            say(
+                s,
+                json_out,
+                format!("waived gate {} ({by}): {reason}", gate.as_str()),
+            );
+        }
+        store.sync_audit()?;
+    }
     let session = store.session().cloned();
     if let Some(sess) = &session
         && sess.protocol_done(protocol)
@@ -90,15 +153,89 @@ pub fn run(protocol: ProtocolName, args: &RunArgs, s: &Settings) -> Result<ExitS
         ),
     );
     let reporter = Reporter::new(p.clone(), s.spinners() && !json_out, json_out);
+    let opened = store.session().cloned();
     let (outcome, store) = engine::run(store, protocol, opts, reporter)?;
     crate::context::refresh(&store)?;
-    let sess = store.session().cloned();
+    // `end` closes the session: report on the archived one.
+    let sess = match store.session().cloned() {
+        Some(x) => Some(x),
+        None => closed_session(s, opened.as_ref()),
+    };
+    drop(store);
+    let commit = if outcome == Outcome::Done && extras.commit {
+        Some(commit(s, sess.as_ref(), extras.tag.as_deref())?)
+    } else {
+        None
+    };
     match (&sess, json_out) {
-        (Some(sess), true) => super::print_json(s, &report_json(protocol, outcome, &set, sess)),
+        (Some(sess), true) => {
+            let mut j = report_json(protocol, outcome, &set, sess);
+            j["commit"] = serde_json::to_value(&commit)?;
+            super::print_json(s, &j);
+        }
         (Some(sess), false) => print_summary(s, protocol, outcome, &set, sess),
         (None, _) => {}
     }
+    if let (Some((oid, files)), false) = (&commit, json_out) {
+        s.printer.out(format!(
+            "committed {} ({} files){}",
+            &oid[..12],
+            files.len(),
+            extras
+                .tag
+                .map(|t| format!(", tagged {t}"))
+                .unwrap_or_default()
+        ));
+    }
     Ok(exit_status(outcome))
+}
+
+/// The archived copy of a session that `end` just closed.
+fn closed_session(s: &Settings, opened: Option<&Session>) -> Option<Session> {
+    let id = &opened?.id;
+    let text = std::fs::read_to_string(s.paths.archive(id).join("session.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Commits the session's files with a message that summarises it.
+fn commit(
+    s: &Settings,
+    sess: Option<&Session>,
+    tag: Option<&str>,
+) -> Result<(String, Vec<String>)> {
+    let entry = crate::history::read(&s.paths)?.pop();
+    let id = sess.map(|x| x.id.clone()).unwrap_or_default();
+    let mut msg = format!("deploy-session: deployment phase complete (session {id})\n\n");
+    msg.push_str("Phase 7 completed and Phase 8 ready in .ai_context/framework_progress.md.\n");
+    if let Some(e) = &entry {
+        let d = |ms: Option<u64>| {
+            ms.map_or("none".to_string(), |v| {
+                crate::protocol::format_duration(std::time::Duration::from_millis(v))
+            })
+        };
+        msg.push_str(&format!(
+            "Deployments: {} ({} failed); last deploy {}; slowest rollback {}.\nSession took {}.\n",
+            e.deployments,
+            e.deployments_failed,
+            d(e.deploy_ms),
+            d(e.rollback_ms),
+            d(Some(e.duration_ms))
+        ));
+    }
+    if let Some(x) = sess {
+        for (gate, w) in &x.waivers {
+            msg.push_str(&format!(
+                "Waived gate {gate} by {}: {}\n",
+                w.by,
+                w.note.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    msg.push_str(&format!(
+        "\nHandoff package: {}/\n",
+        s.paths.shown(&s.paths.handoff(&id)).display()
+    ));
+    crate::git::commit_session(s.paths.root(), &msg, tag)
 }
 
 fn say(s: &Settings, to_stderr: bool, text: String) {
@@ -123,7 +260,9 @@ fn next_protocol(p: ProtocolName) -> &'static str {
     match p {
         ProtocolName::Start => "Next: `deploy-session work`",
         ProtocolName::Work => "Next: `deploy-session end`",
-        ProtocolName::End => "The deployment phase is complete.",
+        ProtocolName::End => {
+            "The deployment phase is complete; the Operations Framework takes over with the handoff package."
+        }
     }
 }
 
@@ -237,9 +376,11 @@ fn print_summary(
                     p.out(format!("  {} {}: {}", a.id, a.title, rec.message.unwrap_or_default()));
                 }
             }
-            p.out(format!(
-                "Fix the cause, then run `deploy-session {protocol}` again: failed automated steps run again (`deploy-session skip ID --reason ...` to pass one by)."
-            ));
+            let skippable = set.get(protocol).actions().any(|a| {
+                sess.status_of(&a.id) == session::ActionStatus::Failed && !matches!(a.kind, Kind::Builtin(_) | Kind::Approval(_))
+            });
+            let skip = if skippable { " (`deploy-session skip ID --reason ...` passes one by)" } else { "" };
+            p.out(format!("Fix the cause, then run `deploy-session {protocol}` again: failed automated steps run again{skip}."));
         }
         Outcome::Interrupted => p.out(format!(
             "\n{} interrupted; the state is saved. `deploy-session {protocol}` resumes at the interrupted action.",

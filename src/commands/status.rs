@@ -58,7 +58,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                     headline(x),
                     markdown_table(&ACTION_HEADER, &actions)
                 ),
-                None => NO_SESSION.to_string(),
+                None => no_session(s),
             };
             s.printer.out(format!(
                 "## Phases\n\n{}\n## Session\n\n{sess}\n",
@@ -73,8 +73,9 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
             pr.out(t);
             match session {
                 None => pr.out(format!(
-                    "\n{} {NO_SESSION}",
-                    pr.paint(style::HEAD, "Session:")
+                    "\n{} {}",
+                    pr.paint(style::HEAD, "Session:"),
+                    no_session(s)
                 )),
                 Some(x) => {
                     pr.out(format!(
@@ -180,4 +181,18 @@ fn session_json(set: Option<&ProtocolSet>, x: &Session) -> serde_json::Value {
         v["actions"] = ordered.into();
     }
     v
+}
+
+/// "none open", and the last finished session when there is one.
+fn no_session(s: &Settings) -> String {
+    match crate::history::read(&s.paths)
+        .ok()
+        .and_then(|mut h| h.pop())
+    {
+        Some(h) => format!(
+            "{NO_SESSION}; the last one, {}, was {} at {} (`deploy-session history`)",
+            h.session, h.outcome, h.closed_at
+        ),
+        None => NO_SESSION.to_string(),
+    }
 }

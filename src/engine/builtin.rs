@@ -1,12 +1,33 @@
-//! The steps deploy-session performs itself (kind `builtin`).
+//! The steps deploy-session performs itself (kind `builtin`): the start
+//! protocol's context step and the whole end protocol — gates, master-state
+//! transitions, the handoff package, the archive, the operations context
+//! and the audit trail.
 
 use super::{Engine, Step};
+use crate::audit;
+use crate::gates::{self, GateId, GateResult};
 use crate::master_state::{MasterState, PhaseStatus, set_status};
+use crate::paths::RepoPaths;
 use crate::protocol::{Action, Builtin};
-use crate::session::{ActionStatus, EventKind};
-use anyhow::Result;
+use crate::session::{ActionStatus, EventKind, Session};
+use anyhow::{Context as _, Result, bail};
 use std::rc::Rc;
 use std::time::Instant;
+
+/// What a builtin step reports: a message, and measurements to keep.
+struct Done {
+    message: String,
+    metrics: Option<serde_json::Value>,
+}
+
+impl From<String> for Done {
+    fn from(message: String) -> Done {
+        Done {
+            message,
+            metrics: None,
+        }
+    }
+}
 
 impl Engine {
     pub(crate) async fn builtin(self: &Rc<Self>, a: &Action, b: &Builtin) -> Result<Step> {
@@ -19,78 +40,501 @@ impl Engine {
                 log: None,
             },
         )?;
+        self.reporter.started(a);
         let started = Instant::now();
         let result = match b {
-            Builtin::DeploymentContext => self.deployment_context(),
-            other => Err(anyhow::anyhow!(
-                "the builtin step `{}` is not available in this build",
-                crate::protocol::serde_name(other)
-            )),
+            Builtin::DeploymentContext => self.deployment_context().map(Done::from),
+            Builtin::Gates(list) => self.gate_step(list, false),
+            Builtin::CompletionReport => self.gate_step(&[], true),
+            Builtin::Phase7Completed => self.phase7_completed().map(Done::from),
+            Builtin::Phase8Ready => self.phase8_ready().map(Done::from),
+            Builtin::HandoffPackage => self.handoff_package().map(Done::from),
+            Builtin::ArchiveEvidence => self.archive_evidence().map(Done::from),
+            Builtin::StatusReport => self.status_report().map(Done::from),
+            Builtin::OperationsReadiness => self.operations_readiness().map(Done::from),
+            Builtin::OperationsContext => self.operations_context().map(Done::from),
+            Builtin::AuditTrail => self.audit_trail().map(Done::from),
         };
+        let took = Some(started.elapsed());
         match result {
-            Ok(message) => self.finish(
+            Ok(done) => self.finish(
                 a,
                 ActionStatus::Completed,
                 None,
-                Some(started.elapsed()),
-                Some(message),
-                None,
+                took,
+                Some(done.message),
+                done.metrics,
             ),
             Err(e) => self.finish(
                 a,
                 ActionStatus::Failed,
                 None,
-                Some(started.elapsed()),
+                took,
                 Some(format!("{e:#}")),
                 None,
             ),
         }
     }
 
-    /// start.1.6: Phase 7 in progress in the master state, and the
-    /// assistant's context file written.
-    fn deployment_context(&self) -> Result<String> {
-        let paths = self.store.borrow().ctx().paths.clone();
-        let id = self.session_id();
+    fn session(&self) -> Result<Session> {
+        self.store
+            .borrow()
+            .session()
+            .cloned()
+            .context("no open session")
+    }
+
+    fn shown(&self, p: &std::path::Path) -> String {
+        self.paths().shown(p).display().to_string()
+    }
+
+    /// Loads the master state, applies `edit`, saves it, records the write.
+    fn edit_master(
+        &self,
+        purpose: &str,
+        edit: impl FnOnce(&MasterState) -> Result<MasterState>,
+    ) -> Result<MasterState> {
+        let paths = self.paths();
         let path = paths.master_state();
-        let shown = paths.shown(&path);
-        let master = MasterState::load(&path, &shown)?;
-        let mut updated = master.update_phase(7, |m| {
-            set_status(m, PhaseStatus::InProgress);
-            m.insert("session".into(), id.clone().into());
-        })?;
-        let today = crate::clock::today();
-        if let Some(u) = updated.set_bullet("Last Update", &today) {
-            updated = u;
-        }
-        let active = format!("Phase 7 (AI-First Deployment Preparation) — deploy-session {id}");
-        if let Some(u) = updated.set_bullet("Active Phase", &active) {
-            updated = u;
-        }
+        let master = MasterState::load(&path, &paths.shown(&path))?;
+        let updated = edit(&master)?;
         updated.save(&path)?;
         self.record(
             None,
             EventKind::FileWritten {
-                path: shown.display().to_string(),
-                purpose: "Phase 7 in_progress".into(),
+                path: self.shown(&path),
+                purpose: purpose.into(),
             },
         )?;
-        let store = self.store.borrow();
-        let text =
-            crate::context::render(&paths, &self.set, store.session(), Some(&updated), false)?;
-        drop(store);
-        crate::fsio::write_atomic(&paths.deployment_context(), text.as_bytes())?;
-        let ctx_shown = paths
-            .shown(&paths.deployment_context())
-            .display()
-            .to_string();
+        Ok(updated)
+    }
+
+    fn write_file(&self, path: &std::path::Path, text: &str, purpose: &str) -> Result<()> {
+        let masked = self.store.borrow().ctx().redactor.mask(text);
+        crate::fsio::write_atomic(path, masked.as_bytes())?;
         self.record(
             None,
             EventKind::FileWritten {
-                path: ctx_shown.clone(),
-                purpose: "deployment context".into(),
+                path: self.shown(path),
+                purpose: purpose.into(),
+            },
+        )
+    }
+
+    /// start.1.6: Phase 7 in progress in the master state, and the
+    /// assistant's context file written.
+    fn deployment_context(&self) -> Result<String> {
+        let id = self.session_id();
+        let updated = self.edit_master("Phase 7 in_progress", |m| {
+            let u = m.update_phase(7, |b| {
+                set_status(b, PhaseStatus::InProgress);
+                b.insert("session".into(), id.clone().into());
+            })?;
+            Ok(with_bullets(
+                u,
+                &format!("Phase 7 (AI-First Deployment Preparation) — deploy-session {id}"),
+            ))
+        })?;
+        let paths = self.paths();
+        let text = {
+            let store = self.store.borrow();
+            crate::context::render(&paths, &self.set, store.session(), Some(&updated), false)?
+        };
+        self.write_file(&paths.deployment_context(), &text, "deployment context")?;
+        Ok(format!(
+            "Phase 7 is in_progress; wrote {}",
+            self.shown(&paths.deployment_context())
+        ))
+    }
+
+    /// Evaluates gates (all of them when `list` is empty).
+    pub(crate) fn evaluate_gates(&self, list: &[GateId]) -> Result<Vec<GateResult>> {
+        let thresholds = self.store.borrow().ctx().config.gates.clone();
+        gates::judge(
+            &self.paths(),
+            &self.set,
+            &self.session()?,
+            &thresholds,
+            list,
+        )
+    }
+
+    /// end.1.*: the listed gates must pass or be waived. `report` also
+    /// writes the completion report into the session's archive folder.
+    fn gate_step(&self, list: &[GateId], report: bool) -> Result<Done> {
+        let results = self.evaluate_gates(list)?;
+        let metrics = serde_json::json!({ "gates": results });
+        if report {
+            let dir = self.paths().archive(&self.session_id()).join("reports");
+            let mut json = serde_json::to_string_pretty(&metrics)?;
+            json.push('\n');
+            self.write_file(&dir.join("gates.json"), &json, "gate report")?;
+            self.write_file(
+                &dir.join("completion_report.md"),
+                &completion_report(&self.session()?, &results),
+                "completion report",
+            )?;
+        }
+        for g in &results {
+            let line = format!(
+                "    {} {:<24} {}{}",
+                if g.verdict.acceptable() { "✓" } else { "✗" },
+                g.id.as_str(),
+                g.verdict.word(),
+                if g.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", g.reason)
+                }
+            );
+            self.reporter.say(line);
+        }
+        let blocking: Vec<String> = results
+            .iter()
+            .filter(|g| !g.verdict.acceptable())
+            .map(|g| format!("{} ({})", g.id.as_str(), g.verdict.word()))
+            .collect();
+        if !blocking.is_empty() {
+            bail!(
+                "gates not passing: {}; `deploy-session gates` shows the evidence — fix the cause and run `deploy-session end` again, or waive with `deploy-session end --waive GATE --reason \"...\"`",
+                blocking.join(", ")
+            );
+        }
+        let n = results.len();
+        let waived = results
+            .iter()
+            .filter(|g| g.verdict == gates::Verdict::Waived)
+            .count();
+        Ok(Done {
+            message: format!(
+                "{n} gate{} acceptable ({waived} waived)",
+                if n == 1 { "" } else { "s" }
+            ),
+            metrics: Some(metrics),
+        })
+    }
+
+    /// end.2.1: Phase 7 completed, with the session and the time.
+    fn phase7_completed(&self) -> Result<String> {
+        let id = self.session_id();
+        let now = crate::clock::now_rfc3339();
+        self.edit_master("Phase 7 completed", |m| {
+            let u = m.update_phase(7, |b| {
+                set_status(b, PhaseStatus::Completed);
+                b.insert("session".into(), id.clone().into());
+                b.insert("completed_at".into(), now.clone().into());
+                if let Some(serde_json::Value::Object(d)) = b.get_mut("deliverables") {
+                    for v in d.values_mut() {
+                        *v = "complete".into();
+                    }
+                }
+            })?;
+            Ok(with_bullets(
+                u,
+                "Phase 8 (Production Deployment & Operations) — ready for the Operations Framework",
+            ))
+        })?;
+        Ok(format!("Phase 7 completed at {now} (session {id})"))
+    }
+
+    /// end.2.2: Phase 8 ready.
+    fn phase8_ready(&self) -> Result<String> {
+        self.edit_master("Phase 8 ready", |m| {
+            Ok(m.update_phase(8, |b| set_status(b, PhaseStatus::Ready))?)
+        })?;
+        Ok("Phase 8 is ready".into())
+    }
+
+    /// end.2.3: the handoff package.
+    fn handoff_package(&self) -> Result<String> {
+        let results = self.evaluate_gates(&[])?;
+        let session = self.session()?;
+        let (secrets, redactor, head) = {
+            let store = self.store.borrow();
+            (
+                store.ctx().config.secrets.clone(),
+                store.ctx().redactor.clone(),
+                store.state.journal.hash.clone(),
+            )
+        };
+        let dir = crate::handoff::write(
+            &self.paths(),
+            &self.set,
+            &session,
+            &results,
+            &secrets,
+            &redactor,
+            &head,
+        )?;
+        let shown = self.shown(&dir);
+        self.record(
+            None,
+            EventKind::FileWritten {
+                path: shown.clone(),
+                purpose: "handoff package".into(),
             },
         )?;
-        Ok(format!("Phase 7 is in_progress; wrote {ctx_shown}"))
+        let report = crate::handoff::verify::verify(&dir);
+        if !report.problems.is_empty() {
+            bail!("the handoff package does not verify: {:?}", report.problems);
+        }
+        Ok(format!(
+            "wrote {shown} ({} files, manifest verified)",
+            report.files_ok
+        ))
     }
+
+    /// end.3.1: logs, evidence and the todo list into the archive folder.
+    fn archive_evidence(&self) -> Result<String> {
+        let paths = self.paths();
+        let session = self.session()?;
+        let dir = paths.archive(&session.id);
+        std::fs::create_dir_all(&dir)?;
+        let logs = paths.logs(&session.id);
+        if logs.exists() {
+            let target = dir.join("logs");
+            if target.exists() {
+                std::fs::remove_dir_all(&target)?;
+            }
+            std::fs::rename(&logs, &target)
+                .with_context(|| format!("cannot move {} into the archive", logs.display()))?;
+        }
+        let mut copied = 0;
+        for rec in session.actions.values() {
+            for e in &rec.evidence {
+                let from = paths.root().join(e);
+                let to = dir.join("evidence").join(e);
+                if let Some(p) = to.parent() {
+                    std::fs::create_dir_all(p)?;
+                }
+                std::fs::copy(&from, &to).with_context(|| format!("cannot copy evidence {e}"))?;
+                copied += 1;
+            }
+        }
+        if paths.todos().exists() {
+            std::fs::copy(paths.todos(), dir.join("todos.json"))?;
+        }
+        crate::fsio::sync_dir(&dir)?;
+        self.record(
+            None,
+            EventKind::FileWritten {
+                path: self.shown(&dir),
+                purpose: "session archive".into(),
+            },
+        )?;
+        Ok(format!(
+            "archived logs, {copied} evidence files and the todo list in {}",
+            self.shown(&dir)
+        ))
+    }
+
+    /// end.3.2: the production status report.
+    fn status_report(&self) -> Result<String> {
+        let session = self.session()?;
+        let results = self.evaluate_gates(&[])?;
+        let path = self.paths().archive(&session.id).join("status_report.md");
+        self.write_file(
+            &path,
+            &status_report(&self.set, &session, &results),
+            "production status report",
+        )?;
+        Ok(format!("wrote {}", self.shown(&path)))
+    }
+
+    /// end.3.3: operations readiness confirmed in the master state.
+    fn operations_readiness(&self) -> Result<String> {
+        let session = self.session()?;
+        let handoff = self.shown(&self.paths().handoff(&session.id));
+        let now = crate::clock::now_rfc3339();
+        self.edit_master("operations readiness", |m| {
+            Ok(m.update_phase(8, |b| {
+                b.insert(
+                    "operations_readiness".into(),
+                    serde_json::json!({"confirmed_at": now, "session": session.id, "handoff": format!("{handoff}/")}),
+                );
+            })?)
+        })?;
+        Ok(format!(
+            "operations readiness confirmed in the master state (handoff {handoff}/)"
+        ))
+    }
+
+    /// end.3.4: `.ai_context/operations_context.md` and the transition command.
+    fn operations_context(&self) -> Result<String> {
+        let session = self.session()?;
+        let results = self.evaluate_gates(&[])?;
+        let paths = self.paths();
+        let text = operations_context(&paths, &session, &results);
+        self.write_file(&paths.operations_context(), &text, "operations context")?;
+        Ok(format!(
+            "wrote {}; transition: \"{}\"",
+            self.shown(&paths.operations_context()),
+            crate::context::TRANSITION_COMMAND
+        ))
+    }
+
+    /// end.3.5: the audit trail verified, made durable, and the session's
+    /// events kept with its archive.
+    fn audit_trail(&self) -> Result<String> {
+        let paths = self.paths();
+        self.store.borrow().sync_audit()?;
+        let v = audit::verify(&paths.audit())?;
+        if let Some((line, why)) = &v.first_bad {
+            bail!("the audit trail breaks at line {line}: {why}");
+        }
+        let id = self.session_id();
+        let text = std::fs::read_to_string(paths.audit())?;
+        let mine: String = text
+            .lines()
+            .filter(|l| l.contains(&format!("\"session\":\"{id}\"")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dir = paths.archive(&id);
+        crate::fsio::write_atomic(&dir.join("audit.jsonl"), mine.as_bytes())?;
+        Ok(format!(
+            "{} events verified (head {}); this session's events kept in {}",
+            v.events,
+            &v.head[..16],
+            self.shown(&dir.join("audit.jsonl"))
+        ))
+    }
+}
+
+/// Sets the Last Update / Active Phase bullets when the file has them.
+fn with_bullets(m: MasterState, active: &str) -> MasterState {
+    let m = m
+        .set_bullet("Last Update", &crate::clock::today())
+        .unwrap_or(m);
+    m.set_bullet("Active Phase", active)
+        .unwrap_or_else(|| m.clone())
+}
+
+fn gate_lines(results: &[GateResult]) -> String {
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|g| {
+            let mut why = g.evidence.join("; ");
+            if !g.reason.is_empty() {
+                why = if why.is_empty() {
+                    g.reason.clone()
+                } else {
+                    format!("{why}; {}", g.reason)
+                };
+            }
+            if let Some(w) = &g.waiver {
+                why.push_str(&format!(
+                    " — waived by {} at {}: {}",
+                    w.by,
+                    w.at,
+                    w.note.as_deref().unwrap_or("")
+                ));
+            }
+            vec![
+                g.group.to_string(),
+                g.id.as_str().to_string(),
+                g.verdict.word().to_string(),
+                why,
+            ]
+        })
+        .collect();
+    crate::ui::markdown_table(&["group", "gate", "verdict", "evidence"], &rows)
+}
+
+fn completion_report(s: &Session, results: &[GateResult]) -> String {
+    let deployments: String = s
+        .deployments
+        .iter()
+        .map(|d| {
+            format!(
+                "- {} {} — {} in {} ms, rollback {}, {} of {} live samples failed\n",
+                d.action,
+                d.strategy,
+                d.outcome,
+                d.deploy_ms,
+                d.rollback_ms.map_or("none".into(), |r| format!("{r} ms")),
+                d.failed_samples,
+                d.samples
+            )
+        })
+        .collect();
+    format!(
+        "# Deployment completion report — session {}\n\nOpened {} by {}.\n\n## Deployments\n\n{}\n## Quality gates\n\n{}",
+        s.id,
+        s.opened_at,
+        s.opened_by,
+        if deployments.is_empty() {
+            "None measured.\n".into()
+        } else {
+            deployments
+        },
+        gate_lines(results)
+    )
+}
+
+fn status_report(
+    set: &crate::protocol::ProtocolSet,
+    s: &Session,
+    results: &[GateResult],
+) -> String {
+    let count = |st: ActionStatus| set.actions().filter(|a| s.status_of(&a.id) == st).count();
+    let live = s.deployments.iter().rev().find(|d| d.succeeded());
+    format!(
+        "# Production status — session {}\n\nStatus: **{}**.\n\n- Actions: {} completed, {} skipped, {} failed\n- Live: {}\n- Gates: {} acceptable of {}\n\n## Gates\n\n{}",
+        s.id,
+        s.status.map_or("HANDOFF_PROCESSING", |x| x.as_str()),
+        count(ActionStatus::Completed),
+        count(ActionStatus::Skipped),
+        count(ActionStatus::Failed),
+        live.map_or("no measured deployment".to_string(), |d| format!(
+            "{} deployment by {} at {}",
+            d.strategy, d.action, d.at
+        )),
+        results.iter().filter(|g| g.verdict.acceptable()).count(),
+        results.len(),
+        gate_lines(results)
+    )
+}
+
+fn operations_context(paths: &RepoPaths, s: &Session, results: &[GateResult]) -> String {
+    let risks: Vec<String> = results
+        .iter()
+        .filter(|g| g.verdict == gates::Verdict::Waived)
+        .map(|g| {
+            format!(
+                "- `{}` waived: {} (not met: {})",
+                g.id.as_str(),
+                g.waiver
+                    .as_ref()
+                    .and_then(|w| w.note.clone())
+                    .unwrap_or_default(),
+                g.reason
+            )
+        })
+        .collect();
+    let live = s.deployments.iter().rev().find(|d| d.succeeded());
+    format!(
+        "# Operations context\n\nWhat the Operations Framework (Phase 8) inherits from deployment session `{}`.\n\n\
+         ## System\n\n- {}\n- Commit: {}\n- Handoff package: `{}/` (verify with `deploy-session handoff verify`)\n\n\
+         ## Monitoring\n\nSee `03-monitoring-configuration.md` and `05-performance-baseline.md` in the handoff package.\n\n\
+         ## Open risks\n\n{}\n\n## Transition\n\n> {}\n",
+        s.id,
+        live.map_or(
+            "no deployment was measured by a strategy".to_string(),
+            |d| format!(
+                "live through a {} deployment ({} ms)",
+                d.strategy, d.deploy_ms
+            )
+        ),
+        s.git
+            .as_ref()
+            .and_then(|g| g.commit.clone())
+            .unwrap_or_else(|| "not recorded".into()),
+        paths.shown(&paths.handoff(&s.id)).display(),
+        if risks.is_empty() {
+            "- none: every quality gate passed".to_string()
+        } else {
+            risks.join("\n")
+        },
+        crate::context::TRANSITION_COMMAND
+    )
 }

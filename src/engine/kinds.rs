@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 impl Engine {
-    fn paths(&self) -> crate::paths::RepoPaths {
+    pub(crate) fn paths(&self) -> crate::paths::RepoPaths {
         self.store.borrow().ctx().paths.clone()
     }
 

@@ -221,6 +221,15 @@ impl Engine {
             if let Some(status) = p.completes_with.or(last_stage) {
                 self.set_status(status)?;
             }
+            if name == ProtocolName::End {
+                let entry = crate::session::archive::close(
+                    &mut self.store.borrow_mut(),
+                    "completed",
+                    None,
+                )?;
+                self.reporter
+                    .say(format!("  session {} closed and archived", entry.session));
+            }
             return Ok(Outcome::Done);
         }
         Ok(outcome)

@@ -49,7 +49,34 @@ pub fn resolve(
         protocols: drafts.into_iter().map(finish).collect(),
     };
     validate(&set)?;
+    let unknown_sources = gate_source_errors(&set, config);
+    if !unknown_sources.is_empty() {
+        return Err(InputErrors(unknown_sources));
+    }
     Ok(set)
+}
+
+/// `gates.sources` must name actions that exist.
+fn gate_source_errors(set: &ProtocolSet, config: &Config) -> Vec<InputError> {
+    let mut errors = Vec::new();
+    for (gate, ids) in &config.gates.sources {
+        for (i, id) in ids.iter().enumerate() {
+            if set.action(id).is_none() {
+                let path = yaml_path!["gates", "sources", gate.as_str(), i];
+                let near = set.suggest(id);
+                let e = config.error_at(
+                    &path,
+                    format!("gate {} names unknown action {id}", gate.as_str()),
+                );
+                errors.push(if near.is_empty() {
+                    e
+                } else {
+                    e.with_hint(format!("did you mean {}?", near.join(", ")))
+                });
+            }
+        }
+    }
+    errors
 }
 
 struct Checker<'a> {

@@ -3,6 +3,7 @@
 //! snapshot at stage boundaries and stops; readers never lock and see the
 //! snapshot plus the journal's tail.
 
+pub mod archive;
 pub mod lock;
 pub mod model;
 
@@ -90,6 +91,8 @@ const TODO_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Context {
     pub paths: RepoPaths,
     pub protocols: Arc<ProtocolSet>,
+    /// The repo's config (gate thresholds, secret names).
+    pub config: Arc<crate::protocol::Config>,
     pub redactor: Redactor,
     /// Who is acting (git identity, `--by`, or the OS user).
     pub actor: String,
@@ -112,7 +115,12 @@ impl Store {
     pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
         let paths = &ctx.paths;
         let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
-        for dir in [paths.store(), paths.ai_context()] {
+        for dir in [
+            paths.store(),
+            paths.ai_context(),
+            paths.ai_context().join("handoff"),
+            paths.archive_root(),
+        ] {
             let n = fsio::remove_stale_temps(&dir);
             if n > 0 {
                 tracing::info!(removed = n, dir = %dir.display(), "removed temp files left by a killed writer");

@@ -166,8 +166,36 @@ pub struct Session {
     /// Quality gates waived by a recorded decision: gate → waiver.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub waivers: BTreeMap<String, ApprovalRecord>,
+    /// Deployments executed by a strategy in this session, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
+}
+
+/// One measured deployment: what a strategy did and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub action: String,
+    pub strategy: String,
+    /// `succeeded`, `rolled_back` or `rollback_failed`.
+    pub outcome: String,
+    pub deploy_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_ms: Option<u64>,
+    /// Live-URL samples taken while it ran, and how many failed.
+    pub samples: u64,
+    pub failed_samples: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_interval_ms: Option<u64>,
+    pub at: String,
+}
+
+impl DeploymentRecord {
+    /// Whether the new version went live and stayed.
+    pub fn succeeded(&self) -> bool {
+        self.outcome == "succeeded"
+    }
 }
 
 impl Session {
@@ -307,8 +335,21 @@ pub enum EventKind {
         bytes: u64,
         file: String,
     },
+    DeploymentRecorded {
+        strategy: String,
+        outcome: String,
+        deploy_ms: u64,
+        #[serde(default)]
+        rollback_ms: Option<u64>,
+        samples: u64,
+        failed_samples: u64,
+        #[serde(default)]
+        sample_interval_ms: Option<u64>,
+    },
     SessionClosed {
         outcome: String,
+        #[serde(default)]
+        reason: Option<String>,
     },
 }
 
@@ -347,6 +388,7 @@ impl StateFile {
                 files: Vec::new(),
                 warnings: Vec::new(),
                 waivers: BTreeMap::new(),
+                deployments: Vec::new(),
                 closed_at: None,
             });
             return;
@@ -503,6 +545,25 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         EventKind::AuditQuarantined { bytes, file } => s.warnings.push(format!(
             "{bytes} bytes of a torn audit line were moved to {file}"
         )),
+        EventKind::DeploymentRecorded {
+            strategy,
+            outcome,
+            deploy_ms,
+            rollback_ms,
+            samples,
+            failed_samples,
+            sample_interval_ms,
+        } => s.deployments.push(DeploymentRecord {
+            action: id,
+            strategy: strategy.clone(),
+            outcome: outcome.clone(),
+            deploy_ms: *deploy_ms,
+            rollback_ms: *rollback_ms,
+            samples: *samples,
+            failed_samples: *failed_samples,
+            sample_interval_ms: *sample_interval_ms,
+            at: ts,
+        }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),
     }
 }
@@ -619,6 +680,7 @@ mod tests {
                 None,
                 EventKind::SessionClosed {
                     outcome: "completed".into(),
+                    reason: None,
                 },
             ),
         ]);

@@ -4,6 +4,7 @@
 mod harness;
 
 mod config;
+mod end;
 mod engine;
 mod general;
 mod humans;

@@ -1,0 +1,98 @@
+//! `deploy-session gates`: each quality gate with its verdict and the
+//! evidence behind it. Read-only; exit 1 when any gate neither passes nor
+//! is waived.
+
+use crate::cli::{FormatArgs, ReportFormat};
+use crate::error::{ExitStatus, InputError};
+use crate::gates;
+use crate::settings::Settings;
+use crate::ui::{markdown_table, style};
+use anyhow::Result;
+
+pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
+    let (set, config) = crate::protocol::load(&s.paths)?;
+    let state = crate::session::read_only(&s.paths)?;
+    let Some(session) = state.session.as_ref() else {
+        let last = crate::history::read(&s.paths)?.pop();
+        let hint = match last {
+            Some(h) => format!(
+                "the last session's gates are in {}/reports/gates.json",
+                s.paths.shown(&s.paths.archive(&h.session)).display()
+            ),
+            None => "`deploy-session start` opens one".to_string(),
+        };
+        return Err(InputError::usage("no deployment session is open")
+            .with_hint(hint)
+            .into());
+    };
+    let results = gates::judge(&s.paths, &set, session, &config.gates, &[])?;
+    let ok = results.iter().all(|g| g.verdict.acceptable());
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|g| {
+            let mut why = g.evidence.join("; ");
+            if !g.reason.is_empty() {
+                why = if why.is_empty() {
+                    g.reason.clone()
+                } else {
+                    format!("{why} — {}", g.reason)
+                };
+            }
+            if let Some(w) = &g.waiver {
+                why.push_str(&format!(
+                    " [waived by {} at {}: {}]",
+                    w.by,
+                    w.at,
+                    w.note.as_deref().unwrap_or("")
+                ));
+            }
+            vec![
+                g.group.into(),
+                g.id.as_str().into(),
+                g.verdict.word().into(),
+                why,
+            ]
+        })
+        .collect();
+    let header = ["group", "gate", "verdict", "evidence"];
+    match args.format {
+        ReportFormat::Json => super::print_json(
+            s,
+            &serde_json::json!({
+                "schema_version": 1,
+                "session": session.id,
+                "passed": ok,
+                "gates": results,
+            }),
+        ),
+        ReportFormat::Markdown => s.printer.out(markdown_table(&header, &rows)),
+        ReportFormat::Table => {
+            let p = &s.printer;
+            let mut t = p.table(&header);
+            t.add_rows(rows);
+            p.out(t);
+            let failing: Vec<&str> = results
+                .iter()
+                .filter(|g| !g.verdict.acceptable())
+                .map(|g| g.id.as_str())
+                .collect();
+            if failing.is_empty() {
+                p.out(format!(
+                    "{} every gate passes or is waived",
+                    p.paint(style::OK, "✓")
+                ));
+            } else {
+                p.out(format!(
+                    "{} not passing: {} (`deploy-session end --waive GATE --reason \"...\"` records a waiver)",
+                    p.paint(style::BAD, "✗"),
+                    failing.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}

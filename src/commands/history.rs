@@ -1,0 +1,73 @@
+//! `deploy-session history`: one row per finished session, and the
+//! deployment success rate with its sample size.
+
+use crate::cli::{FormatArgs, ReportFormat};
+use crate::error::ExitStatus;
+use crate::history::{self, Reliability};
+use crate::protocol::format_duration;
+use crate::settings::Settings;
+use crate::ui::markdown_table;
+use anyhow::Result;
+use std::time::Duration;
+
+pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
+    let entries = history::read(&s.paths)?;
+    let r = Reliability::of(&entries, None);
+    let ms = |v: Option<u64>| {
+        v.map(|m| format_duration(Duration::from_millis(m)))
+            .unwrap_or_default()
+    };
+    let rate = match r.rate() {
+        Some(p) => format!(
+            "{p:.2}% of {} deployments succeeded across {} sessions",
+            r.deployments, r.sessions
+        ),
+        None => "no deployment has been measured yet".to_string(),
+    };
+    match args.format {
+        ReportFormat::Json => super::print_json(
+            s,
+            &serde_json::json!({
+                "schema_version": 1,
+                "sessions": entries,
+                "reliability": {"deployments": r.deployments, "succeeded": r.succeeded, "sessions": r.sessions, "rate": r.rate()},
+            }),
+        ),
+        _ => {
+            let header = [
+                "session",
+                "opened",
+                "closed",
+                "outcome",
+                "took",
+                "deployments (failed)",
+                "deploy",
+                "rollback",
+            ];
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.session.clone(),
+                        h.opened_at.clone(),
+                        h.closed_at.clone(),
+                        h.outcome.clone(),
+                        ms(Some(h.duration_ms)),
+                        format!("{} ({})", h.deployments, h.deployments_failed),
+                        ms(h.deploy_ms),
+                        ms(h.rollback_ms),
+                    ]
+                })
+                .collect();
+            if args.format == ReportFormat::Markdown {
+                s.printer.out(markdown_table(&header, &rows));
+            } else {
+                let mut t = s.printer.table(&header);
+                t.add_rows(rows);
+                s.printer.out(t);
+            }
+            s.printer.out(format!("{} sessions; {rate}", entries.len()));
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,244 @@
+//! `handoff verify`: checks a package against its manifest and names every
+//! missing, extra or altered file, every unsafe name and every link that
+//! leaves the package.
+
+use super::STATEMENT_TYPE;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `missing`, `extra`, `altered`, `unsafe-name`, `link-outside` or `bad-manifest`.
+    pub kind: &'static str,
+    pub path: String,
+    pub detail: String,
+}
+
+/// What verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub dir: PathBuf,
+    pub files_ok: usize,
+    pub problems: Vec<Problem>,
+}
+
+fn problem(kind: &'static str, path: impl Into<String>, detail: impl Into<String>) -> Problem {
+    Problem {
+        kind,
+        path: path.into(),
+        detail: detail.into(),
+    }
+}
+
+/// A manifest name is safe when it is relative and never climbs.
+fn safe_name(name: &str) -> bool {
+    let p = Path::new(name);
+    !name.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Verifies the package in `dir`.
+pub fn verify(dir: &Path) -> Report {
+    let mut report = Report {
+        dir: dir.to_path_buf(),
+        files_ok: 0,
+        problems: Vec::new(),
+    };
+    let manifest: serde_json::Value = match std::fs::read(dir.join("manifest.json")) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                report.problems.push(problem(
+                    "bad-manifest",
+                    "manifest.json",
+                    format!("not valid JSON: {e}"),
+                ));
+                return report;
+            }
+        },
+        Err(e) => {
+            report
+                .problems
+                .push(problem("missing", "manifest.json", e.to_string()));
+            return report;
+        }
+    };
+    if manifest["_type"] != STATEMENT_TYPE {
+        report.problems.push(problem(
+            "bad-manifest",
+            "manifest.json",
+            format!("`_type` is not {STATEMENT_TYPE}"),
+        ));
+    }
+    let Some(subjects) = manifest["subject"].as_array() else {
+        report.problems.push(problem(
+            "bad-manifest",
+            "manifest.json",
+            "`subject` is not a list",
+        ));
+        return report;
+    };
+    let root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut listed = BTreeSet::new();
+    for s in subjects {
+        let name = s["name"].as_str().unwrap_or_default().to_string();
+        let want = s["digest"]["sha256"].as_str().unwrap_or_default();
+        if !safe_name(&name) {
+            report.problems.push(problem(
+                "unsafe-name",
+                &name,
+                "absolute, empty or climbing with `..`: refused",
+            ));
+            continue;
+        }
+        listed.insert(name.clone());
+        let path = dir.join(&name);
+        if let Some(p) = leaves(&root, &path) {
+            report.problems.push(p);
+            continue;
+        }
+        match std::fs::read(&path) {
+            Err(_) => report.problems.push(problem(
+                "missing",
+                &name,
+                "listed in the manifest but not in the package",
+            )),
+            Ok(bytes) => {
+                let got = crate::audit::hex(&Sha256::digest(&bytes));
+                if got == want {
+                    report.files_ok += 1;
+                } else {
+                    report.problems.push(problem(
+                        "altered",
+                        &name,
+                        format!("sha256 is {got}, the manifest says {want}"),
+                    ));
+                }
+            }
+        }
+    }
+    for rel in files_under(dir) {
+        let name = rel.to_string_lossy().into_owned();
+        if name == "manifest.json" || listed.contains(&name) {
+            continue;
+        }
+        if let Some(p) = leaves(&root, &dir.join(&rel)) {
+            report.problems.push(p);
+        } else {
+            report.problems.push(problem(
+                "extra",
+                &name,
+                "in the package but not in the manifest",
+            ));
+        }
+    }
+    report
+}
+
+/// A problem if `path` is (or goes through) a link leading out of `root`.
+fn leaves(root: &Path, path: &Path) -> Option<Problem> {
+    let real = path.canonicalize().ok()?;
+    (!real.starts_with(root)).then(|| {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        problem(
+            "link-outside",
+            rel,
+            format!("resolves to {}, outside the package", real.display()),
+        )
+    })
+}
+
+/// Every file (and link) under `dir`, relative, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(dir.join(&rel)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let r = rel.join(e.file_name());
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(r),
+                Ok(_) => out.push(r),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md"), "alpha\n").unwrap();
+        let digest = crate::audit::hex(&Sha256::digest(b"alpha\n"));
+        let manifest = serde_json::json!({
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": "a.md", "digest": {"sha256": digest}}],
+            "predicateType": "x", "predicate": {}
+        });
+        std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_good_package_verifies() {
+        let d = package();
+        let r = verify(d.path());
+        assert_eq!(r.problems, vec![]);
+        assert_eq!(r.files_ok, 1);
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_named() {
+        let d = package();
+        std::fs::write(d.path().join("a.md"), "ALPHA\n").unwrap();
+        std::fs::write(d.path().join("extra.md"), "x").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("link.md"))
+            .unwrap();
+        let kinds: Vec<(&str, String)> = verify(d.path())
+            .problems
+            .into_iter()
+            .map(|p| (p.kind, p.path))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("altered", "a.md".to_string()),
+                ("extra", "extra.md".to_string()),
+                ("link-outside", "link.md".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn unsafe_names_and_missing_files() {
+        let d = package();
+        let manifest = serde_json::json!({
+            "_type": STATEMENT_TYPE,
+            "subject": [
+                {"name": "../escape.md", "digest": {"sha256": "00"}},
+                {"name": "/etc/passwd", "digest": {"sha256": "00"}},
+                {"name": "gone.md", "digest": {"sha256": "00"}},
+            ],
+        });
+        std::fs::write(d.path().join("manifest.json"), manifest.to_string()).unwrap();
+        let kinds: Vec<&str> = verify(d.path()).problems.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, ["unsafe-name", "unsafe-name", "missing", "extra"]);
+        std::fs::write(d.path().join("manifest.json"), "{nope").unwrap();
+        assert_eq!(verify(d.path()).problems[0].kind, "bad-manifest");
+    }
+}

@@ -1,0 +1,46 @@
+//! Closing a session: its final state and any remaining logs go to
+//! `archive/<session>/`, a line goes to the history index, and the session
+//! is closed in the journal. Safe to repeat after a crash: the history line
+//! is written once.
+
+use super::{EventKind, Store};
+use crate::history::{self, HistoryEntry};
+use anyhow::{Context, Result};
+
+/// Closes the open session with `outcome` (`completed` or `aborted`).
+pub fn close(store: &mut Store, outcome: &str, reason: Option<String>) -> Result<HistoryEntry> {
+    let paths = store.ctx().paths.clone();
+    let mut session = store
+        .session()
+        .cloned()
+        .context("no open session to close")?;
+    let now = crate::clock::now_rfc3339();
+    session.closed_at = Some(now.clone());
+    let dir = paths.archive(&session.id);
+    std::fs::create_dir_all(&dir)?;
+    let logs = paths.logs(&session.id);
+    if logs.exists() && !dir.join("logs").exists() {
+        std::fs::rename(&logs, dir.join("logs"))?;
+    }
+    let mut value = serde_json::to_value(&session)?;
+    store.ctx().redactor.mask_json(&mut value);
+    let mut bytes = serde_json::to_vec_pretty(&value)?;
+    bytes.push(b'\n');
+    crate::fsio::write_atomic(&dir.join("session.json"), &bytes)?;
+    let entry = HistoryEntry::of(&session, outcome, &now);
+    let known = history::read(&paths)?
+        .iter()
+        .any(|h| h.session == session.id);
+    if !known {
+        history::append(&paths, &entry)?;
+    }
+    store.record(
+        None,
+        EventKind::SessionClosed {
+            outcome: outcome.to_string(),
+            reason,
+        },
+    )?;
+    store.sync_audit()?;
+    Ok(entry)
+}
