@@ -127,6 +127,72 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
+    /// Probe an HTTP endpoint like a `probe` action does (for scripts and
+    /// canary analysis); exit 0 when healthy, 1 otherwise
+    Probe(ProbeArgs),
+    /// Run a whole deployment session end to end on loopback: a broken
+    /// canary that rolls back, a blue-green release, gates, handoff, audit
+    Demo(DemoArgs),
+    /// The demo's HTTP service and router (used by the example's scripts)
+    #[command(hide = true)]
+    Serve(ServeArgs),
+}
+
+/// `probe` options.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The URL to GET
+    pub url: String,
+    /// Expected status
+    #[arg(long, default_value_t = 200)]
+    pub status: u16,
+    /// Text the body must contain
+    #[arg(long, value_name = "TEXT")]
+    pub body_contains: Option<String>,
+    /// Give up after this long
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Wait between attempts
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Good answers in a row needed
+    #[arg(long, default_value_t = 1)]
+    pub consecutive: u32,
+    /// Failed attempts tolerated (default: keep trying until the timeout)
+    #[arg(long)]
+    pub retries: Option<u32>,
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the demo repo (must be empty) [default: a new temp folder]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long)]
+    pub port: u16,
+    /// The version the service reports
+    #[arg(long, default_value = "v1")]
+    pub version: String,
+    /// Answer 500 (a broken release)
+    #[arg(long)]
+    pub unhealthy: bool,
+    /// Be a router: forward to the `PORT WEIGHT` lines of this file
+    #[arg(long, value_name = "FILE")]
+    pub routes: Option<PathBuf>,
+    /// Exit when this process is gone
+    #[arg(long, value_name = "PID")]
+    pub exit_with: Option<i32>,
+    /// Write the server's pid here once it listens
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
 }
 
 /// Options of `start`, `work` and `end`.

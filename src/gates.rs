@@ -711,6 +711,7 @@ mod evaluation_tests {
             samples,
             failed_samples: failed,
             sample_interval_ms: Some(50),
+            live: None,
             at: "t".into(),
         }
     }
@@ -808,6 +809,7 @@ mod evaluation_tests {
             rollback_ms: None,
             strategy: None,
             git_commit: None,
+            live_slot: None,
         };
         let s = session();
         let t = GateThresholds {

@@ -31,6 +31,9 @@ pub struct HistoryEntry {
     pub strategy: Option<String>,
     #[serde(default)]
     pub git_commit: Option<String>,
+    /// The blue-green slot live at the end of the session.
+    #[serde(default)]
+    pub live_slot: Option<String>,
 }
 
 impl HistoryEntry {
@@ -64,6 +67,11 @@ impl HistoryEntry {
                 .max(),
             strategy: session.deployments.last().map(|d| d.strategy.clone()),
             git_commit: session.git.as_ref().and_then(|g| g.commit.clone()),
+            live_slot: session
+                .deployments
+                .iter()
+                .rev()
+                .find_map(|d| d.live.clone()),
         }
     }
 }

@@ -11,6 +11,7 @@ mod history;
 mod init;
 mod next;
 mod plan;
+mod probe;
 mod resolve;
 mod run;
 mod status;
@@ -45,6 +46,22 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Abort(a) => abort::run(&a, settings),
         Command::Config(ConfigCommand::Check(a)) => config::check(&a, settings),
         Command::Completions(a) => completions::run(&a),
+        Command::Probe(a) => probe::run(&a, settings),
+        Command::Demo(a) => {
+            let opts = crate::demo::Options { dir: a.dir.clone() };
+            crate::demo::run(&opts, &settings.printer)
+        }
+        Command::Serve(a) => {
+            let opts = crate::demo::serve::Options {
+                port: a.port,
+                version: a.version.clone(),
+                unhealthy: a.unhealthy,
+                routes: a.routes.clone(),
+                exit_with: a.exit_with,
+                pid_file: a.pid_file.clone(),
+            };
+            crate::demo::serve::run(&opts).map(|()| ExitStatus::Success)
+        }
     }
 }
 

@@ -36,6 +36,9 @@ impl Engine {
             ),
             ("DEPLOY_SESSION_ATTEMPT".into(), attempt.to_string()),
         ]);
+        if let Ok(exe) = std::env::current_exe() {
+            env.push(("DEPLOY_SESSION_BIN".into(), exe.display().to_string()));
+        }
         env
     }
 

@@ -6,8 +6,10 @@
 mod builtin;
 pub mod check;
 mod kinds;
+pub mod probe;
 pub mod process;
 pub mod report;
+mod strategy;
 
 pub use kinds::write_phase_approval;
 
@@ -416,17 +418,8 @@ impl Engine {
             Kind::Run(cmd) => self.run_command_action(a, cmd).await,
             Kind::Check(spec) => self.check(a, spec),
             Kind::Builtin(b) => self.builtin(a, b).await,
-            Kind::Probe(_) | Kind::Strategy(_) => self.finish(
-                a,
-                ActionStatus::Failed,
-                None,
-                None,
-                Some(format!(
-                    "the `{}` kind is not available in this build",
-                    a.kind.name()
-                )),
-                None,
-            ),
+            Kind::Probe(spec) => self.probe_action(a, spec).await,
+            Kind::Strategy(spec) => self.strategy_action(a, spec).await,
         }
     }
 

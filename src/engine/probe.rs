@@ -1,0 +1,238 @@
+//! HTTP health probes (kind `probe`, and the checks inside strategies), and
+//! the background prober that samples the live URL while a strategy runs —
+//! the measured downtime.
+
+use super::{Engine, Step};
+use crate::http;
+use crate::protocol::{Action, ProbeSpec, format_duration};
+use crate::session::{ActionStatus, EventKind};
+use anyhow::Result;
+use serde::Serialize;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// One probe attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// Milliseconds since the probe began.
+    pub at_ms: u64,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// How a probe ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeOutcome {
+    pub url: String,
+    pub ok: bool,
+    pub interrupted: bool,
+    /// One line: what was seen (on success) or what went wrong.
+    pub summary: String,
+    pub attempts: Vec<Attempt>,
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What is wrong with a reply, if anything.
+fn judge(spec: &ProbeSpec, reply: &http::Reply) -> Option<String> {
+    let want = spec.expect.status.unwrap_or(200);
+    match reply.status {
+        None => Some(reply.error.clone().unwrap_or_else(|| "no response".into())),
+        Some(s) if s != want => Some(format!("status {s}, expected {want}")),
+        Some(_) => match &spec.expect.body_contains {
+            Some(needle) if !reply.body.contains(needle.as_str()) => {
+                Some(format!("the body does not contain {needle:?}"))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// GETs `url` until `consecutive` good answers in a row, or gives up after
+/// `timeout` (or `retries` failed attempts).
+pub async fn probe(url: &str, spec: &ProbeSpec, mut cancel: watch::Receiver<bool>) -> ProbeOutcome {
+    let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+    let interval = spec.interval.map_or(DEFAULT_INTERVAL, |d| d.0);
+    let need = spec.consecutive.unwrap_or(1).max(1);
+    let started = Instant::now();
+    let mut out = ProbeOutcome {
+        url: url.to_string(),
+        ok: false,
+        interrupted: false,
+        summary: String::new(),
+        attempts: Vec::new(),
+    };
+    let (mut streak, mut failures) = (0u32, 0u32);
+    loop {
+        let remaining = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(100));
+        let u = url.to_string();
+        let reply = tokio::task::spawn_blocking(move || {
+            http::get(&u, remaining.min(Duration::from_secs(10)))
+        })
+        .await
+        .unwrap_or_else(|e| http::Reply {
+            status: None,
+            body: String::new(),
+            latency: Duration::ZERO,
+            error: Some(e.to_string()),
+        });
+        let problem = judge(spec, &reply);
+        out.attempts.push(Attempt {
+            at_ms: started.elapsed().as_millis() as u64,
+            status: reply.status,
+            latency_ms: reply.latency.as_millis() as u64,
+            ok: problem.is_none(),
+            problem: problem.clone(),
+        });
+        match problem {
+            None => {
+                streak += 1;
+                if streak >= need {
+                    let n = out.attempts.len() as u64;
+                    let avg = out.attempts.iter().map(|a| a.latency_ms).sum::<u64>() / n.max(1);
+                    out.ok = true;
+                    out.summary = format!(
+                        "{streak} good answer{} in a row from {url} ({n} attempt{}, {avg}ms average)",
+                        if streak == 1 { "" } else { "s" },
+                        if n == 1 { "" } else { "s" }
+                    );
+                    return out;
+                }
+            }
+            Some(why) => {
+                streak = 0;
+                failures += 1;
+                if spec.retries.is_some_and(|r| failures > r) {
+                    out.summary = format!(
+                        "GET {url}: {why} ({failures} failed attempts; retries: {})",
+                        spec.retries.unwrap_or(0)
+                    );
+                    return out;
+                }
+                out.summary = format!("GET {url}: {why}");
+            }
+        }
+        if started.elapsed() + interval >= timeout {
+            let last = if streak > 0 {
+                format!("GET {url}: only {streak} of {need} good answers in a row")
+            } else {
+                out.summary.clone()
+            };
+            out.summary = format!(
+                "{last} — gave up after {} ({} attempts)",
+                format_duration(timeout),
+                out.attempts.len()
+            );
+            return out;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = cancel.changed() => {}
+        }
+        if *cancel.borrow() {
+            out.interrupted = true;
+            out.summary = format!("probe of {url} interrupted");
+            return out;
+        }
+    }
+}
+
+/// Live-URL samples taken while a strategy ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Samples {
+    pub total: u64,
+    pub failed: u64,
+    pub interval_ms: u64,
+}
+
+/// Samples `url` every `interval` until told to stop; each sample is one
+/// request, so the counts are exact.
+pub struct Prober {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Samples>,
+}
+
+impl Prober {
+    /// Starts sampling (on the current LocalSet).
+    pub fn start(url: String, interval: Duration) -> Prober {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::task::spawn_local(async move {
+            let mut s = Samples {
+                interval_ms: interval.as_millis() as u64,
+                ..Samples::default()
+            };
+            loop {
+                let u = url.clone();
+                let timeout = (interval * 4).max(Duration::from_secs(1));
+                let reply = tokio::task::spawn_blocking(move || http::get(&u, timeout)).await;
+                s.total += 1;
+                let good =
+                    matches!(&reply, Ok(r) if r.status.is_some_and(|c| (200..400).contains(&c)));
+                if !good {
+                    s.failed += 1;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stopped.changed() => {}
+                }
+                if *stopped.borrow() {
+                    return s;
+                }
+            }
+        });
+        Prober { stop, task }
+    }
+
+    /// Stops sampling and returns the counts.
+    pub async fn finish(self) -> Samples {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+impl Engine {
+    /// Kind `probe`.
+    pub(crate) async fn probe_action(
+        self: &Rc<Self>,
+        a: &Action,
+        spec: &ProbeSpec,
+    ) -> Result<Step> {
+        let url = spec.url.clone().unwrap_or_default();
+        let attempt = self.record_of(&a.id).attempts + 1;
+        self.record(
+            Some(&a.id),
+            EventKind::ActionStarted {
+                attempt,
+                kind: "probe".into(),
+                log: None,
+            },
+        )?;
+        self.reporter.started(a);
+        let started = Instant::now();
+        let out = probe(&url, spec, self.cancel.clone()).await;
+        let metrics = serde_json::json!({ "evidence": out.summary, "url": out.url, "attempts": out.attempts });
+        let status = if out.interrupted {
+            ActionStatus::Interrupted
+        } else if out.ok {
+            ActionStatus::Completed
+        } else {
+            ActionStatus::Failed
+        };
+        let message = (!out.ok).then(|| out.summary.clone());
+        self.finish(
+            a,
+            status,
+            None,
+            Some(started.elapsed()),
+            message,
+            Some(metrics),
+        )
+    }
+}

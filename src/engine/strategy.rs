@@ -1,0 +1,589 @@
+//! Deployment strategies (kind `strategy`): blue-green, canary and rolling,
+//! built from the user's commands and probes. While one runs, a background
+//! prober samples the live URL — the measured downtime — and the deploy and
+//! rollback durations are recorded as a deployment of the session.
+
+use super::probe::{Prober, Samples, probe};
+use super::process::{CommandSpec, Ending};
+use super::{Engine, Step};
+use crate::protocol::{
+    Action, BlueGreenSpec, CanarySpec, ProbeSpec, RollingSpec, RollingTarget, StrategySpec,
+    format_duration,
+};
+use crate::session::{ActionStatus, EventKind};
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How one step went.
+enum Flow {
+    Ok,
+    Failed(String),
+    Interrupted(String),
+}
+
+/// How the whole strategy went.
+struct Result_ {
+    outcome: &'static str,
+    deploy_ms: u64,
+    rollback_ms: Option<u64>,
+    message: String,
+    live: Option<String>,
+}
+
+const DEFAULT_SAMPLE: Duration = Duration::from_millis(100);
+
+/// One strategy execution: runs steps, keeps their record.
+struct Run<'a> {
+    engine: &'a Rc<Engine>,
+    action: &'a Action,
+    strategy: &'static str,
+    attempt: u32,
+    started: Instant,
+    steps: Vec<Value>,
+}
+
+fn health(base: &str, path: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), path)
+}
+
+impl Run<'_> {
+    fn note(&mut self, step: &str, ok: bool, took: Duration, detail: &str) {
+        self.steps
+            .push(json!({"step": step, "ok": ok, "ms": took.as_millis() as u64, "detail": detail}));
+        let p = self.engine.reporter.printer();
+        let mark = if ok {
+            p.paint(crate::ui::style::OK, "▸")
+        } else {
+            p.paint(crate::ui::style::BAD, "▸")
+        };
+        let line = format!(
+            "    {} {mark} {step}: {detail} ({})",
+            self.action.id,
+            format_duration(took)
+        );
+        if ok {
+            self.engine.reporter.say(line);
+        } else {
+            self.engine.reporter.shout(line);
+        }
+    }
+
+    /// Runs a user command as step `step`, with the strategy's variables.
+    async fn command(
+        &mut self,
+        step: &str,
+        command: &str,
+        vars: &[(&str, String)],
+    ) -> Result<Flow> {
+        let cwd = match self.engine.command_cwd(self.action) {
+            Ok(c) => c,
+            Err(why) => return Ok(Flow::Failed(why)),
+        };
+        let mut env = self.engine.command_env(self.action, self.attempt);
+        env.push(("DEPLOY_SESSION_STRATEGY".into(), self.strategy.into()));
+        env.push(("DEPLOY_SESSION_STEP".into(), step.into()));
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let (log, shown) = self.engine.log_path(self.action, "");
+        let spec = CommandSpec {
+            command: command.to_string(),
+            cwd,
+            env,
+            timeout: self.action.common.timeout.map(|d| d.0),
+            log: Some(log),
+        };
+        let r = self.engine.exec(self.action, &spec).await?;
+        let detail = if r.ok() {
+            "ok".to_string()
+        } else {
+            let last = r
+                .tail
+                .last()
+                .map(|l| format!("; last output: {l}"))
+                .unwrap_or_default();
+            format!(
+                "`{command}`: {}{last} (log: {shown})",
+                r.describe(spec.timeout)
+            )
+        };
+        self.note(step, r.ok(), r.duration, &detail);
+        Ok(match r.ending {
+            Ending::Interrupted => Flow::Interrupted(step.into()),
+            _ if r.ok() => Flow::Ok,
+            _ => Flow::Failed(format!("{step}: {detail}")),
+        })
+    }
+
+    /// Probes `url` as step `step`.
+    async fn check(&mut self, step: &str, url: &str, spec: &ProbeSpec) -> Flow {
+        let t = Instant::now();
+        let out = probe(url, spec, self.engine.cancel.clone()).await;
+        self.note(step, out.ok, t.elapsed(), &out.summary);
+        if out.interrupted {
+            Flow::Interrupted(step.into())
+        } else if out.ok {
+            Flow::Ok
+        } else {
+            Flow::Failed(format!("{step}: {}", out.summary))
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn done(&self, live: Option<String>, what: String) -> Result_ {
+        Result_ {
+            outcome: "succeeded",
+            deploy_ms: self.elapsed_ms(),
+            rollback_ms: None,
+            message: what,
+            live,
+        }
+    }
+
+    fn failed(&self, why: String) -> Result_ {
+        Result_ {
+            outcome: "failed",
+            deploy_ms: self.elapsed_ms(),
+            rollback_ms: None,
+            message: format!("{why}; the live system was not touched"),
+            live: None,
+        }
+    }
+
+    fn interrupted(&self, step: String) -> Result_ {
+        Result_ {
+            outcome: "interrupted",
+            deploy_ms: self.elapsed_ms(),
+            rollback_ms: None,
+            message: format!(
+                "interrupted during `{step}`; check the live system, then run again to retry the deployment"
+            ),
+            live: None,
+        }
+    }
+
+    /// The result of a rollback that ran after `why`, started at `since`.
+    fn rolled_back(
+        &self,
+        why: &str,
+        deploy_ms: u64,
+        since: Instant,
+        problems: Vec<String>,
+        live: Option<String>,
+    ) -> Result_ {
+        let rollback_ms = since.elapsed().as_millis() as u64;
+        let took = format_duration(Duration::from_millis(rollback_ms));
+        if problems.is_empty() {
+            Result_ {
+                outcome: "rolled_back",
+                deploy_ms,
+                rollback_ms: Some(rollback_ms),
+                message: format!("{why}; rolled back in {took}"),
+                live,
+            }
+        } else {
+            Result_ {
+                outcome: "rollback_failed",
+                deploy_ms,
+                rollback_ms: Some(rollback_ms),
+                message: format!(
+                    "{why}; ROLLBACK FAILED after {took}: {}",
+                    problems.join("; ")
+                ),
+                live,
+            }
+        }
+    }
+
+    async fn blue_green(&mut self, b: &BlueGreenSpec) -> Result<Result_> {
+        let slots: Vec<&String> = b.slots.keys().collect();
+        let current = match self.current_slot(b).await? {
+            Ok(c) => c,
+            Err(r) => return Ok(r),
+        };
+        let idle = slots
+            .iter()
+            .find(|s| ***s != current)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let vars = |to: &str, from: &str| {
+            vec![
+                ("DEPLOY_SESSION_SLOT", to.to_string()),
+                ("DEPLOY_SESSION_SLOT_URL", b.slots[to].clone()),
+                ("DEPLOY_SESSION_PREVIOUS_SLOT", from.to_string()),
+                ("DEPLOY_SESSION_PREVIOUS_SLOT_URL", b.slots[from].clone()),
+            ]
+        };
+        let forward = vars(&idle, &current);
+        match self
+            .command(&format!("deploy to {idle}"), &b.deploy, &forward)
+            .await?
+        {
+            Flow::Ok => {}
+            Flow::Failed(why) => return Ok(self.failed(why)),
+            Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+        }
+        match self
+            .check(
+                &format!("probe {idle}"),
+                &health(&b.slots[&idle], &b.health_path),
+                &b.probe,
+            )
+            .await
+        {
+            Flow::Ok => {}
+            Flow::Failed(why) => return Ok(self.failed(why)),
+            Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+        }
+        let live_url = health(&b.live_url, &b.health_path);
+        let why = match self
+            .command(&format!("switch to {idle}"), &b.switch, &forward)
+            .await?
+        {
+            Flow::Ok => match self.check("probe live", &live_url, &b.probe).await {
+                Flow::Ok => return Ok(self.done(Some(idle.clone()), format!("{idle} is live"))),
+                Flow::Failed(why) => why,
+                Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+            },
+            Flow::Failed(why) => why,
+            Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+        };
+        let deploy_ms = self.elapsed_ms();
+        let since = Instant::now();
+        let mut problems = Vec::new();
+        if let Flow::Failed(p) = self
+            .command(
+                &format!("switch back to {current}"),
+                &b.switch,
+                &vars(&current, &idle),
+            )
+            .await?
+        {
+            problems.push(p);
+        }
+        if let Flow::Failed(p) = self
+            .check("probe live after rollback", &live_url, &b.probe)
+            .await
+        {
+            problems.push(p);
+        }
+        Ok(self.rolled_back(&why, deploy_ms, since, problems, Some(current)))
+    }
+
+    /// The live slot: from `current`, else the slot this tool switched to
+    /// last, else the first slot.
+    async fn current_slot(&mut self, b: &BlueGreenSpec) -> Result<Result<String, Result_>> {
+        let first = b.slots.keys().next().cloned().unwrap_or_default();
+        if let Some(cmd) = &b.current {
+            let (log, _) = self.engine.log_path(self.action, "");
+            let spec = CommandSpec {
+                command: cmd.clone(),
+                cwd: self.engine.command_cwd(self.action).unwrap_or_default(),
+                env: self.engine.command_env(self.action, self.attempt),
+                timeout: self.action.common.timeout.map(|d| d.0),
+                log: Some(log),
+            };
+            let r = self.engine.exec(self.action, &spec).await?;
+            let printed = r
+                .tail
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+                .unwrap_or_default();
+            if !r.ok() || !b.slots.contains_key(&printed) {
+                let known: Vec<&str> = b.slots.keys().map(String::as_str).collect();
+                let why = format!(
+                    "`current` ({cmd}) printed {printed:?}, not one of the slots {}",
+                    known.join(", ")
+                );
+                return Ok(Err(self.failed(why)));
+            }
+            self.note("current slot", true, r.duration, &printed);
+            return Ok(Ok(printed));
+        }
+        let tracked = {
+            let store = self.engine.store.borrow();
+            let here = store
+                .session()
+                .and_then(|s| s.deployments.iter().rev().find_map(|d| d.live.clone()));
+            here.or_else(|| {
+                crate::history::read(&store.ctx().paths)
+                    .ok()?
+                    .iter()
+                    .rev()
+                    .find_map(|h| h.live_slot.clone())
+            })
+        };
+        Ok(Ok(tracked
+            .filter(|s| b.slots.contains_key(s))
+            .unwrap_or(first)))
+    }
+
+    async fn canary(&mut self, c: &CanarySpec) -> Result<Result_> {
+        let live_url = health(&c.live_url, &c.health_path);
+        if let Some(deploy) = &c.deploy {
+            match self
+                .command(
+                    "deploy canary",
+                    deploy,
+                    &[("DEPLOY_SESSION_WEIGHT", "0".into())],
+                )
+                .await?
+            {
+                Flow::Ok => {}
+                Flow::Failed(why) => return Ok(self.failed(why)),
+                Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+            }
+        }
+        let mut previous = 0u8;
+        let mut failure = None;
+        for &w in &c.steps {
+            let vars = [
+                ("DEPLOY_SESSION_WEIGHT", w.to_string()),
+                ("DEPLOY_SESSION_PREVIOUS_WEIGHT", previous.to_string()),
+            ];
+            let flow = match self
+                .command(&format!("weight {w}%"), &c.set_weight, &vars)
+                .await?
+            {
+                Flow::Ok => {
+                    if let Some(p) = c.pause {
+                        let mut cancel = self.engine.cancel.clone();
+                        tokio::select! {
+                            _ = tokio::time::sleep(p.0) => {}
+                            _ = cancel.changed() => {}
+                        }
+                    }
+                    match self
+                        .check(&format!("probe at {w}%"), &live_url, &c.probe)
+                        .await
+                    {
+                        Flow::Ok => match &c.analysis {
+                            Some(cmd) => {
+                                self.command(&format!("analysis at {w}%"), cmd, &vars)
+                                    .await?
+                            }
+                            None => Flow::Ok,
+                        },
+                        other => other,
+                    }
+                }
+                other => other,
+            };
+            previous = w;
+            match flow {
+                Flow::Ok => {}
+                Flow::Failed(why) => {
+                    failure = Some(format!("canary failed at {w}%: {why}"));
+                    break;
+                }
+                Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+            }
+        }
+        let Some(why) = failure else {
+            return Ok(self.done(None, "the canary carries 100% of traffic".into()));
+        };
+        let deploy_ms = self.elapsed_ms();
+        let since = Instant::now();
+        let mut problems = Vec::new();
+        let back = [
+            ("DEPLOY_SESSION_WEIGHT", "0".to_string()),
+            ("DEPLOY_SESSION_PREVIOUS_WEIGHT", previous.to_string()),
+        ];
+        if let Flow::Failed(p) = self.command("weight 0%", &c.set_weight, &back).await? {
+            problems.push(p);
+        }
+        if let Some(rb) = &c.rollback
+            && let Flow::Failed(p) = self.command("rollback", rb, &back).await?
+        {
+            problems.push(p);
+        }
+        if let Flow::Failed(p) = self
+            .check("probe live after rollback", &live_url, &c.probe)
+            .await
+        {
+            problems.push(p);
+        }
+        Ok(self.rolled_back(&why, deploy_ms, since, problems, None))
+    }
+
+    async fn rolling(&mut self, r: &RollingSpec) -> Result<Result_> {
+        let mut finished: Vec<&RollingTarget> = Vec::new();
+        let mut failure = None;
+        'batches: for (i, batch) in r.targets.chunks(r.batch_size.max(1) as usize).enumerate() {
+            let mut deployed: Vec<&RollingTarget> = Vec::new();
+            for t in batch {
+                let vars = target_vars(t, i + 1);
+                match self
+                    .command(&format!("deploy {}", t.name), &r.deploy, &vars)
+                    .await?
+                {
+                    Flow::Ok => deployed.push(t),
+                    Flow::Failed(why) => {
+                        deployed.push(t);
+                        finished.extend(deployed);
+                        failure = Some(why);
+                        break 'batches;
+                    }
+                    Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+                }
+            }
+            for t in batch {
+                match self
+                    .check(
+                        &format!("probe {}", t.name),
+                        &health(&t.url, &r.health_path),
+                        &r.probe,
+                    )
+                    .await
+                {
+                    Flow::Ok => {}
+                    Flow::Failed(why) => {
+                        finished.extend(deployed);
+                        failure = Some(format!("batch {}: {why}", i + 1));
+                        break 'batches;
+                    }
+                    Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+                }
+            }
+            finished.extend(deployed);
+        }
+        let Some(why) = failure else {
+            return Ok(self.done(None, format!("{} targets updated", r.targets.len())));
+        };
+        let deploy_ms = self.elapsed_ms();
+        let since = Instant::now();
+        let mut problems = Vec::new();
+        for (i, t) in finished.iter().enumerate().rev() {
+            if let Flow::Failed(p) = self
+                .command(
+                    &format!("roll back {}", t.name),
+                    &r.rollback,
+                    &target_vars(t, i + 1),
+                )
+                .await?
+            {
+                problems.push(p);
+                continue;
+            }
+            if let Flow::Failed(p) = self
+                .check(
+                    &format!("probe {} after rollback", t.name),
+                    &health(&t.url, &r.health_path),
+                    &r.probe,
+                )
+                .await
+            {
+                problems.push(p);
+            }
+        }
+        Ok(self.rolled_back(&why, deploy_ms, since, problems, None))
+    }
+}
+
+fn target_vars(t: &RollingTarget, batch: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("DEPLOY_SESSION_TARGET", t.name.clone()),
+        ("DEPLOY_SESSION_TARGET_URL", t.url.clone()),
+        ("DEPLOY_SESSION_BATCH", batch.to_string()),
+    ]
+}
+
+impl Engine {
+    /// Kind `strategy`.
+    pub(crate) async fn strategy_action(
+        self: &Rc<Self>,
+        a: &Action,
+        s: &StrategySpec,
+    ) -> Result<Step> {
+        let attempt = self.record_of(&a.id).attempts + 1;
+        let (_, shown_log) = self.log_path(a, "");
+        self.record(
+            Some(&a.id),
+            EventKind::ActionStarted {
+                attempt,
+                kind: "strategy".into(),
+                log: Some(shown_log),
+            },
+        )?;
+        self.reporter.started(a);
+        let (live, interval) = match s {
+            StrategySpec::BlueGreen(b) => {
+                (Some(health(&b.live_url, &b.health_path)), b.sample_interval)
+            }
+            StrategySpec::Canary(c) => {
+                (Some(health(&c.live_url, &c.health_path)), c.sample_interval)
+            }
+            StrategySpec::Rolling(r) => (
+                r.live_url.as_ref().map(|u| health(u, &r.health_path)),
+                r.sample_interval,
+            ),
+        };
+        let interval = interval.map_or(DEFAULT_SAMPLE, |d| d.0);
+        let prober = live.map(|u| Prober::start(u, interval));
+        let mut run = Run {
+            engine: self,
+            action: a,
+            strategy: s.name(),
+            attempt,
+            started: Instant::now(),
+            steps: Vec::new(),
+        };
+        let result = match s {
+            StrategySpec::BlueGreen(b) => run.blue_green(b).await,
+            StrategySpec::Canary(c) => run.canary(c).await,
+            StrategySpec::Rolling(r) => run.rolling(r).await,
+        };
+        let samples = match prober {
+            Some(p) => p.finish().await,
+            None => Samples::default(),
+        };
+        let r = result?;
+        let sampled = if samples.total > 0 {
+            format!(
+                "; {} of {} live samples failed",
+                samples.failed, samples.total
+            )
+        } else {
+            String::new()
+        };
+        if r.outcome != "interrupted" {
+            self.record(
+                Some(&a.id),
+                EventKind::DeploymentRecorded {
+                    strategy: s.name().into(),
+                    outcome: r.outcome.into(),
+                    deploy_ms: r.deploy_ms,
+                    rollback_ms: r.rollback_ms,
+                    samples: samples.total,
+                    failed_samples: samples.failed,
+                    sample_interval_ms: (samples.total > 0).then_some(samples.interval_ms),
+                    live: r.live.clone(),
+                },
+            )?;
+        }
+        let metrics = json!({
+            "strategy": s.name(), "outcome": r.outcome, "deploy_ms": r.deploy_ms, "rollback_ms": r.rollback_ms,
+            "samples": samples, "live": r.live, "steps": run.steps,
+            "evidence": format!("{} {} in {}{sampled}", s.name(), r.outcome.replace('_', " "), format_duration(Duration::from_millis(r.deploy_ms))),
+        });
+        let status = match r.outcome {
+            "succeeded" => ActionStatus::Completed,
+            "interrupted" => ActionStatus::Interrupted,
+            _ => ActionStatus::Failed,
+        };
+        let message = format!("{}{sampled}", r.message);
+        self.finish(
+            a,
+            status,
+            None,
+            Some(run.started.elapsed()),
+            Some(message),
+            Some(metrics),
+        )
+    }
+}

@@ -1,0 +1,137 @@
+//! HTTP GET for probes and the live-URL prober (ureq, blocking: callers run
+//! it on tokio's blocking pool). Loopback hosts never go through a proxy
+//! from the environment.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Longest body kept for `body_contains` checks.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// One request's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// `None` when no response came (refused, timed out, bad URL).
+    pub status: Option<u16>,
+    pub body: String,
+    pub latency: Duration,
+    pub error: Option<String>,
+}
+
+fn agent(direct: bool) -> &'static ureq::Agent {
+    static DIRECT: OnceLock<ureq::Agent> = OnceLock::new();
+    static FROM_ENV: OnceLock<ureq::Agent> = OnceLock::new();
+    let make = |proxy: bool| {
+        let mut b = ureq::Agent::config_builder().http_status_as_error(false);
+        if !proxy {
+            b = b.proxy(None);
+        }
+        ureq::Agent::new_with_config(b.build())
+    };
+    if direct {
+        DIRECT.get_or_init(|| make(false))
+    } else {
+        FROM_ENV.get_or_init(|| make(true))
+    }
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let name = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .unwrap_or(host)
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    name == "localhost" || name == "::1" || name.starts_with("127.")
+}
+
+/// GETs `url`, giving up after `timeout`.
+pub fn get(url: &str, timeout: Duration) -> Reply {
+    let started = Instant::now();
+    let result = agent(is_loopback(url))
+        .get(url)
+        .config()
+        .timeout_global(Some(timeout))
+        .build()
+        .call();
+    match result {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(BODY_LIMIT as u64)
+                .read_to_string()
+                .unwrap_or_default();
+            Reply {
+                status: Some(status),
+                body,
+                latency: started.elapsed(),
+                error: None,
+            }
+        }
+        Err(e) => Reply {
+            status: None,
+            body: String::new(),
+            latency: started.elapsed(),
+            error: Some(describe(&e)),
+        },
+    }
+}
+
+fn describe(e: &ureq::Error) -> String {
+    let text = e.to_string();
+    if text.contains("Connection refused") || text.contains("refused") {
+        "connection refused".into()
+    } else if text.contains("timeout") || text.contains("Timeout") {
+        "timed out".into()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for u in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/",
+            "http://[::1]:9/",
+            "https://user@127.0.0.2/",
+        ] {
+            assert!(is_loopback(u), "{u}");
+        }
+        for u in [
+            "http://example.com/",
+            "http://10.0.0.1:80/",
+            "http://127example.org/",
+        ] {
+            assert!(!is_loopback(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn refused_connections_are_named() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let r = get(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(2));
+        assert_eq!(r.status, None);
+        assert_eq!(r.error.as_deref(), Some("connection refused"));
+    }
+}
