@@ -59,35 +59,49 @@ pub struct Event {
 /// Serialises `event` (its `hash` ignored) and returns the full line with
 /// the computed hash, plus that hash.
 pub fn encode(event: &Event) -> (String, String) {
-    #[derive(Serialize)]
-    struct Canonical<'a> {
-        seq: u64,
-        ts: &'a str,
-        session: &'a str,
-        event: &'a str,
-        action: &'a Option<String>,
-        actor: &'a str,
-        detail: &'a serde_json::Value,
-        prev: &'a str,
-    }
-    let canonical = serde_json::to_string(&Canonical {
-        seq: event.seq,
-        ts: &event.ts,
-        session: &event.session,
-        event: &event.event,
-        action: &event.action,
-        actor: &event.actor,
-        detail: &event.detail,
-        prev: &event.prev,
-    })
-    .unwrap_or_default();
+    let detail = serde_json::to_string(&event.detail).unwrap_or_else(|_| "null".into());
+    line(
+        event.seq,
+        &event.ts,
+        &event.session,
+        &event.event,
+        event.action.as_deref(),
+        &event.actor,
+        &detail,
+        &event.prev,
+    )
+}
+
+/// Builds the canonical line (members in the documented order, `hash`
+/// last) from its parts; `detail` is already JSON.
+#[allow(clippy::too_many_arguments)]
+fn line(
+    seq: u64,
+    ts: &str,
+    session: &str,
+    event: &str,
+    action: Option<&str>,
+    actor: &str,
+    detail: &str,
+    prev: &str,
+) -> (String, String) {
+    let s = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let action = action.map_or_else(|| "null".to_string(), s);
+    let canonical = format!(
+        "{{\"seq\":{seq},\"ts\":{},\"session\":{},\"event\":{},\"action\":{action},\"actor\":{},\"detail\":{detail},\"prev\":{}}}",
+        s(ts),
+        s(session),
+        s(event),
+        s(actor),
+        s(prev)
+    );
     let hash = hex(&Sha256::digest(canonical.as_bytes()));
-    let mut line = String::with_capacity(canonical.len() + 80);
-    line.push_str(&canonical[..canonical.len() - 1]);
-    line.push_str(",\"hash\":\"");
-    line.push_str(&hash);
-    line.push_str("\"}\n");
-    (line, hash)
+    let mut full = String::with_capacity(canonical.len() + 80);
+    full.push_str(&canonical[..canonical.len() - 1]);
+    full.push_str(",\"hash\":\"");
+    full.push_str(&hash);
+    full.push_str("\"}\n");
+    (full, hash)
 }
 
 /// Lowercase hex of bytes.
@@ -244,19 +258,53 @@ impl Writer {
 
     /// Appends one event (filling in seq, prev and hash) with one write.
     pub fn append(&mut self, mut event: Event) -> Result<Event> {
-        event.seq = self.pos.seq + 1;
-        event.prev = self.pos.hash.clone();
-        let (line, hash) = encode(&event);
+        let detail = serde_json::to_string(&event.detail)?;
+        let prev = self.pos.hash.clone();
+        let (seq, hash) = self.append_parts(
+            &event.ts,
+            &event.session,
+            &event.event,
+            event.action.as_deref(),
+            &event.actor,
+            &detail,
+        )?;
+        event.seq = seq;
+        event.prev = prev;
+        event.hash = hash;
+        Ok(event)
+    }
+
+    /// Appends one event given as parts (`detail` already JSON); returns its
+    /// seq and hash. The hot path: no intermediate JSON tree.
+    pub fn append_parts(
+        &mut self,
+        ts: &str,
+        session: &str,
+        event: &str,
+        action: Option<&str>,
+        actor: &str,
+        detail: &str,
+    ) -> Result<(u64, String)> {
+        let seq = self.pos.seq + 1;
+        let (line, hash) = line(
+            seq,
+            ts,
+            session,
+            event,
+            action,
+            actor,
+            detail,
+            &self.pos.hash,
+        );
         self.file
             .write_all(line.as_bytes())
             .context("cannot append to the audit trail")?;
-        event.hash = hash.clone();
         self.pos = JournalPos {
-            seq: event.seq,
+            seq,
             offset: self.pos.offset + line.len() as u64,
-            hash,
+            hash: hash.clone(),
         };
-        Ok(event)
+        Ok((seq, hash))
     }
 
     /// Makes everything appended so far durable.

@@ -5,9 +5,13 @@ use jiff::Timestamp;
 
 /// Now (or the pinned time).
 pub fn now() -> Timestamp {
-    std::env::var("DEPLOY_SESSION_NOW")
-        .ok()
-        .and_then(|s| s.parse().ok())
+    static PINNED: std::sync::OnceLock<Option<Timestamp>> = std::sync::OnceLock::new();
+    PINNED
+        .get_or_init(|| {
+            std::env::var("DEPLOY_SESSION_NOW")
+                .ok()
+                .and_then(|s| s.parse().ok())
+        })
         .unwrap_or_else(Timestamp::now)
 }
 

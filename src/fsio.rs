@@ -19,6 +19,18 @@ pub const TEMP_MARKER: &str = ".ds-tmp.";
 /// On any error (disk full, file-size limit, permissions) the old file is
 /// untouched and the temp file is removed; the error carries the OS message.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Replaces `path` atomically but without fsync: a killed process still
+/// leaves the old or the new file, only an OS crash may lose the update.
+/// For files derived from durable state and rewritten often (the todo list
+/// during a run, backup copies).
+pub fn write_atomic_fast(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
     let name = path
@@ -30,12 +42,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| {
+            if durable {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", path.display()))?;
-    sync_dir(dir)
+    if durable { sync_dir(dir) } else { Ok(()) }
 }
 
 /// Copies `path` to `path` + `.bak` (atomically) when it exists.
@@ -46,7 +64,7 @@ pub fn keep_backup(path: &Path) -> Result<()> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bak = path.as_os_str().to_owned();
     bak.push(".bak");
-    write_atomic(Path::new(&bak), &bytes)
+    write_atomic_fast(Path::new(&bak), &bytes)
 }
 
 /// fsyncs a folder so a rename inside it survives a power cut.

@@ -38,6 +38,7 @@ impl Engine {
                 attempt,
                 kind: "builtin".into(),
                 log: None,
+                process: None,
             },
         )?;
         self.reporter.started(a);

@@ -36,8 +36,8 @@ impl Engine {
             ),
             ("DEPLOY_SESSION_ATTEMPT".into(), attempt.to_string()),
         ]);
-        if let Ok(exe) = std::env::current_exe() {
-            env.push(("DEPLOY_SESSION_BIN".into(), exe.display().to_string()));
+        if let Some(exe) = own_executable() {
+            env.push(("DEPLOY_SESSION_BIN".into(), exe.to_string()));
         }
         env
     }
@@ -45,10 +45,10 @@ impl Engine {
     /// The folder commands of `a` run in.
     pub(crate) fn command_cwd(&self, a: &Action) -> Result<PathBuf, String> {
         let paths = self.paths();
-        let rel = match &a.common.cwd {
-            Some(c) => crate::paths::inside_repo(paths.root(), c)?,
-            None => PathBuf::new(),
+        let Some(cwd) = &a.common.cwd else {
+            return Ok(paths.root().to_path_buf());
         };
+        let rel = crate::paths::inside_repo(paths.root(), cwd)?;
         let dir = paths.root().join(&rel);
         if !dir.is_dir() {
             return Err(format!("its cwd {} does not exist", rel.display()));
@@ -66,25 +66,61 @@ impl Engine {
         (p, shown)
     }
 
-    /// Runs one command to completion, recording the spawn.
+    /// Runs one command to completion, recording the spawn: as the start of
+    /// `attempt` when given (one journal line instead of two), else as
+    /// another process of the action.
     pub(crate) async fn exec(
         &self,
         a: &Action,
         spec: &CommandSpec,
+        attempt: Option<u32>,
     ) -> Result<process::CommandResult> {
         let redactor = self.store.borrow().ctx().redactor.clone();
         let sink = self.reporter.sink(&a.id);
         let mut on_spawn = |p: crate::session::ProcessRecord| {
-            self.record(
-                Some(&a.id),
-                EventKind::ProcessSpawned {
+            let kind = match attempt {
+                Some(attempt) => EventKind::ActionStarted {
+                    attempt,
+                    kind: "run".into(),
+                    log: None,
+                    process: Some(p),
+                },
+                None => EventKind::ProcessSpawned {
                     pid: p.pid,
-                    starttime: p.starttime,
+                    spawned_at_ms: p.spawned_at_ms,
                     boot_id: p.boot_id,
                 },
-            )
+            };
+            self.record(Some(&a.id), kind)
         };
         process::run(spec, &redactor, &sink, self.cancel.clone(), &mut on_spawn).await
+    }
+
+    /// How a command of `a` runs: in its folder, with its environment plus
+    /// `vars`, its timeout, and its log (`suffix` picks the log file).
+    pub(crate) fn command_spec(
+        &self,
+        a: &Action,
+        command: &str,
+        attempt: u32,
+        vars: &[(&str, String)],
+        suffix: &str,
+    ) -> Result<CommandSpec, String> {
+        let cwd = self.command_cwd(a)?;
+        let mut env = self.command_env(a, attempt);
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let (log, _) = self.log_path(a, suffix);
+        Ok(CommandSpec {
+            command: command.to_string(),
+            cwd,
+            env,
+            timeout: a.common.timeout.map(|d| d.0),
+            log: Some(log),
+            log_header: format!(
+                "# attempt {attempt} at {} — $ {command}",
+                crate::clock::now_rfc3339()
+            ),
+        })
     }
 
     pub(crate) async fn run_command_action(
@@ -92,63 +128,51 @@ impl Engine {
         a: &Action,
         command: &str,
     ) -> Result<Step> {
-        let cwd = match self.command_cwd(a) {
-            Ok(c) => c,
-            Err(why) => return self.finish(a, ActionStatus::Failed, None, None, Some(why), None),
-        };
-        let (log, shown_log) = self.log_path(a, "");
         let tries = 1 + a.common.retries.unwrap_or(0);
         let timeout = a.common.timeout.map(|d| d.0);
         let prior = self.record_of(&a.id).attempts;
+        let (_, shown_log) = self.log_path(a, "");
         for n in 1..=tries {
             let attempt = prior + n;
-            self.record(
-                Some(&a.id),
-                EventKind::ActionStarted {
-                    attempt,
-                    kind: "run".into(),
-                    log: Some(shown_log.clone()),
-                },
-            )?;
-            self.reporter.started(a);
-            append_log_header(&log, attempt, command, &self.store.borrow().ctx().redactor);
-            let spec = CommandSpec {
-                command: command.to_string(),
-                cwd: cwd.clone(),
-                env: self.command_env(a, attempt),
-                timeout,
-                log: Some(log.clone()),
+            let spec = match self.command_spec(a, command, attempt, &[], "") {
+                Ok(s) => s,
+                Err(why) => {
+                    return self.finish(a, ActionStatus::Failed, None, None, Some(why), None);
+                }
             };
-            let result = self.exec(a, &spec).await?;
+            self.reporter.started(a);
+            let result = self.exec(a, &spec, Some(attempt)).await?;
             let code = result.exit_code();
+            let log = result.logged.then(|| shown_log.clone());
+            let log_note = |m: String| match &log {
+                Some(l) => format!("{m} (log: {l})"),
+                None => format!("{m} (no output)"),
+            };
             if result.ending == process::Ending::Interrupted {
-                return self.finish(
+                let m = result.describe(timeout);
+                return self.finish_logged(
                     a,
                     ActionStatus::Interrupted,
                     code,
                     Some(result.duration),
-                    Some(result.describe(timeout)),
+                    Some(m),
                     None,
+                    log,
                 );
             }
             if result.ok() {
-                if let Err(why) = self.check_produces(a) {
-                    return self.finish(
-                        a,
-                        ActionStatus::Failed,
-                        code,
-                        Some(result.duration),
-                        Some(format!("{why} (log: {shown_log})")),
-                        None,
-                    );
-                }
-                return self.finish(
+                let (status, message) = match self.check_produces(a) {
+                    Ok(()) => (ActionStatus::Completed, None),
+                    Err(why) => (ActionStatus::Failed, Some(log_note(why))),
+                };
+                return self.finish_logged(
                     a,
-                    ActionStatus::Completed,
+                    status,
                     code,
                     Some(result.duration),
+                    message,
                     None,
-                    None,
+                    log,
                 );
             }
             let last = result
@@ -156,14 +180,15 @@ impl Engine {
                 .last()
                 .map(|l| format!("; last output: {l}"))
                 .unwrap_or_default();
-            let message = format!("{}{last} (log: {shown_log})", result.describe(timeout));
-            self.finish(
+            let message = log_note(format!("{}{last}", result.describe(timeout)));
+            self.finish_logged(
                 a,
                 ActionStatus::Failed,
                 code,
                 Some(result.duration),
                 Some(message),
                 None,
+                log,
             )?;
             if n < tries {
                 let delay = a.common.retry_delay.map_or(Duration::from_secs(1), |d| d.0);
@@ -204,31 +229,29 @@ impl Engine {
 
     /// Runs `a`'s rollback command; returns whether it succeeded.
     pub(crate) async fn run_rollback(self: &Rc<Self>, a: &Action, command: &str) -> Result<bool> {
-        let (log, shown_log) = self.log_path(a, ".rollback");
-        let cwd = self
-            .command_cwd(a)
-            .unwrap_or_else(|_| self.paths().root().to_path_buf());
-        let mut env = self.command_env(a, self.record_of(&a.id).attempts);
-        env.push(("DEPLOY_SESSION_ROLLBACK_OF".into(), a.id.clone()));
         self.reporter
             .say(format!("    rolling back {}: {command}", a.id));
-        append_log_header(&log, 1, command, &self.store.borrow().ctx().redactor);
-        let spec = CommandSpec {
-            command: command.to_string(),
-            cwd,
-            env,
-            timeout: a.common.timeout.map(|d| d.0),
-            log: Some(log),
-        };
+        let vars = [("DEPLOY_SESSION_ROLLBACK_OF", a.id.clone())];
         let started = Instant::now();
-        let result = self.exec(a, &spec).await;
-        let (ok, code, message) = match &result {
-            Ok(r) => (
-                r.ok(),
-                r.exit_code(),
-                (!r.ok()).then(|| format!("{} (log: {shown_log})", r.describe(spec.timeout))),
-            ),
-            Err(e) => (false, None, Some(format!("{e:#}"))),
+        let (ok, code, message) = match self.command_spec(
+            a,
+            command,
+            self.record_of(&a.id).attempts,
+            &vars,
+            ".rollback",
+        ) {
+            Err(why) => (false, None, Some(why)),
+            Ok(spec) => match self.exec(a, &spec, None).await {
+                Ok(r) => {
+                    let (_, shown) = self.log_path(a, ".rollback");
+                    (
+                        r.ok(),
+                        r.exit_code(),
+                        (!r.ok()).then(|| format!("{} (log: {shown})", r.describe(spec.timeout))),
+                    )
+                }
+                Err(e) => (false, None, Some(format!("{e:#}"))),
+            },
         };
         self.record(
             Some(&a.id),
@@ -266,6 +289,7 @@ impl Engine {
                 attempt: self.record_of(&a.id).attempts + 1,
                 kind: "check".into(),
                 log: None,
+                process: None,
             },
         )?;
         let started = Instant::now();
@@ -423,26 +447,13 @@ pub fn write_phase_approval(
     updated.save(&path)
 }
 
-fn append_log_header(
-    path: &std::path::Path,
-    attempt: u32,
-    command: &str,
-    redactor: &crate::redact::Redactor,
-) {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = writeln!(
-            f,
-            "# attempt {attempt} at {} — $ {}",
-            crate::clock::now_rfc3339(),
-            redactor.mask(command)
-        );
-    }
+/// This program's path, looked up once.
+fn own_executable() -> Option<&'static str> {
+    static EXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .map(|p| p.display().to_string())
+    })
+    .as_deref()
 }

@@ -273,6 +273,7 @@ impl Engine {
                         "deploy-session stopped while this action ran; it runs again".into(),
                     ),
                     metrics: None,
+                    log: None,
                 },
             )?;
         }
@@ -433,6 +434,21 @@ impl Engine {
         message: Option<String>,
         metrics: Option<serde_json::Value>,
     ) -> Result<Step> {
+        self.finish_logged(a, status, exit_code, duration, message, metrics, None)
+    }
+
+    /// [`Engine::finish`], naming the log the action wrote.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn finish_logged(
+        &self,
+        a: &Action,
+        status: ActionStatus,
+        exit_code: Option<i32>,
+        duration: Option<Duration>,
+        message: Option<String>,
+        metrics: Option<serde_json::Value>,
+        log: Option<String>,
+    ) -> Result<Step> {
         self.record(
             Some(&a.id),
             EventKind::ActionFinished {
@@ -441,6 +457,7 @@ impl Engine {
                 duration_ms: duration.map(|d| d.as_millis() as u64),
                 message: message.clone(),
                 metrics,
+                log,
             },
         )?;
         self.reporter

@@ -212,6 +212,7 @@ impl Engine {
                 attempt,
                 kind: "probe".into(),
                 log: None,
+                process: None,
             },
         )?;
         self.reporter.started(a);

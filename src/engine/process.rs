@@ -35,8 +35,10 @@ pub struct CommandSpec {
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
-    /// Appended to (created if needed).
+    /// Appended to, created on the first line of output (a silent command
+    /// leaves no empty log behind); `log_header` is written first.
     pub log: Option<PathBuf>,
+    pub log_header: String,
 }
 
 /// How it ended.
@@ -55,6 +57,8 @@ pub struct CommandResult {
     pub duration: Duration,
     /// The last lines of output (masked), for messages.
     pub tail: Vec<String>,
+    /// Whether anything was written to the log.
+    pub logged: bool,
 }
 
 impl CommandResult {
@@ -88,7 +92,7 @@ impl CommandResult {
 
 /// Where output lines go as they arrive.
 pub trait LineSink {
-    fn line(&self, text: &str, stderr: bool);
+    fn line(&self, text: &str);
 }
 
 /// Runs `spec`; `on_spawn` is called with the child's identity before any
@@ -101,30 +105,37 @@ pub async fn run(
     on_spawn: &mut dyn FnMut(ProcessRecord) -> Result<()>,
 ) -> Result<CommandResult> {
     let started = Instant::now();
-    let log = match &spec.log {
-        Some(p) => Some(open_log(p)?),
-        None => None,
+    let log = Rc::new(RefCell::new(LazyLog {
+        path: spec.log.clone(),
+        header: redactor.mask(&spec.log_header),
+        file: None,
+        failed: false,
+    }));
+    // One pipe for stdout and stderr: lines keep the order a terminal would
+    // show, and it is one pipe to set up instead of two.
+    let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+    let writer2 = writer.try_clone().context("cannot duplicate a pipe")?;
+    let mut child = {
+        // The command (holding our copies of the write end) is dropped once
+        // spawned, so the pipe reaches end-of-file when the child is done.
+        let mut cmd = tokio::process::Command::new(shell());
+        cmd.arg("-c")
+            .arg(&spec.command)
+            .current_dir(&spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(dev_null()?)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::from(writer2))
+            .process_group(0)
+            .kill_on_drop(false);
+        cmd.spawn()
+            .with_context(|| format!("cannot start `sh -c` in {}", spec.cwd.display()))?
     };
-    let log = Rc::new(RefCell::new(log));
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(&spec.command)
-        .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start `sh -c` in {}", spec.cwd.display()))?;
     let pid = child.id().map_or(0, |p| p as i32);
     on_spawn(describe_process(pid))?;
     let tail = Rc::new(RefCell::new(Vec::<String>::new()));
-    let out = pump(child.stdout.take(), false, redactor, sink, &log, &tail);
-    let err = pump(child.stderr.take(), true, redactor, sink, &log, &tail);
-    let readers = async { tokio::join!(out, err) };
+    let output = nonblocking_receiver(reader)?;
+    let readers = pump(Some(output), redactor, sink, &log, &tail);
     tokio::pin!(readers);
     let deadline = async {
         match spec.timeout {
@@ -160,15 +171,85 @@ pub async fn run(
     if !readers_done {
         let _ = tokio::time::timeout(DRAIN, &mut readers).await;
     }
-    if let Some(f) = log.borrow_mut().as_mut() {
-        let _ = f.flush();
-    }
+    let logged = log.borrow_mut().finish();
     let tail = tail.borrow().clone();
     Ok(CommandResult {
         ending,
         duration: started.elapsed(),
         tail,
+        logged,
     })
+}
+
+/// stdin for commands: /dev/null, opened once and duplicated per command.
+fn dev_null() -> Result<Stdio> {
+    static NULL: OnceLock<std::fs::File> = OnceLock::new();
+    let file = match NULL.get() {
+        Some(f) => f,
+        None => {
+            let f = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
+            NULL.get_or_init(|| f)
+        }
+    };
+    Ok(Stdio::from(
+        file.try_clone().context("cannot duplicate /dev/null")?,
+    ))
+}
+
+/// The read end of our output pipe, made non-blocking with one syscall (it
+/// is known to be a read-only pipe) and handed to tokio.
+fn nonblocking_receiver(reader: std::io::PipeReader) -> Result<tokio::net::unix::pipe::Receiver> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let fd: std::os::fd::OwnedFd = reader.into();
+    fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("cannot set up the output pipe")?;
+    tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(fd)
+        .context("cannot read the command's output")
+}
+
+/// `sh`, found on PATH once (not searched again for every command).
+fn shell() -> &'static Path {
+    static SH: OnceLock<PathBuf> = OnceLock::new();
+    SH.get_or_init(|| {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join("sh"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("/bin/sh"))
+    })
+}
+
+/// A log file opened when the first line arrives.
+struct LazyLog {
+    path: Option<PathBuf>,
+    header: String,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    failed: bool,
+}
+
+impl LazyLog {
+    fn line(&mut self, text: &str) {
+        if self.file.is_none() && !self.failed {
+            self.file = self.path.as_deref().and_then(|p| open_log(p).ok());
+            self.failed = self.file.is_none();
+            if let Some(f) = self.file.as_mut() {
+                let _ = writeln!(f, "{}", self.header);
+            }
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+
+    fn finish(&mut self) -> bool {
+        match self.file.as_mut() {
+            Some(f) => {
+                let _ = f.flush();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 fn open_log(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
@@ -183,11 +264,10 @@ fn open_log(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
     Ok(std::io::BufWriter::new(f))
 }
 
-type SharedLog = Rc<RefCell<Option<std::io::BufWriter<std::fs::File>>>>;
+type SharedLog = Rc<RefCell<LazyLog>>;
 
 async fn pump<R: tokio::io::AsyncRead + Unpin>(
     stream: Option<R>,
-    is_err: bool,
     redactor: &Redactor,
     sink: &dyn LineSink,
     log: &SharedLog,
@@ -197,10 +277,8 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(
     let mut masker = redactor.stream();
     let mut buf = vec![0u8; 8192];
     let emit = |line: String| {
-        if let Some(f) = log.borrow_mut().as_mut() {
-            let _ = writeln!(f, "{line}");
-        }
-        sink.line(&line, is_err);
+        log.borrow_mut().line(&line);
+        sink.line(&line);
         let mut t = tail.borrow_mut();
         if t.len() == TAIL_LINES {
             t.remove(0);
@@ -261,11 +339,25 @@ fn live_stat(pid: i32) -> Option<(i32, u64)> {
 }
 
 fn describe_process(pid: i32) -> ProcessRecord {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .ok();
     ProcessRecord {
         pid,
-        starttime: proc_stat(pid).map(|(_, _, s)| s),
+        spawned_at_ms: now_ms,
         boot_id: boot_id(),
     }
+}
+
+/// When a process started (Unix milliseconds), from its start ticks and the
+/// boot time. /proc reports ticks in USER_HZ, which Linux fixes at 100.
+fn started_at_ms(start_ticks: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())?;
+    Some(btime * 1000 + start_ticks * 10)
 }
 
 /// Pids of live processes in process group `pgid`.
@@ -280,14 +372,16 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
 }
 
 /// Kills what is left of a process group a killed deploy-session recorded,
-/// if it is provably the same group (same boot; its leader, if alive, has
-/// the recorded start time). Returns whether anything was signalled.
+/// if it is provably the same group: same boot, and its leader, if alive,
+/// started when the recorded process was spawned (within the 1 s precision
+/// of the boot time). Returns whether anything was signalled.
 pub fn reap_orphan(rec: &ProcessRecord) -> bool {
     if rec.pid <= 1 || rec.boot_id.is_some() && rec.boot_id != boot_id() {
         return false;
     }
-    if let Some((_, start)) = live_stat(rec.pid)
-        && rec.starttime.is_some_and(|s| s != start)
+    if let Some((_, ticks)) = live_stat(rec.pid)
+        && let (Some(started), Some(spawned)) = (started_at_ms(ticks), rec.spawned_at_ms)
+        && started.abs_diff(spawned) > 2000
     {
         return false; // the pid now belongs to someone else
     }
@@ -306,7 +400,7 @@ mod tests {
     #[derive(Default)]
     struct Collect(Mutex<Vec<String>>);
     impl LineSink for Collect {
-        fn line(&self, text: &str, _stderr: bool) {
+        fn line(&self, text: &str) {
             self.0.lock().unwrap().push(text.to_string());
         }
     }
@@ -325,6 +419,7 @@ mod tests {
             env: vec![("X_VALUE".into(), "$(touch pwned)".into())],
             timeout,
             log: None,
+            log_header: String::new(),
         }
     }
 
@@ -354,7 +449,7 @@ mod tests {
         lines.sort();
         assert_eq!(lines, ["$(touch pwned)", "***", "hello"]);
         assert_eq!(spawned.len(), 1);
-        assert!(spawned[0].starttime.is_some());
+        assert!(spawned[0].spawned_at_ms.is_some());
     }
 
     #[test]
@@ -433,13 +528,13 @@ mod tests {
         let pid = child.id() as i32;
         std::thread::sleep(Duration::from_millis(50));
         let mut rec = describe_process(pid);
-        let real_start = rec.starttime;
-        rec.starttime = real_start.map(|s| s + 1);
+        let real = rec.spawned_at_ms;
+        rec.spawned_at_ms = real.map(|s| s - 3_600_000);
         assert!(
             !reap_orphan(&rec),
-            "a different start time must not be killed"
+            "a process that started at another time must not be killed"
         );
-        rec.starttime = real_start;
+        rec.spawned_at_ms = real;
         assert!(reap_orphan(&rec));
         let status = child.wait().unwrap();
         assert!(!status.success());

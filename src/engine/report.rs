@@ -130,7 +130,7 @@ pub struct ActionSink<'a> {
 }
 
 impl LineSink for ActionSink<'_> {
-    fn line(&self, text: &str, _stderr: bool) {
+    fn line(&self, text: &str) {
         let p = &self.reporter.printer;
         self.reporter.say(format!(
             "    {} {text}",

@@ -4,7 +4,7 @@
 //! rollback durations are recorded as a deployment of the session.
 
 use super::probe::{Prober, Samples, probe};
-use super::process::{CommandSpec, Ending};
+use super::process::Ending;
 use super::{Engine, Step};
 use crate::protocol::{
     Action, BlueGreenSpec, CanarySpec, ProbeSpec, RollingSpec, RollingTarget, StrategySpec,
@@ -42,6 +42,8 @@ struct Run<'a> {
     attempt: u32,
     started: Instant,
     steps: Vec<Value>,
+    /// Whether any step wrote to the action's log.
+    logged: bool,
 }
 
 fn health(base: &str, path: &str) -> String {
@@ -77,23 +79,21 @@ impl Run<'_> {
         command: &str,
         vars: &[(&str, String)],
     ) -> Result<Flow> {
-        let cwd = match self.engine.command_cwd(self.action) {
-            Ok(c) => c,
+        let mut all = vec![
+            ("DEPLOY_SESSION_STRATEGY", self.strategy.to_string()),
+            ("DEPLOY_SESSION_STEP", step.to_string()),
+        ];
+        all.extend(vars.iter().cloned());
+        let spec = match self
+            .engine
+            .command_spec(self.action, command, self.attempt, &all, "")
+        {
+            Ok(s) => s,
             Err(why) => return Ok(Flow::Failed(why)),
         };
-        let mut env = self.engine.command_env(self.action, self.attempt);
-        env.push(("DEPLOY_SESSION_STRATEGY".into(), self.strategy.into()));
-        env.push(("DEPLOY_SESSION_STEP".into(), step.into()));
-        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        let (log, shown) = self.engine.log_path(self.action, "");
-        let spec = CommandSpec {
-            command: command.to_string(),
-            cwd,
-            env,
-            timeout: self.action.common.timeout.map(|d| d.0),
-            log: Some(log),
-        };
-        let r = self.engine.exec(self.action, &spec).await?;
+        let (_, shown) = self.engine.log_path(self.action, "");
+        let r = self.engine.exec(self.action, &spec, None).await?;
+        self.logged |= r.logged;
         let detail = if r.ok() {
             "ok".to_string()
         } else {
@@ -278,15 +278,14 @@ impl Run<'_> {
     async fn current_slot(&mut self, b: &BlueGreenSpec) -> Result<Result<String, Result_>> {
         let first = b.slots.keys().next().cloned().unwrap_or_default();
         if let Some(cmd) = &b.current {
-            let (log, _) = self.engine.log_path(self.action, "");
-            let spec = CommandSpec {
-                command: cmd.clone(),
-                cwd: self.engine.command_cwd(self.action).unwrap_or_default(),
-                env: self.engine.command_env(self.action, self.attempt),
-                timeout: self.action.common.timeout.map(|d| d.0),
-                log: Some(log),
+            let spec = match self
+                .engine
+                .command_spec(self.action, cmd, self.attempt, &[], "")
+            {
+                Ok(s) => s,
+                Err(why) => return Ok(Err(self.failed(why))),
             };
-            let r = self.engine.exec(self.action, &spec).await?;
+            let r = self.engine.exec(self.action, &spec, None).await?;
             let printed = r
                 .tail
                 .iter()
@@ -507,7 +506,8 @@ impl Engine {
             EventKind::ActionStarted {
                 attempt,
                 kind: "strategy".into(),
-                log: Some(shown_log),
+                log: None,
+                process: None,
             },
         )?;
         self.reporter.started(a);
@@ -532,6 +532,7 @@ impl Engine {
             attempt,
             started: Instant::now(),
             steps: Vec::new(),
+            logged: false,
         };
         let result = match s {
             StrategySpec::BlueGreen(b) => run.blue_green(b).await,
@@ -577,13 +578,15 @@ impl Engine {
             _ => ActionStatus::Failed,
         };
         let message = format!("{}{sampled}", r.message);
-        self.finish(
+        let log = run.logged.then_some(shown_log);
+        self.finish_logged(
             a,
             status,
             None,
             Some(run.started.elapsed()),
             Some(message),
             Some(metrics),
+            log,
         )
     }
 }

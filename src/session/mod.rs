@@ -194,7 +194,7 @@ impl Store {
         };
         self.append(&id, action, actor, kind)?;
         if self.todos_at.is_none_or(|t| t.elapsed() >= TODO_INTERVAL) {
-            self.write_todos()?;
+            self.write_todos_as(false)?;
         }
         Ok(())
     }
@@ -206,22 +206,36 @@ impl Store {
         actor: &str,
         kind: EventKind,
     ) -> Result<()> {
-        let (name, mut detail) = kind.split();
-        self.ctx.redactor.mask_json(&mut detail);
+        let ts = crate::clock::now_rfc3339();
+        let actor = self.ctx.redactor.mask(actor);
+        // What is written is what is applied, exactly as a replay would see
+        // it: masked when there are secrets.
+        let (name, detail, applied) = if self.ctx.redactor.is_empty() {
+            let (name, detail) = kind.encode();
+            (name, detail, kind)
+        } else {
+            let (name, mut value) = kind.split();
+            self.ctx.redactor.mask_json(&mut value);
+            let detail = serde_json::to_string(&value)?;
+            let masked =
+                serde_json::from_value(serde_json::json!({"event": name, "detail": value}))
+                    .unwrap_or(kind);
+            (name, detail, masked)
+        };
+        let (seq, hash) = self
+            .writer
+            .append_parts(&ts, session, &name, action, &actor, &detail)?;
         let event = Event {
-            seq: 0,
-            ts: crate::clock::now_rfc3339(),
+            seq,
+            ts,
             session: session.to_string(),
             event: name,
             action: action.map(String::from),
-            actor: self.ctx.redactor.mask(actor),
-            detail,
+            actor,
+            detail: serde_json::Value::Null,
             prev: String::new(),
-            hash: String::new(),
+            hash,
         };
-        let event = self.writer.append(event)?;
-        // Apply what was written (masked), exactly as a replay would.
-        let applied = EventKind::from_event(&event).unwrap_or(kind);
         self.state.apply(&event, &applied);
         self.state.journal = self.writer.pos().clone();
         Ok(())
@@ -259,14 +273,24 @@ impl Store {
         self.write_todos()
     }
 
-    /// Rewrites `.ai_context/todos.json` from the current state.
+    /// Rewrites `.ai_context/todos.json` from the current state, durably.
     pub fn write_todos(&mut self) -> Result<()> {
+        self.write_todos_as(true)
+    }
+
+    /// Rewrites the todo list; mid-run rewrites skip the fsync (it is
+    /// derived from the journal, and every stop writes it durably).
+    fn write_todos_as(&mut self, durable: bool) -> Result<()> {
         let list = todo::build(&self.ctx.protocols, self.session());
         let mut value = serde_json::to_value(&list)?;
         self.ctx.redactor.mask_json(&mut value);
         let mut bytes = serde_json::to_vec_pretty(&value)?;
         bytes.push(b'\n');
-        fsio::write_atomic(&self.ctx.paths.todos(), &bytes)?;
+        if durable {
+            fsio::write_atomic(&self.ctx.paths.todos(), &bytes)?;
+        } else {
+            fsio::write_atomic_fast(&self.ctx.paths.todos(), &bytes)?;
+        }
         self.todos_at = Some(Instant::now());
         Ok(())
     }

@@ -58,8 +58,9 @@ pub struct GitFacts {
 pub struct ProcessRecord {
     /// Also its process group id (children lead their own group).
     pub pid: i32,
-    /// Start time in clock ticks since boot (/proc/PID/stat field 22).
-    pub starttime: Option<u64>,
+    /// When it was spawned (Unix milliseconds): a process with this pid
+    /// that started at another time is someone else's.
+    pub spawned_at_ms: Option<u64>,
     pub boot_id: Option<String>,
 }
 
@@ -270,10 +271,13 @@ pub enum EventKind {
         kind: String,
         #[serde(default)]
         log: Option<String>,
+        /// For a command: the process, recorded as it is spawned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        process: Option<ProcessRecord>,
     },
     ProcessSpawned {
         pid: i32,
-        starttime: Option<u64>,
+        spawned_at_ms: Option<u64>,
         boot_id: Option<String>,
     },
     ProcessReaped {
@@ -293,6 +297,9 @@ pub enum EventKind {
         message: Option<String>,
         #[serde(default)]
         metrics: Option<serde_json::Value>,
+        /// The captured output, when the command printed any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
     },
     /// Done, skipped or failed by a person (the event's actor).
     ActionResolved {
@@ -359,6 +366,20 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The event's name and its detail as JSON text, without building a JSON
+    /// tree (the journal's hot path).
+    pub fn encode(&self) -> (String, String) {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        // Adjacently tagged: {"event":"<name>","detail":<detail>}
+        let rest = text.strip_prefix("{\"event\":\"").unwrap_or("");
+        let (name, rest) = rest.split_once('"').unwrap_or(("", ""));
+        let detail = rest
+            .strip_prefix(",\"detail\":")
+            .and_then(|d| d.strip_suffix('}'))
+            .unwrap_or("null");
+        (name.to_string(), detail.to_string())
+    }
+
     /// The event's name and detail, as written in the audit trail.
     pub fn split(&self) -> (String, serde_json::Value) {
         let mut v = serde_json::to_value(self).unwrap_or_default();
@@ -421,8 +442,14 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             s.protocols.entry(*protocol).or_default().completed_at = Some(ts);
         }
         EventKind::StatusChanged { status } => s.status = Some(*status),
-        EventKind::ActionStarted { attempt, log, .. } => {
+        EventKind::ActionStarted {
+            attempt,
+            log,
+            process,
+            ..
+        } => {
             let a = s.actions.entry(id).or_default();
+            a.process = process.clone();
             a.status = ActionStatus::Running;
             a.attempts = *attempt;
             a.started_at = Some(ts);
@@ -436,12 +463,12 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         }
         EventKind::ProcessSpawned {
             pid,
-            starttime,
+            spawned_at_ms,
             boot_id,
         } => {
             s.actions.entry(id).or_default().process = Some(ProcessRecord {
                 pid: *pid,
-                starttime: *starttime,
+                spawned_at_ms: *spawned_at_ms,
                 boot_id: boot_id.clone(),
             });
         }
@@ -459,8 +486,12 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             duration_ms,
             message,
             metrics,
+            log,
         } => {
             let a = s.actions.entry(id).or_default();
+            if log.is_some() {
+                a.log = log.clone();
+            }
             a.status = *status;
             a.ended_at = Some(ts);
             a.exit_code = *exit_code;
@@ -624,13 +655,14 @@ mod tests {
                     attempt: 1,
                     kind: "run".into(),
                     log: Some("l".into()),
+                    process: None,
                 },
             ),
             (
                 Some("start.3.1"),
                 EventKind::ProcessSpawned {
                     pid: 42,
-                    starttime: Some(7),
+                    spawned_at_ms: Some(7),
                     boot_id: None,
                 },
             ),
@@ -642,6 +674,7 @@ mod tests {
                     duration_ms: Some(5),
                     message: Some("exit 2".into()),
                     metrics: None,
+                    log: None,
                 },
             ),
             (
@@ -669,6 +702,36 @@ mod tests {
         assert_eq!(a.rollbacks.len(), 1);
         assert_eq!(a.process, None);
         assert_eq!(a.log.as_deref(), Some("l"));
+    }
+
+    #[test]
+    fn fast_encoding_matches_the_json_tree() {
+        let kinds = [
+            EventKind::ActionFinished {
+                status: ActionStatus::Failed,
+                exit_code: Some(2),
+                duration_ms: Some(5),
+                message: Some("quote \" and \\ back".into()),
+                metrics: Some(serde_json::json!({"a": [1, {"b": null}]})),
+                log: None,
+            },
+            EventKind::ProtocolStarted {
+                protocol: ProtocolName::Work,
+            },
+            EventKind::SessionClosed {
+                outcome: "completed".into(),
+                reason: None,
+            },
+        ];
+        for k in kinds {
+            let (name, detail) = k.encode();
+            let (want_name, want_detail) = k.split();
+            assert_eq!(name, want_name);
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&detail).unwrap(),
+                want_detail
+            );
+        }
     }
 
     #[test]

@@ -242,6 +242,7 @@ fn canary(repo: &Repo, canary_health: &str, rollback: &str) -> TestServer {
         live_url: "{}"
         steps: [10, 50, 100]
         set_weight: 'echo $DEPLOY_SESSION_PREVIOUS_WEIGHT-$DEPLOY_SESSION_WEIGHT >> weights.log; if [ "$DEPLOY_SESSION_WEIGHT" = 0 ]; then echo "200 ok v1" > state/live; else echo "{canary_health}" > state/live; fi'
+        pause: 100ms
         analysis: test "$DEPLOY_SESSION_WEIGHT" -gt 0
         rollback: '{rollback}'
         probe: {{ timeout: 1s, interval: 10ms, consecutive: 2, retries: 0 }}

@@ -17,7 +17,7 @@ const UNMEASURED: [&str; 6] = [
 fn through_work() -> Repo {
     let mut ids = start_manual_ids();
     ids.extend(work_ids());
-    let repo = Repo::ready(&run_all(&ids, "true"));
+    let repo = Repo::ready(&run_all(&ids, "echo done"));
     assert_eq!(run(repo.cmd(["start"])).code, 0);
     let r = run(repo.cmd(["work"]));
     assert_eq!(r.code, 0, "{}", r.stdout);
