@@ -94,6 +94,12 @@ pub enum Command {
     /// Run the end protocol (quality gates, Operations handoff package,
     /// archive); needs `work` complete
     End(EndArgs),
+    /// Step through a protocol one action at a time, asking before each
+    /// (needs a terminal; resumable; `start -i` is the same as `walk start`)
+    Walk(WalkArgs),
+    /// Print the brief an AI assistant needs: status, the next actions with
+    /// the command that completes each, the files to load (read-only)
+    Context(ContextArgs),
     /// Mark a manual action done
     Done(DoneArgs),
     /// Skip an action, with a reason (not approvals, not the tool's own steps)
@@ -214,6 +220,33 @@ pub struct RunArgs {
     /// `human` lines, or one `json` document on stdout at the end
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,
+    /// Walk through the protocol interactively (same as `walk`)
+    #[arg(short, long, conflicts_with_all = ["dry_run", "format"])]
+    pub interactive: bool,
+}
+
+/// `walk` options.
+#[derive(Debug, Args)]
+pub struct WalkArgs {
+    /// The protocol to walk [default: the one in progress, else start]
+    #[arg(value_parser = ["start", "work", "end"])]
+    pub protocol: Option<String>,
+}
+
+/// `context` options.
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    #[arg(long, value_enum, default_value_t = ContextFormat::Markdown)]
+    pub format: ContextFormat,
+}
+
+/// Formats of the assistant brief.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ContextFormat {
+    /// The brief as written to .ai_context/deployment_context.md
+    Markdown,
+    /// The same facts as one JSON document
+    Json,
 }
 
 /// `end` options.
@@ -304,6 +337,9 @@ pub struct DoneArgs {
     /// Who did it (default: git config user.name and user.email)
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+    /// `human` lines, or one `json` document
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
 }
 
 /// `skip` and `fail` options.
@@ -317,6 +353,9 @@ pub struct ReasonArgs {
     /// Who decided (default: git config user.name and user.email)
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+    /// `human` lines, or one `json` document
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
 }
 
 /// `approve` options.
@@ -334,6 +373,9 @@ pub struct ApproveArgs {
     /// A note kept with the approval
     #[arg(long)]
     pub note: Option<String>,
+    /// `human` lines, or one `json` document
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
 }
 
 /// `todo` options.
@@ -351,6 +393,8 @@ pub enum TodoFormat {
     Json,
     /// Exactly what TodoWrite takes: {"todos":[{content,status,activeForm}]}
     Todowrite,
+    /// TaskCreate-shaped objects: {"tasks":[{subject,description,activeForm,metadata}]}
+    ClaudeTasks,
     Markdown,
 }
 
@@ -360,6 +404,17 @@ pub struct InitArgs {
     /// Replace existing files, keeping each as <file>.bak first
     #[arg(long)]
     pub force: bool,
+    /// Also write this assistant's integration (slash commands); never
+    /// overwrites those files, even with --force
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub assistant: Option<Assistant>,
+}
+
+/// AI assistants `init` can integrate with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Assistant {
+    /// Claude Code: .claude/commands/deploy-*.md
+    Claude,
 }
 
 /// `plan` options.

@@ -8,14 +8,120 @@ use crate::progress;
 use crate::protocol::ProtocolSet;
 use crate::session::{ActionStatus, Session};
 use anyhow::{Context as _, Result};
-use minijinja::context;
+use serde::Serialize;
 
 /// The seed's Deployment → Operations transition command.
 pub const TRANSITION_COMMAND: &str = "Load operations/ai_system_prompt_v3.7.md and begin Operations Framework Phase 8 (AI-Autonomous Observability Operations) with complete Deployment Framework handoff validation";
 
 const TEMPLATE: &str = include_str!("../templates/context/deployment_context.md");
 
-/// Renders the brief. `finished` adds the Operations transition command.
+/// The facts of the brief; `context --format json` prints them as they are.
+#[derive(Debug, Serialize)]
+pub struct Brief {
+    pub schema_version: u32,
+    pub project: String,
+    pub generated_at: String,
+    pub phases: Vec<PhaseFact>,
+    pub session: Option<SessionFact>,
+    pub next: Vec<progress::NextAction>,
+    pub rules: Vec<&'static str>,
+    pub files: Vec<&'static str>,
+    /// The Operations transition command, once the phase is complete.
+    pub transition: Option<&'static str>,
+}
+
+/// One phase from the master state.
+#[derive(Debug, Serialize)]
+pub struct PhaseFact {
+    pub number: i8,
+    pub status: String,
+    pub approved: bool,
+}
+
+/// Where the open session stands.
+#[derive(Debug, Serialize)]
+pub struct SessionFact {
+    pub id: String,
+    pub status: String,
+    /// The protocol in progress; none when all three are complete.
+    pub protocol: Option<String>,
+    pub done: usize,
+    pub total: usize,
+    pub waiting: usize,
+    pub failed: usize,
+}
+
+/// The one-task rule and the others an assistant must keep.
+const RULES: [&str; 4] = [
+    "One task at a time: exactly one item of `.ai_context/todos.json` is `in_progress`. Finish it, skip it or fail it (with a reason) before the next.",
+    "Never hand-edit the Phase 7 / Phase 8 blocks of the master state or anything under `.ai_context/deploy-session/`; the tool writes them and audits every change.",
+    "Approvals are a person's decision: ask, then record it with `deploy-session approve`.",
+    "Attach evidence when completing manual work: `--evidence path/to/file`.",
+];
+
+const FILES: [&str; 3] = [
+    "deployment/ai_system_prompt_v3.7.md",
+    "deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md",
+    ".ai_context/todos.json",
+];
+
+/// Gathers the brief. `finished` adds the Operations transition command.
+pub fn brief(
+    paths: &RepoPaths,
+    set: &ProtocolSet,
+    session: Option<&Session>,
+    master: Option<&MasterState>,
+    finished: bool,
+) -> Brief {
+    let project = paths
+        .root()
+        .file_name()
+        .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
+    let phases = master
+        .map(|m| {
+            [6, 7, 8]
+                .into_iter()
+                .filter_map(|n| m.phase(n))
+                .map(|p| PhaseFact {
+                    number: p.number,
+                    status: p.status.word().to_string(),
+                    approved: p.approved(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let session_fact = session.map(|s| {
+        let count = |st: ActionStatus| set.actions().filter(|a| s.status_of(&a.id) == st).count();
+        SessionFact {
+            id: s.id.clone(),
+            status: s
+                .status
+                .map_or("HANDOFF_PROCESSING", |x| x.as_str())
+                .to_string(),
+            protocol: progress::current_protocol(set, Some(s)).map(|p| p.as_str().to_string()),
+            done: set
+                .actions()
+                .filter(|a| s.status_of(&a.id).is_done())
+                .count(),
+            total: set.actions().count(),
+            waiting: count(ActionStatus::Waiting),
+            failed: count(ActionStatus::Failed),
+        }
+    });
+    Brief {
+        schema_version: 1,
+        project,
+        generated_at: crate::clock::now_rfc3339(),
+        phases,
+        session: session_fact,
+        next: progress::next_actions(set, session),
+        rules: RULES.to_vec(),
+        files: FILES.to_vec(),
+        transition: finished.then_some(TRANSITION_COMMAND),
+    }
+}
+
+/// Renders the brief as markdown.
 pub fn render(
     paths: &RepoPaths,
     set: &ProtocolSet,
@@ -23,47 +129,19 @@ pub fn render(
     master: Option<&MasterState>,
     finished: bool,
 ) -> Result<String> {
-    let project = paths
-        .root()
-        .file_name()
-        .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
-    let phases: Vec<_> = master
-        .map(|m| {
-            [6, 7, 8]
-                .into_iter()
-                .filter_map(|n| m.phase(n))
-                .map(|p| context! { number => p.number, status => p.status.word(), approved => p.approved() })
-                .collect()
-        })
-        .unwrap_or_default();
-    let count = |st: ActionStatus| {
-        session.map_or(0, |s| {
-            set.actions().filter(|a| s.status_of(&a.id) == st).count()
-        })
-    };
-    let done = session.map_or(0, |s| {
-        set.actions()
-            .filter(|a| s.status_of(&a.id).is_done())
-            .count()
-    });
-    let env = crate::templating::environment();
-    env.render_str(
-        TEMPLATE,
-        context! {
-            project,
-            now => crate::clock::now_rfc3339(),
-            phases,
-            session => session.map(|s| context! { id => s.id.clone(), status => s.status.map(|x| x.as_str()) }),
-            protocol => progress::current_protocol(set, session).map(|p| p.as_str()),
-            done,
-            total => set.actions().count(),
-            waiting => count(ActionStatus::Waiting),
-            failed => count(ActionStatus::Failed),
-            next => minijinja::value::Serde(progress::next_actions(set, session)),
-            transition => finished.then_some(TRANSITION_COMMAND),
-        },
-    )
-    .context("cannot render the deployment context")
+    let brief = brief(paths, set, session, master, finished);
+    crate::templating::environment()
+        .render_str(TEMPLATE, minijinja::value::Serde(&brief))
+        .context("cannot render the deployment context")
+}
+
+/// Whether the last archived session completed (and none is open): the
+/// brief then carries the Operations transition command.
+pub fn finished(paths: &RepoPaths, session: Option<&Session>) -> Result<bool> {
+    Ok(session.is_none()
+        && crate::history::read(paths)?
+            .last()
+            .is_some_and(|h| h.outcome == "completed"))
 }
 
 /// Rewrites the context file if the session has written it before, so an
@@ -74,10 +152,7 @@ pub fn refresh(store: &crate::session::Store) -> Result<()> {
         return Ok(());
     }
     let master = MasterState::load(&paths.master_state(), &paths.shown(&paths.master_state())).ok();
-    let finished = store.session().is_none()
-        && crate::history::read(paths)?
-            .last()
-            .is_some_and(|h| h.outcome == "completed");
+    let finished = finished(paths, store.session())?;
     let text = render(
         paths,
         &store.ctx().protocols,

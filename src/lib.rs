@@ -25,9 +25,11 @@ pub mod protocol;
 pub mod redact;
 pub mod session;
 pub mod settings;
+pub mod settle;
 pub mod templating;
 pub mod todo;
 pub mod ui;
+pub mod walk;
 
 use clap::Parser;
 

@@ -78,6 +78,43 @@ impl TodoList {
             .collect();
         serde_json::json!({ "todos": todos })
     }
+
+    /// TaskCreate-shaped objects for assistants on the newer task tools:
+    /// `{"tasks":[{subject,description,activeForm,metadata}]}`. The
+    /// description says what the seed asks and the command that completes it.
+    pub fn claude_tasks(&self, protocols: &ProtocolSet) -> serde_json::Value {
+        let tasks: Vec<serde_json::Value> = self
+            .todos
+            .iter()
+            .map(|t| {
+                let description = protocols.action(&t.id).map(describe).unwrap_or_default();
+                serde_json::json!({
+                    "subject": t.content,
+                    "description": description,
+                    "activeForm": t.active_form,
+                    "metadata": {
+                        "id": t.id,
+                        "agent": t.agent,
+                        "task_type": t.task_type,
+                        "protocol": t.protocol,
+                        "status": t.status,
+                    },
+                })
+            })
+            .collect();
+        serde_json::json!({ "tasks": tasks })
+    }
+}
+
+/// What the seed asks for, then how the task is completed.
+fn describe(a: &Action) -> String {
+    let mut text: String = a.items.iter().map(|i| format!("- {i}\n")).collect();
+    let (command, alternative) = crate::progress::completion(a, ActionStatus::Pending);
+    text.push_str(&format!("Complete with: `{command}`"));
+    if let Some(alt) = alternative {
+        text.push_str(&format!(" (or `{alt}`)"));
+    }
+    text
 }
 
 #[cfg(test)]

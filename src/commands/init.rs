@@ -1,6 +1,6 @@
 //! `deploy-session init`: the files a repo needs to start, never clobbering.
 
-use crate::cli::InitArgs;
+use crate::cli::{Assistant, InitArgs};
 use crate::error::ExitStatus;
 use crate::fsio;
 use crate::settings::Settings;
@@ -59,8 +59,56 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
         };
         p.info(format!("{verb} {rel}{note}"));
     }
+    if let Some(assistant) = args.assistant {
+        write_assistant_files(root, assistant, s)?;
+    }
     p.info(
         "next: `deploy-session status` to see the phases, `deploy-session plan` for the pipeline",
     );
     Ok(ExitStatus::Success)
+}
+
+/// Claude Code's slash commands: (file name, text).
+const CLAUDE_COMMANDS: [(&str, &str); 5] = [
+    (
+        "deploy-start.md",
+        include_str!("../../templates/assistant/claude/deploy-start.md"),
+    ),
+    (
+        "deploy-next.md",
+        include_str!("../../templates/assistant/claude/deploy-next.md"),
+    ),
+    (
+        "deploy-done.md",
+        include_str!("../../templates/assistant/claude/deploy-done.md"),
+    ),
+    (
+        "deploy-status.md",
+        include_str!("../../templates/assistant/claude/deploy-status.md"),
+    ),
+    (
+        "deploy-end.md",
+        include_str!("../../templates/assistant/claude/deploy-end.md"),
+    ),
+];
+
+/// An assistant's integration files. They are the user's to edit once
+/// written, so they are never replaced, not even with --force.
+fn write_assistant_files(root: &std::path::Path, assistant: Assistant, s: &Settings) -> Result<()> {
+    let (dir, files) = match assistant {
+        Assistant::Claude => (".claude/commands", CLAUDE_COMMANDS),
+    };
+    for (name, text) in files {
+        let rel = format!("{dir}/{name}");
+        let target = root.join(&rel);
+        if target.exists() {
+            s.printer.info(format!(
+                "kept     {rel} (it exists; assistant files are never replaced)"
+            ));
+            continue;
+        }
+        fsio::write_atomic(&target, text.as_bytes())?;
+        s.printer.info(format!("created  {rel}"));
+    }
+    Ok(())
 }

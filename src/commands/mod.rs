@@ -5,6 +5,7 @@ mod approve;
 mod audit;
 mod completions;
 mod config;
+mod context;
 mod gates;
 mod handoff;
 mod history;
@@ -13,7 +14,7 @@ mod next;
 mod plan;
 mod probe;
 mod resolve;
-mod run;
+pub(crate) mod run;
 mod status;
 mod todo;
 
@@ -29,9 +30,19 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Init(a) => init::run(&a, settings),
         Command::Plan(a) => plan::run(&a, settings),
         Command::Status(a) => status::run(&a, settings),
+        Command::Start(a) if a.interactive => {
+            crate::walk::walk(Some(ProtocolName::Start), settings)
+        }
+        Command::Work(a) if a.interactive => crate::walk::walk(Some(ProtocolName::Work), settings),
+        Command::End(a) if a.run.interactive => end_interactively(&a, settings),
         Command::Start(a) => run::run(ProtocolName::Start, &a, settings),
         Command::Work(a) => run::run(ProtocolName::Work, &a, settings),
         Command::End(a) => run::end(&a, settings),
+        Command::Walk(a) => {
+            let protocol = a.protocol.as_deref().and_then(ProtocolName::parse);
+            crate::walk::walk(protocol, settings)
+        }
+        Command::Context(a) => context::run(&a, settings),
         Command::Done(a) => resolve::done(&a, settings),
         Command::Skip(a) => resolve::skip(&a, settings),
         Command::Fail(a) => resolve::fail(&a, settings),
@@ -63,6 +74,16 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
             crate::demo::serve::run(&opts).map(|()| ExitStatus::Success)
         }
     }
+}
+
+/// `end -i`: the walk does not take `end`'s extras (waivers, commit).
+fn end_interactively(a: &crate::cli::EndArgs, settings: &Settings) -> Result<ExitStatus> {
+    if !a.waive.is_empty() || a.commit {
+        return Err(InputError::usage("`end -i` cannot be combined with --waive or --commit")
+            .with_hint("waive and commit with a non-interactive `deploy-session end --waive GATE --reason ... --commit`")
+            .into());
+    }
+    crate::walk::walk(Some(ProtocolName::End), settings)
 }
 
 /// Prints a JSON document on stdout.

@@ -1,11 +1,11 @@
 //! `done`, `skip` and `fail`: a person (or assistant) settles an action.
 
-use crate::cli::{DoneArgs, ReasonArgs};
+use crate::cli::{DoneArgs, ReasonArgs, RunFormat};
 use crate::error::{ExitStatus, InputError};
-use crate::paths::inside_repo;
 use crate::protocol::{Action, Kind, ProtocolSet};
-use crate::session::{ActionStatus, EventKind, Store};
+use crate::session::{ActionStatus, Store};
 use crate::settings::Settings;
+use crate::settle;
 use crate::ui::style;
 use anyhow::Result;
 
@@ -14,18 +14,16 @@ pub fn done(args: &DoneArgs, s: &Settings) -> Result<ExitStatus> {
     let a = settleable(&store, &set, &args.id, "mark {} done", |k| {
         matches!(k, Kind::Manual)
     })?;
-    let evidence = check_evidence(s, &args.evidence)?;
-    let actor = s.actor(args.by.as_deref());
-    store.record_as(
-        &actor,
-        Some(&a.id),
-        EventKind::ActionResolved {
-            status: ActionStatus::Completed,
-            note: args.note.clone(),
-            evidence,
-        },
+    let evidence =
+        settle::check_evidence(s.paths.root(), &std::env::current_dir()?, &args.evidence)?;
+    settle::done(
+        &mut store,
+        &a.id,
+        &s.actor(args.by.as_deref()),
+        args.note.clone(),
+        evidence,
     )?;
-    finish(s, &mut store, &set, a, "done")
+    finish(s, &mut store, &set, a, "done", args.format)
 }
 
 pub fn skip(args: &ReasonArgs, s: &Settings) -> Result<ExitStatus> {
@@ -33,33 +31,25 @@ pub fn skip(args: &ReasonArgs, s: &Settings) -> Result<ExitStatus> {
     let a = settleable(&store, &set, &args.id, "skip {}", |k| {
         !matches!(k, Kind::Approval(_) | Kind::Builtin(_))
     })?;
-    let actor = s.actor(args.by.as_deref());
-    store.record_as(
-        &actor,
-        Some(&a.id),
-        EventKind::ActionResolved {
-            status: ActionStatus::Skipped,
-            note: Some(args.reason.clone()),
-            evidence: Vec::new(),
-        },
+    settle::skip(
+        &mut store,
+        &a.id,
+        &s.actor(args.by.as_deref()),
+        &args.reason,
     )?;
-    finish(s, &mut store, &set, a, "skipped")
+    finish(s, &mut store, &set, a, "skipped", args.format)
 }
 
 pub fn fail(args: &ReasonArgs, s: &Settings) -> Result<ExitStatus> {
     let (mut store, set, _) = s.open_store(args.by.as_deref())?;
     let a = settleable(&store, &set, &args.id, "fail {}", Kind::needs_human)?;
-    let actor = s.actor(args.by.as_deref());
-    store.record_as(
-        &actor,
-        Some(&a.id),
-        EventKind::ActionResolved {
-            status: ActionStatus::Failed,
-            note: Some(args.reason.clone()),
-            evidence: Vec::new(),
-        },
+    settle::fail(
+        &mut store,
+        &a.id,
+        &s.actor(args.by.as_deref()),
+        &args.reason,
     )?;
-    finish(s, &mut store, &set, a, "failed")
+    finish(s, &mut store, &set, a, "failed", args.format)
 }
 
 /// The action `id`, if a person may settle it now: it exists, its kind
@@ -73,8 +63,9 @@ pub(super) fn settleable<'a>(
     kind_ok: impl Fn(&Kind) -> bool,
 ) -> Result<&'a Action> {
     let a = super::find_action(set, id)?;
+    let what = verb.replace("{}", id);
     if !kind_ok(&a.kind) {
-        return Err(wrong_kind(a, verb).into());
+        return Err(wrong_kind(a, &what).into());
     }
     let Some(session) = store.session() else {
         return Err(InputError::usage("no deployment session is open")
@@ -102,8 +93,7 @@ pub(super) fn settleable<'a>(
         let by = rec.by.map(|b| format!(" by {b}")).unwrap_or_default();
         let at = rec.ended_at.map(|t| format!(" at {t}")).unwrap_or_default();
         return Err(InputError::usage(format!(
-            "cannot {}: it is already {}{by}{at}",
-            verb.replace("{}", id),
+            "cannot {what}: it is already {}{by}{at}",
             rec.status.word()
         ))
         .with_hint(format!(
@@ -113,14 +103,12 @@ pub(super) fn settleable<'a>(
         .into());
     }
     if rec.status == ActionStatus::Running {
-        return Err(
-            InputError::usage(format!("cannot {}: it is running", verb.replace("{}", id))).into(),
-        );
+        return Err(InputError::usage(format!("cannot {what}: it is running")).into());
     }
     Ok(a)
 }
 
-fn wrong_kind(a: &Action, verb: &str) -> InputError {
+fn wrong_kind(a: &Action, what: &str) -> InputError {
     let how = match &a.kind {
         Kind::Approval(_) => format!(
             "approve it with `deploy-session approve {}` (or fail it)",
@@ -139,53 +127,34 @@ fn wrong_kind(a: &Action, verb: &str) -> InputError {
             a.protocol
         ),
     };
-    InputError::usage(format!(
-        "cannot {}: it is a `{}` action",
-        verb.replace("{}", &a.id),
-        a.kind.name()
-    ))
-    .with_hint(how)
+    InputError::usage(format!("cannot {what}: it is a `{}` action", a.kind.name())).with_hint(how)
 }
 
-/// Evidence paths must exist inside the repo; returns them repo-relative.
-fn check_evidence(s: &Settings, paths: &[String]) -> Result<Vec<String>> {
-    let root = s.paths.root();
-    let cwd = std::env::current_dir()?;
-    let mut out = Vec::new();
-    for p in paths {
-        let abs = if std::path::Path::new(p).is_absolute() {
-            std::path::PathBuf::from(p)
-        } else {
-            cwd.join(p)
-        };
-        let as_given = abs.to_string_lossy().into_owned();
-        let rel = inside_repo(root, &as_given)
-            .map_err(|why| InputError::usage(format!("--evidence {p}: {why}")))?;
-        let full = root.join(&rel);
-        let real = full
-            .canonicalize()
-            .map_err(|_| InputError::usage(format!("--evidence {p}: no such file")))?;
-        if !real.starts_with(root) {
-            return Err(
-                InputError::usage(format!("--evidence {p}: it resolves outside the repo")).into(),
-            );
-        }
-        out.push(rel.display().to_string());
-    }
-    Ok(out)
-}
-
-/// Saves, refreshes the context and says what is next.
+/// Saves, refreshes the context and says what is next (JSON: `{schema_version,
+/// action, status, next}`).
 pub(super) fn finish(
     s: &Settings,
     store: &mut Store,
     set: &ProtocolSet,
     a: &Action,
     verb: &str,
+    format: RunFormat,
 ) -> Result<ExitStatus> {
     store.sync_audit()?;
     store.snapshot()?;
     crate::context::refresh(store)?;
+    let next = crate::progress::next_actions(set, store.session());
+    if format == RunFormat::Json {
+        let status = store
+            .session()
+            .map(|x| x.status_of(&a.id).word())
+            .unwrap_or("completed");
+        super::print_json(
+            s,
+            &serde_json::json!({"schema_version": 1, "action": a.id, "status": status, "next": next}),
+        );
+        return Ok(ExitStatus::Success);
+    }
     let p = &s.printer;
     p.out(format!(
         "{} {} {verb}: {}",
@@ -193,7 +162,6 @@ pub(super) fn finish(
         a.id,
         a.title
     ));
-    let next = crate::progress::next_actions(set, store.session());
     if next.is_empty() {
         p.out(format!("next: `deploy-session {}` to continue", a.protocol));
     } else {

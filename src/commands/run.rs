@@ -70,41 +70,7 @@ fn execute(
     check_ids(&set, protocol, &opts.rerun)?;
     let p = s.printer.clone();
     let json_out = args.format == RunFormat::Json;
-    if store.session().is_none() {
-        if protocol != ProtocolName::Start {
-            return Err(InputError::usage("no deployment session is open")
-                .with_hint("`deploy-session start` opens one")
-                .into());
-        }
-        let git = crate::git::facts(s.paths.root());
-        store.open_session(git.clone())?;
-        let id = store.session().map(|s| s.id.clone()).unwrap_or_default();
-        let git_text = match &git {
-            Some(g) => format!(
-                "git {}@{}{}",
-                g.branch.as_deref().unwrap_or("(detached)"),
-                g.commit
-                    .as_deref()
-                    .map_or("(no commits)", |c| &c[..12.min(c.len())]),
-                if g.dirty {
-                    ", uncommitted changes"
-                } else {
-                    ", clean"
-                }
-            ),
-            None => "not a git repository: no commit is recorded".to_string(),
-        };
-        say(
-            s,
-            json_out,
-            format!(
-                "{} session {id} ({git_text})",
-                p.paint(style::HEAD, "opened")
-            ),
-        );
-    } else {
-        require_prerequisite(&store, &set, protocol)?;
-    }
+    open_or_check(&mut store, &set, protocol, s, json_out)?;
     if !extras.waivers.is_empty() {
         let by = s.actor(args.by.as_deref());
         for (gate, reason) in &extras.waivers {
@@ -188,6 +154,54 @@ fn execute(
         ));
     }
     Ok(exit_status(outcome))
+}
+
+/// Opens a session for `start` (saying so), or checks that `protocol`'s
+/// prerequisite protocol is complete in the open one.
+pub(crate) fn open_or_check(
+    store: &mut Store,
+    set: &ProtocolSet,
+    protocol: ProtocolName,
+    s: &Settings,
+    json_out: bool,
+) -> Result<()> {
+    let p = &s.printer;
+    if store.session().is_none() {
+        if protocol != ProtocolName::Start {
+            return Err(InputError::usage("no deployment session is open")
+                .with_hint("`deploy-session start` opens one")
+                .into());
+        }
+        let git = crate::git::facts(s.paths.root());
+        store.open_session(git.clone())?;
+        let id = store.session().map(|s| s.id.clone()).unwrap_or_default();
+        let git_text = match &git {
+            Some(g) => format!(
+                "git {}@{}{}",
+                g.branch.as_deref().unwrap_or("(detached)"),
+                g.commit
+                    .as_deref()
+                    .map_or("(no commits)", |c| &c[..12.min(c.len())]),
+                if g.dirty {
+                    ", uncommitted changes"
+                } else {
+                    ", clean"
+                }
+            ),
+            None => "not a git repository: no commit is recorded".to_string(),
+        };
+        say(
+            s,
+            json_out,
+            format!(
+                "{} session {id} ({git_text})",
+                p.paint(style::HEAD, "opened")
+            ),
+        );
+    } else {
+        require_prerequisite(store, set, protocol)?;
+    }
+    Ok(())
 }
 
 /// The archived copy of a session that `end` just closed.

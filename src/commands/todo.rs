@@ -18,11 +18,11 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
         TodoStatus::Pending => "[ ]",
     };
     match args.format {
-        TodoFormat::Json | TodoFormat::Todowrite => {
-            let mut v = if args.format == TodoFormat::Json {
-                serde_json::to_value(&list)?
-            } else {
-                list.todowrite()
+        TodoFormat::Json | TodoFormat::Todowrite | TodoFormat::ClaudeTasks => {
+            let mut v = match args.format {
+                TodoFormat::Json => serde_json::to_value(&list)?,
+                TodoFormat::Todowrite => list.todowrite(),
+                _ => list.claude_tasks(&set),
             };
             redactor.mask_json(&mut v);
             super::print_json(s, &v);

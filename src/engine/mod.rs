@@ -86,6 +86,37 @@ pub fn run(
     opts: RunOptions,
     reporter: Reporter,
 ) -> Result<(Outcome, Store)> {
+    with_engine(store, opts, reporter, move |engine| async move {
+        engine.run_protocol(protocol).await
+    })
+}
+
+/// Runs one action (the operator's walkthrough steps through a protocol
+/// this way): exactly as a protocol run would, including its stage's
+/// rollback if it fails.
+pub fn run_single(
+    store: Store,
+    id: String,
+    opts: RunOptions,
+    reporter: Reporter,
+) -> Result<(Outcome, Store)> {
+    with_engine(store, opts, reporter, move |engine| async move {
+        engine.run_one(&id).await
+    })
+}
+
+/// Sets up the runtime, the engine and the signal watch around `work`, and
+/// saves the state whatever happens.
+fn with_engine<F, Fut>(
+    store: Store,
+    opts: RunOptions,
+    reporter: Reporter,
+    work: F,
+) -> Result<(Outcome, Store)>
+where
+    F: FnOnce(Rc<Engine>) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -105,7 +136,7 @@ pub fn run(
         async move {
             let guard = engine.clone();
             tokio::task::spawn_local(async move { guard.watch_signals().await });
-            engine.run_protocol(protocol).await
+            work(engine).await
         }
     });
     drop(local);
@@ -235,6 +266,48 @@ impl Engine {
             return Ok(Outcome::Done);
         }
         Ok(outcome)
+    }
+
+    async fn run_one(self: &Rc<Self>, id: &str) -> Result<Outcome> {
+        self.reconcile()?;
+        let set = self.set.clone();
+        let Some(a) = set.action(id) else {
+            bail!("unknown action {id}");
+        };
+        let p = set.get(a.protocol);
+        let stage = p
+            .stages
+            .iter()
+            .find(|s| s.id == a.stage)
+            .expect("an action's stage exists");
+        let index = stage.actions.iter().position(|x| x.id == a.id).unwrap_or(0);
+        let started = self.store.borrow().session().and_then(|s| {
+            s.protocols
+                .get(&a.protocol)
+                .and_then(|r| r.started_at.clone())
+        });
+        if started.is_none() {
+            self.record(
+                None,
+                EventKind::ProtocolStarted {
+                    protocol: a.protocol,
+                },
+            )?;
+        }
+        if let Some(status) = a.status.or(stage.status) {
+            self.set_status(status)?;
+        }
+        Ok(match self.run_action(a).await? {
+            Step::Done => Outcome::Done,
+            Step::Waiting => Outcome::Waiting,
+            Step::Interrupted => Outcome::Interrupted,
+            Step::Failed => {
+                if !a.optional() {
+                    self.rollback_stage(stage, index).await?;
+                }
+                Outcome::Failed
+            }
+        })
     }
 
     /// Actions left running by a killed deploy-session: reap what they left

@@ -12,3 +12,11 @@ pub fn confirm_typed(subject: &str) -> Result<bool> {
         .interact_text()?;
     Ok(answer.trim().eq_ignore_ascii_case("yes"))
 }
+
+/// Asks one free-text question; an empty answer is allowed.
+pub fn ask(question: &str) -> Result<String> {
+    Ok(dialoguer::Input::new()
+        .with_prompt(question)
+        .allow_empty(true)
+        .interact_text()?)
+}

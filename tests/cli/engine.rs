@@ -122,23 +122,9 @@ fn protocols_refuse_to_run_out_of_order() {
     );
 }
 
-fn master_with_phase6(block: &str) -> Repo {
-    let repo = Repo::ready("");
-    let text = fixture("master_state/realistic.md");
-    let start = text.find("#### **Phase 6").unwrap();
-    let end = text.find("#### **Phase 7").unwrap();
-    let replaced = format!(
-        "{}#### **Phase 6: Testing & Quality Assurance**\n```json\n{block}\n```\n\n{}",
-        &text[..start],
-        &text[end..]
-    );
-    repo.write(".ai_context/framework_progress.md", &replaced);
-    repo
-}
-
 #[test]
 fn phase_6_not_completed_blocks_start_with_the_reason() {
-    let repo = master_with_phase6(
+    let repo = Repo::with_phase6(
         r#"{"status": "in_progress", "deliverables": {"bdd_testing": "complete"}}"#,
     );
     let r = run(repo.cmd(["start"]));
@@ -154,7 +140,7 @@ fn phase_6_not_completed_blocks_start_with_the_reason() {
 
 #[test]
 fn phase_6_not_approved_waits_for_the_approval() {
-    let repo = master_with_phase6(
+    let repo = Repo::with_phase6(
         r#"{"status": "completed", "deliverables": {"bdd_testing": "complete"}}"#,
     );
     let r = run(repo.cmd(["start"]));
@@ -193,7 +179,7 @@ fn phase_6_not_approved_waits_for_the_approval() {
 
 #[test]
 fn phase_6_deliverables_missing_are_listed() {
-    let repo = master_with_phase6(
+    let repo = Repo::with_phase6(
         r#"{"status": "completed", "deliverables": {"bdd_testing": "complete", "security_testing": "pending", "load_testing": "in_progress"}, "approval": {"status": "approved", "by": "x"}}"#,
     );
     let r = run(repo.cmd(["start"]));

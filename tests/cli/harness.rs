@@ -83,7 +83,16 @@ impl Repo {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut c = Command::cargo_bin("deploy-session").unwrap();
+        Command::from_std(self.std_cmd(args))
+    }
+
+    /// The same as a plain std command (for ptys, background runs, signals).
+    pub fn std_cmd<I, S>(&self, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deploy-session"));
         c.args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
@@ -164,18 +173,30 @@ impl Repo {
         repo
     }
 
+    /// A ready repo whose master state's Phase 6 block is `block`.
+    pub fn with_phase6(block: &str) -> Repo {
+        let repo = Repo::ready("");
+        let text = fixture("master_state/realistic.md");
+        let start = text.find("#### **Phase 6").unwrap();
+        let end = text.find("#### **Phase 7").unwrap();
+        let replaced = format!(
+            "{}#### **Phase 6: Testing & Quality Assurance**\n```json\n{block}\n```\n\n{}",
+            &text[..start],
+            &text[end..]
+        );
+        repo.write(".ai_context/framework_progress.md", &replaced);
+        repo
+    }
+
     /// The binary as a plain std command (for background runs and signals).
     pub fn spawn<I, S>(&self, args: I) -> std::process::Child
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deploy-session"));
-        c.args(args)
-            .current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env_remove("CI")
-            .env_remove("DEPLOY_SESSION_APPROVE")
+        let mut c = self.std_cmd(args);
+        // Real time: these runs are interrupted and raced.
+        c.env_remove("DEPLOY_SESSION_NOW")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         c.spawn().unwrap()

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod assistant;
 mod config;
 mod deploy;
 mod end;
@@ -13,6 +14,7 @@ mod init;
 mod plan;
 mod safety;
 mod status;
+mod walk;
 
 /// Every file in tests/cli must be declared above, or its tests never run.
 #[test]

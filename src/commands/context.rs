@@ -1,0 +1,31 @@
+//! `deploy-session context`: the assistant's brief on stdout. Read-only;
+//! `start.1.6` writes the same text to `.ai_context/deployment_context.md`.
+
+use crate::cli::{ContextArgs, ContextFormat};
+use crate::error::ExitStatus;
+use crate::master_state::MasterState;
+use crate::settings::Settings;
+use anyhow::Result;
+
+pub fn run(args: &ContextArgs, s: &Settings) -> Result<ExitStatus> {
+    let (set, config) = crate::protocol::load(&s.paths)?;
+    let state = crate::session::read_only(&s.paths)?;
+    let session = state.session.as_ref();
+    let master_path = s.paths.master_state();
+    let master = MasterState::load(&master_path, &s.paths.shown(&master_path))?;
+    let finished = crate::context::finished(&s.paths, session)?;
+    let redactor = s.redactor(&config);
+    match args.format {
+        ContextFormat::Markdown => {
+            let text = crate::context::render(&s.paths, &set, session, Some(&master), finished)?;
+            s.printer.out(redactor.mask(text.trim_end()));
+        }
+        ContextFormat::Json => {
+            let brief = crate::context::brief(&s.paths, &set, session, Some(&master), finished);
+            let mut v = serde_json::to_value(&brief)?;
+            redactor.mask_json(&mut v);
+            super::print_json(s, &v);
+        }
+    }
+    Ok(ExitStatus::Success)
+}

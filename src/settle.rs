@@ -1,0 +1,145 @@
+//! A person (or an assistant) settles an action — done, skip, fail,
+//! approve. Shared by the commands and the operator's walkthrough, so both
+//! record exactly the same events.
+
+use crate::engine::write_phase_approval;
+use crate::error::InputError;
+use crate::paths::{RepoPaths, inside_repo};
+use crate::session::{ActionStatus, EventKind, Store};
+use anyhow::Result;
+use std::path::Path;
+
+/// Completes a manual action.
+pub fn done(
+    store: &mut Store,
+    id: &str,
+    by: &str,
+    note: Option<String>,
+    evidence: Vec<String>,
+) -> Result<()> {
+    resolve(store, id, by, ActionStatus::Completed, note, evidence)
+}
+
+/// Skips an action, with the reason.
+pub fn skip(store: &mut Store, id: &str, by: &str, reason: &str) -> Result<()> {
+    resolve(
+        store,
+        id,
+        by,
+        ActionStatus::Skipped,
+        Some(reason.into()),
+        Vec::new(),
+    )
+}
+
+/// Marks a manual action or an approval failed, with the reason.
+pub fn fail(store: &mut Store, id: &str, by: &str, reason: &str) -> Result<()> {
+    resolve(
+        store,
+        id,
+        by,
+        ActionStatus::Failed,
+        Some(reason.into()),
+        Vec::new(),
+    )
+}
+
+fn resolve(
+    store: &mut Store,
+    id: &str,
+    by: &str,
+    status: ActionStatus,
+    note: Option<String>,
+    evidence: Vec<String>,
+) -> Result<()> {
+    store.record_as(
+        by,
+        Some(id),
+        EventKind::ActionResolved {
+            status,
+            note,
+            evidence,
+        },
+    )
+}
+
+/// Approves approval action `id` (recording a phase's approval in the master
+/// state first when the gate is a phase's), and makes it durable.
+pub fn approve(
+    store: &mut Store,
+    paths: &RepoPaths,
+    id: &str,
+    by: &str,
+    note: Option<String>,
+    phase: Option<i8>,
+    via: &str,
+) -> Result<()> {
+    if let Some(n) = phase {
+        approve_phase(store, paths, n, by, note.clone())?;
+    }
+    store.record_as(
+        by,
+        Some(id),
+        EventKind::ApprovalGranted {
+            via: via.into(),
+            note: note.clone(),
+            phase,
+        },
+    )?;
+    resolve(store, id, by, ActionStatus::Completed, note, Vec::new())?;
+    store.sync_audit()
+}
+
+/// Records Phase `n`'s approval in the master state, and that the file was
+/// written in the session's trail when one is open.
+pub fn approve_phase(
+    store: &mut Store,
+    paths: &RepoPaths,
+    n: i8,
+    by: &str,
+    note: Option<String>,
+) -> Result<()> {
+    write_phase_approval(paths, n, by, note)?;
+    if store.session().is_none() {
+        return Ok(());
+    }
+    let shown = paths.shown(&paths.master_state()).display().to_string();
+    store.record_as(
+        by,
+        None,
+        EventKind::FileWritten {
+            path: shown,
+            purpose: format!("Phase {n} approval"),
+        },
+    )
+}
+
+/// Evidence paths (relative to `cwd`) must exist inside the repo; returns
+/// them relative to the repo.
+pub fn check_evidence(
+    root: &Path,
+    cwd: &Path,
+    paths: &[String],
+) -> Result<Vec<String>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let abs = if Path::new(p).is_absolute() {
+            std::path::PathBuf::from(p)
+        } else {
+            cwd.join(p)
+        };
+        let rel = inside_repo(root, &abs.to_string_lossy())
+            .map_err(|why| InputError::usage(format!("--evidence {p}: {why}")))?;
+        let real = root
+            .join(&rel)
+            .canonicalize()
+            .map_err(|_| InputError::usage(format!("--evidence {p}: no such file")))?;
+        if !real.starts_with(root) {
+            return Err(InputError::usage(format!(
+                "--evidence {p}: it resolves outside the repo"
+            )));
+        }
+        out.push(rel.display().to_string());
+    }
+    Ok(out)
+}
