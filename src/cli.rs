@@ -48,6 +48,9 @@ pub struct GlobalArgs {
     /// config's `secrets:` (repeatable)
     #[arg(long = "secret-env", global = true, value_name = "NAME")]
     pub secret_env: Vec<String>,
+    /// Run as in CI: never prompt, no spinners, no colors (also CI=true)
+    #[arg(long, global = true)]
+    pub ci: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -136,12 +139,67 @@ pub enum Command {
     /// Probe an HTTP endpoint like a `probe` action does (for scripts and
     /// canary analysis); exit 0 when healthy, 1 otherwise
     Probe(ProbeArgs),
+    /// Write a CI pipeline that runs the protocols one job per stage, on
+    /// GitHub Actions or GitLab CI, generated from this repo's protocols
+    Export(ExportArgs),
+    /// Merge the session state of parallel CI jobs (copies of .ai_context
+    /// from their artifacts) into this repo's
+    Merge(MergeArgs),
     /// Run a whole deployment session end to end on loopback: a broken
     /// canary that rolls back, a blue-green release, gates, handoff, audit
     Demo(DemoArgs),
     /// The demo's HTTP service and router (used by the example's scripts)
     #[command(hide = true)]
     Serve(ServeArgs),
+}
+
+/// `export` options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The CI system
+    #[arg(value_enum)]
+    pub target: ExportTarget,
+    /// Where to write it [default: .github/workflows/deploy-session.yml or
+    /// .gitlab-ci.yml]; `-` for stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The shell command that installs deploy-session in a job
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        default_value = "cargo install --locked deploy-session"
+    )]
+    pub install: String,
+    /// The GitHub Environment (with required reviewers) approvals wait on
+    #[arg(long, value_name = "NAME", default_value = "deploy-session-approval")]
+    pub environment: String,
+    /// GitHub: the runner label; GitLab: the job image
+    #[arg(long, value_name = "NAME")]
+    pub runner: Option<String>,
+    /// Replace the file if it exists (default: refuse; with `-` ignored)
+    #[arg(long)]
+    pub force: bool,
+    /// Exit 1 if the file differs from what would be written (writes
+    /// nothing): for a CI check that the pipeline is up to date
+    #[arg(long, conflicts_with = "force")]
+    pub check: bool,
+}
+
+/// CI systems `export` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportTarget {
+    /// A GitHub Actions workflow
+    GithubActions,
+    /// A GitLab CI pipeline
+    GitlabCi,
+}
+
+/// `merge` options.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Copies of another job's .ai_context folder (from its artifact)
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
 }
 
 /// `probe` options.
@@ -221,8 +279,16 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,
     /// Walk through the protocol interactively (same as `walk`)
-    #[arg(short, long, conflicts_with_all = ["dry_run", "format"])]
+    #[arg(short, long, conflicts_with_all = ["dry_run", "format", "junit", "stage"])]
     pub interactive: bool,
+    /// Also write a JUnit XML report: one testsuite per stage, one testcase
+    /// per action
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Run only this stage (repeatable); the stages it needs must be
+    /// complete. What the exported CI pipelines run, one job per stage
+    #[arg(long, value_name = "ID")]
+    pub stage: Vec<String>,
 }
 
 /// `walk` options.
@@ -447,4 +513,32 @@ pub enum ConfigCommand {
 pub struct CompletionsArgs {
     /// The shell to generate for
     pub shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// Whether stdout is reserved for one JSON document (so nothing else,
+    /// not even workflow commands, may be printed there).
+    pub fn prints_json(&self) -> bool {
+        let report = |f: ReportFormat| f == ReportFormat::Json;
+        let run = |f: RunFormat| f == RunFormat::Json;
+        match self {
+            Command::Start(a) | Command::Work(a) => run(a.format),
+            Command::End(a) => run(a.run.format),
+            Command::Done(a) => run(a.format),
+            Command::Skip(a) | Command::Fail(a) => run(a.format),
+            Command::Approve(a) => run(a.format),
+            Command::Probe(a) => run(a.format),
+            Command::Status(a) | Command::Next(a) | Command::Gates(a) | Command::History(a) => {
+                report(a.format)
+            }
+            Command::Plan(a) => report(a.format),
+            Command::Todo(a) => a.format != TodoFormat::Table && a.format != TodoFormat::Markdown,
+            Command::Context(a) => a.format == ContextFormat::Json,
+            Command::Handoff(HandoffCommand::Verify(a)) => report(a.format),
+            Command::Audit(AuditCommand::Verify(a)) => report(a.format),
+            Command::Audit(AuditCommand::Log(a)) => report(a.format),
+            Command::Config(ConfigCommand::Check(a)) => report(a.format),
+            _ => false,
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub mod context;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fsio;
 pub mod gates;
 pub mod git;
@@ -23,6 +24,7 @@ pub mod paths;
 pub mod progress;
 pub mod protocol;
 pub mod redact;
+pub mod reports;
 pub mod session;
 pub mod settings;
 pub mod settle;
@@ -38,13 +40,17 @@ use clap::Parser;
 pub fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose);
-    let printer = ui::Printer::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+    let printer = settings::printer(&cli.global);
+    let json_out = cli.command.prints_json();
     let outcome = settings::Settings::from_args(&cli.global)
         .and_then(|s| commands::dispatch(cli.command, &s));
     let status = match outcome {
         Ok(status) => status,
         Err(err) => {
             report_error(&printer, &err);
+            if reports::github::detected() {
+                annotate_error(&printer, &err, json_out);
+            }
             error::classify(&err)
         }
     };
@@ -60,6 +66,18 @@ fn report_error(printer: &ui::Printer, err: &anyhow::Error) {
         }
     } else {
         printer.error(format!("{err:#}"), hint.as_deref());
+    }
+}
+
+/// The error as `::error` workflow commands: on stdout, where the runner
+/// reads them, unless stdout is reserved for a JSON document.
+fn annotate_error(printer: &ui::Printer, err: &anyhow::Error, json_out: bool) {
+    for line in reports::github::error_annotations(err) {
+        if json_out {
+            eprintln!("{line}");
+        } else {
+            printer.out(line);
+        }
     }
 }
 

@@ -21,10 +21,28 @@ pub struct Settings {
     pub lock_timeout: Duration,
     /// Extra secret variables from `--secret-env`.
     pub secret_env: Vec<String>,
-    /// Running in CI (`CI=true`): never prompt, never draw spinners.
+    /// Running in CI (`CI=true` or `--ci`): never prompt, never draw
+    /// spinners, no colors.
     pub ci: bool,
+    /// Running in a GitHub Actions job: workflow commands and the step
+    /// summary.
+    pub github: bool,
     /// The full command line, for the lock holder's description.
     pub command_line: String,
+}
+
+/// CI mode: `--ci`, or `CI` set to anything but empty, `false` or `0`.
+pub fn ci_mode(g: &GlobalArgs) -> bool {
+    g.ci || std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The printer the flags ask for: in CI, `--color auto` means plain text.
+pub fn printer(g: &GlobalArgs) -> Printer {
+    let color = match g.color {
+        crate::cli::ColorChoice::Auto if ci_mode(g) => crate::cli::ColorChoice::Never,
+        other => other,
+    };
+    Printer::new(color, g.quiet, g.verbose)
 }
 
 impl Settings {
@@ -42,15 +60,16 @@ impl Settings {
         }
         let paths = RepoPaths::discover(g.repo.as_deref(), &cwd);
         tracing::debug!(repo = %paths.root().display(), "repo resolved");
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let ci = ci_mode(g);
         let args: Vec<String> = std::env::args().collect();
         let command_line = format!("deploy-session {}", args[1..].join(" "));
         Ok(Settings {
             paths,
-            printer: Printer::new(g.color, g.quiet, g.verbose),
+            printer: printer(g),
             lock_timeout: g.lock_timeout.unwrap_or(Duration::ZERO),
             secret_env: g.secret_env.clone(),
             ci,
+            github: crate::reports::github::detected(),
             command_line,
         })
     }

@@ -6,10 +6,12 @@ mod audit;
 mod completions;
 mod config;
 mod context;
+mod export;
 mod gates;
 mod handoff;
 mod history;
 mod init;
+mod merge;
 mod next;
 mod plan;
 mod probe;
@@ -58,6 +60,8 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Config(ConfigCommand::Check(a)) => config::check(&a, settings),
         Command::Completions(a) => completions::run(&a),
         Command::Probe(a) => probe::run(&a, settings),
+        Command::Export(a) => export::run(&a, settings),
+        Command::Merge(a) => merge::run(&a, settings),
         Command::Demo(a) => {
             let opts = crate::demo::Options { dir: a.dir.clone() };
             crate::demo::run(&opts, &settings.printer)

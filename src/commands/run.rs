@@ -60,17 +60,27 @@ fn execute(
     if args.dry_run {
         return dry_run(protocol, s);
     }
-    let (mut store, set, _config) = s.open_store(args.by.as_deref())?;
+    let (mut store, set, config) = s.open_store(args.by.as_deref())?;
     let opts = RunOptions {
         rerun: args.rerun.clone(),
         approvals: approvals(args, &set)?,
         approver: args.by.clone(),
         interactive: s.interactive(),
+        only_stages: args.stage.clone(),
     };
     check_ids(&set, protocol, &opts.rerun)?;
+    check_stage_ids(&set, protocol, &args.stage)?;
     let p = s.printer.clone();
     let json_out = args.format == RunFormat::Json;
+    let ci = CiReports {
+        s,
+        args,
+        protocol,
+        set: &set,
+        redactor: s.redactor(&config),
+    };
     open_or_check(&mut store, &set, protocol, s, json_out)?;
+    check_stage_needs(&store, &set, protocol, &args.stage)?;
     if !extras.waivers.is_empty() {
         let by = s.actor(args.by.as_deref());
         for (gate, reason) in &extras.waivers {
@@ -105,6 +115,7 @@ fn execute(
                 sess.id
             ),
         );
+        ci.write(Outcome::Done, sess, json_out)?;
         if json_out {
             super::print_json(s, &report_json(protocol, Outcome::Done, &set, sess));
         }
@@ -118,7 +129,8 @@ fn execute(
             format!("{} — {}", protocol, set.get(protocol).title),
         ),
     );
-    let reporter = Reporter::new(p.clone(), s.spinners() && !json_out, json_out);
+    let reporter =
+        Reporter::new(p.clone(), s.spinners() && !json_out, json_out).with_github_groups(s.github);
     let opened = store.session().cloned();
     let (outcome, store) = engine::run(store, protocol, opts, reporter)?;
     crate::context::refresh(&store)?;
@@ -128,6 +140,9 @@ fn execute(
         None => closed_session(s, opened.as_ref()),
     };
     drop(store);
+    if let Some(sess) = &sess {
+        ci.write(outcome, sess, json_out)?;
+    }
     let commit = if outcome == Outcome::Done && extras.commit {
         Some(commit(s, sess.as_ref(), extras.tag.as_deref())?)
     } else {
@@ -327,6 +342,94 @@ fn check_ids(set: &ProtocolSet, protocol: ProtocolName, ids: &[String]) -> Resul
         }
     }
     Ok(())
+}
+
+/// `--stage` ids must be stages of the protocol being run.
+fn check_stage_ids(set: &ProtocolSet, protocol: ProtocolName, ids: &[String]) -> Result<()> {
+    let p = set.get(protocol);
+    for id in ids {
+        if !p.stages.iter().any(|st| &st.id == id) {
+            let all: Vec<&str> = p.stages.iter().map(|st| st.id.as_str()).collect();
+            return Err(
+                InputError::usage(format!("--stage {id}: `{protocol}` has no such stage"))
+                    .with_hint(format!("its stages: {}", all.join(", ")))
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A `--stage` runs only when the stages it needs are complete.
+fn check_stage_needs(
+    store: &Store,
+    set: &ProtocolSet,
+    protocol: ProtocolName,
+    ids: &[String],
+) -> Result<()> {
+    let p = set.get(protocol);
+    let Some(session) = store.session() else {
+        return Ok(());
+    };
+    for id in ids {
+        let stage = p.stages.iter().find(|st| &st.id == id).expect("checked");
+        let missing: Vec<&str> = stage
+            .needs
+            .iter()
+            .filter(|n| !ids.contains(n) && !progress::stage_complete(p, n, session))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(InputError::usage(format!(
+                "--stage {id} needs {} complete first",
+                missing.join(" and ")
+            ))
+            .with_hint(format!(
+                "run them first: deploy-session {protocol} --stage {}",
+                missing.join(" --stage ")
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The reports a run leaves for CI: `--junit`, and in GitHub Actions the
+/// notices for waiting actions and the step summary.
+struct CiReports<'a> {
+    s: &'a Settings,
+    args: &'a RunArgs,
+    protocol: ProtocolName,
+    set: &'a ProtocolSet,
+    redactor: crate::redact::Redactor,
+}
+
+impl CiReports<'_> {
+    fn write(&self, outcome: Outcome, sess: &Session, json_out: bool) -> Result<()> {
+        use crate::reports::{github, junit};
+        let p = self.set.get(self.protocol);
+        let only = &self.args.stage;
+        if let Some(file) = &self.args.junit {
+            let xml = junit::render(p, only, sess, &self.s.paths, &self.redactor)?;
+            junit::write(file, &xml)?;
+        }
+        if !self.s.github {
+            return Ok(());
+        }
+        let next = if outcome == Outcome::Waiting {
+            progress::next_actions(self.set, Some(sess))
+        } else {
+            Vec::new()
+        };
+        for line in github::waiting_notices(&next, &self.redactor) {
+            say(self.s, json_out, line);
+        }
+        if let Some(file) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|f| !f.is_empty()) {
+            let md = github::step_summary(p, only, outcome, sess, &next, &self.redactor);
+            github::append_summary(std::path::Path::new(&file), &md)?;
+        }
+        Ok(())
+    }
 }
 
 /// `work` needs `start` complete, `end` needs `work`: says what is missing.

@@ -20,7 +20,9 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         TodoFormat::Json | TodoFormat::Todowrite | TodoFormat::ClaudeTasks => {
             let mut v = match args.format {
-                TodoFormat::Json => serde_json::to_value(&list)?,
+                TodoFormat::Json => {
+                    serde_json::json!({"schema_version": 1, "todos": list.todos})
+                }
                 TodoFormat::Todowrite => list.todowrite(),
                 _ => list.claude_tasks(&set),
             };

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub approver: Option<String>,
     /// Prompts are allowed (a terminal, not CI).
     pub interactive: bool,
+    /// Run only these stages (`--stage`); empty = every stage.
+    pub only_stages: Vec<String>,
 }
 
 /// How a run ended.
@@ -375,7 +377,7 @@ impl Engine {
                     .needs
                     .iter()
                     .all(|n| index(n).is_some_and(|j| states[j] == StageState::Done));
-                if may_start && states[i] == StageState::Pending && ready {
+                if may_start && states[i] == StageState::Pending && ready && self.selected(stage) {
                     states[i] = StageState::Running;
                     let me = self.clone();
                     let stage = stage.clone();
@@ -396,6 +398,13 @@ impl Engine {
         if let Some(e) = first_error {
             return Err(e);
         }
+        let states: Vec<StageState> = p
+            .stages
+            .iter()
+            .zip(states)
+            .filter(|(stage, _)| self.selected(stage))
+            .map(|(_, state)| state)
+            .collect();
         Ok(if states.contains(&StageState::Failed) {
             Outcome::Failed
         } else if states.contains(&StageState::Interrupted) || self.cancelled() {
@@ -405,6 +414,11 @@ impl Engine {
         } else {
             Outcome::Waiting
         })
+    }
+
+    /// Whether `--stage` lets this stage run.
+    fn selected(&self, stage: &Stage) -> bool {
+        self.opts.only_stages.is_empty() || self.opts.only_stages.contains(&stage.id)
     }
 
     async fn run_stage(self: &Rc<Self>, stage: &Stage) -> Result<StageState> {

@@ -19,6 +19,10 @@ pub struct Reporter {
     to_stderr: bool,
     multi: Option<MultiProgress>,
     spinners: RefCell<HashMap<String, ProgressBar>>,
+    /// GitHub Actions: each action's output is held back and printed as
+    /// one `::group::` when it finishes (stages running at the same time
+    /// would interleave the groups otherwise).
+    groups: Option<RefCell<HashMap<String, Vec<String>>>>,
 }
 
 impl Reporter {
@@ -31,7 +35,14 @@ impl Reporter {
             to_stderr,
             multi,
             spinners: RefCell::new(HashMap::new()),
+            groups: None,
         }
+    }
+
+    /// Groups each action's output as a GitHub Actions log group.
+    pub fn with_github_groups(mut self, on: bool) -> Reporter {
+        self.groups = on.then(|| RefCell::new(HashMap::new()));
+        self
     }
 
     /// The printer (for colors).
@@ -110,6 +121,18 @@ impl Reporter {
             .unwrap_or_default();
         let detail = detail.map(|d| format!(" — {d}")).unwrap_or_default();
         let line = format!("  {} {} {}{time}{detail}", p.paint(st, mark), a.id, a.title);
+        if let Some(groups) = &self.groups {
+            let lines = groups.borrow_mut().remove(&a.id).unwrap_or_default();
+            let head = crate::reports::github::command("group", &[], line.trim_start());
+            let mut block = head;
+            for l in lines {
+                block.push('\n');
+                block.push_str(&l);
+            }
+            block.push_str("\n::endgroup::");
+            self.shout(block);
+            return;
+        }
         if matches!(status, ActionStatus::Failed | ActionStatus::Interrupted) {
             self.shout(line);
         } else {
@@ -131,6 +154,13 @@ pub struct ActionSink<'a> {
 
 impl LineSink for ActionSink<'_> {
     fn line(&self, text: &str) {
+        if let Some(groups) = &self.reporter.groups {
+            let mut g = groups.borrow_mut();
+            g.entry(self.id.to_string())
+                .or_default()
+                .push(text.to_string());
+            return;
+        }
         let p = &self.reporter.printer;
         self.reporter.say(format!(
             "    {} {text}",

@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod lock;
+pub mod merge;
 pub mod model;
 
 use crate::audit::{self, Event};
@@ -237,6 +238,28 @@ impl Store {
             hash,
         };
         self.state.apply(&event, &applied);
+        self.state.journal = self.writer.pos().clone();
+        Ok(())
+    }
+
+    /// Appends an event recorded elsewhere (another CI job's trail) with its
+    /// own time, actor and detail, chained onto this trail.
+    pub fn import(&mut self, e: &Event) -> Result<()> {
+        let detail = serde_json::to_string(&e.detail)?;
+        let (seq, hash) = self.writer.append_parts(
+            &e.ts,
+            &e.session,
+            &e.event,
+            e.action.as_deref(),
+            &e.actor,
+            &detail,
+        )?;
+        let mut applied = e.clone();
+        applied.seq = seq;
+        applied.hash = hash;
+        if let Some(kind) = EventKind::from_event(&applied) {
+            self.state.apply(&applied, &kind);
+        }
         self.state.journal = self.writer.pos().clone();
         Ok(())
     }

@@ -363,6 +363,15 @@ pub enum EventKind {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// Another job's events were appended (`merge`): they forked from this
+    /// trail after `fork_seq`; `head` is the other trail's last hash, so
+    /// its original chain can still be checked against its artifact.
+    SessionMerged {
+        from: String,
+        events: u64,
+        fork_seq: u64,
+        head: String,
+    },
 }
 
 impl EventKind {
@@ -603,6 +612,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             at: ts,
         }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),
+        EventKind::SessionMerged { .. } => {}
     }
 }
 

@@ -3,16 +3,6 @@
 
 use crate::harness::*;
 
-/// Gates that need measurements a manual session cannot have.
-const UNMEASURED: [&str; 6] = [
-    "rollback_capability",
-    "reliability",
-    "deployment_time",
-    "rollback_time",
-    "zero_data_loss",
-    "real_time_validation",
-];
-
 /// A repo where every start and work action runs `true`.
 fn through_work() -> Repo {
     let mut ids = start_manual_ids();
@@ -25,13 +15,7 @@ fn through_work() -> Repo {
 }
 
 fn end_waiving(repo: &Repo, extra: &[&str]) -> Run {
-    let mut args = vec!["end"];
-    for g in UNMEASURED {
-        args.extend(["--waive", g]);
-    }
-    args.extend(["--reason", "first release: no deployment measured yet"]);
-    args.extend_from_slice(extra);
-    run(repo.cmd(args))
+    run(repo.cmd(end_waiving_args(extra)))
 }
 
 #[test]
@@ -526,12 +510,7 @@ fn secrets_never_reach_the_handoff_package() {
     );
     assert_eq!(with_key(&["start"]).code, 0);
     assert_eq!(with_key(&["work"]).code, 0);
-    let mut args = vec!["end"];
-    for g in UNMEASURED {
-        args.extend(["--waive", g]);
-    }
-    args.extend(["--reason", "n/a"]);
-    assert_eq!(with_key(&args).code, 0);
+    assert_eq!(with_key(&end_waiving_args(&[])).code, 0);
     for (path, bytes) in repo.files() {
         assert!(
             !String::from_utf8_lossy(&bytes).contains(secret),

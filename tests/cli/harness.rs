@@ -359,3 +359,24 @@ impl Drop for TestServer {
         self.server.unblock();
     }
 }
+
+/// Gates that need measurements a session without a deployment cannot have.
+pub const UNMEASURED: [&str; 6] = [
+    "rollback_capability",
+    "reliability",
+    "deployment_time",
+    "rollback_time",
+    "zero_data_loss",
+    "real_time_validation",
+];
+
+/// `end` waiving the unmeasured gates, then `extra`.
+pub fn end_waiving_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["end"];
+    for g in UNMEASURED {
+        args.extend(["--waive", g]);
+    }
+    args.extend(["--reason", "no deployment measured yet"]);
+    args.extend_from_slice(extra);
+    args
+}

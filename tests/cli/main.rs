@@ -4,10 +4,12 @@
 mod harness;
 
 mod assistant;
+mod ci;
 mod config;
 mod deploy;
 mod end;
 mod engine;
+mod export;
 mod general;
 mod humans;
 mod init;

@@ -1,0 +1,81 @@
+//! `deploy-session export github-actions | gitlab-ci`: writes the pipeline
+//! (see `crate::export`). Refuses to replace a different file without
+//! --force; `--check` only compares, for a CI step that fails when the
+//! committed pipeline is stale.
+
+use crate::cli::{ExportArgs, ExportTarget};
+use crate::error::{ExitStatus, InputError};
+use crate::export::{self, Options};
+use crate::settings::Settings;
+use anyhow::Result;
+use std::path::PathBuf;
+
+pub fn run(args: &ExportArgs, s: &Settings) -> Result<ExitStatus> {
+    let (set, _) = crate::protocol::load(&s.paths)?;
+    let (name, default) = match args.target {
+        ExportTarget::GithubActions => ("github-actions", ".github/workflows/deploy-session.yml"),
+        ExportTarget::GitlabCi => ("gitlab-ci", ".gitlab-ci.yml"),
+    };
+    let opts = Options {
+        install: args.install.clone(),
+        environment: args.environment.clone(),
+        runner: args.runner.clone(),
+        regenerate: format!("deploy-session export {name}"),
+    };
+    let text = match args.target {
+        ExportTarget::GithubActions => export::github::render(&set, &opts)?,
+        ExportTarget::GitlabCi => export::gitlab::render(&set, &opts)?,
+    };
+    let p = &s.printer;
+    if args.output.as_deref() == Some(std::path::Path::new("-")) {
+        p.out(text.trim_end());
+        return Ok(ExitStatus::Success);
+    }
+    let target: PathBuf = match &args.output {
+        Some(o) => std::env::current_dir()?.join(o),
+        None => s.paths.root().join(default),
+    };
+    let shown = s.paths.shown(&target).display().to_string();
+    let current = std::fs::read_to_string(&target).ok();
+    let same = current.as_deref() == Some(text.as_str());
+    if args.check {
+        if same {
+            p.info(format!("{shown} is up to date"));
+            return Ok(ExitStatus::Success);
+        }
+        p.info(format!(
+            "{shown} is {}: run `deploy-session export {name}{}` and commit it",
+            if current.is_some() {
+                "stale"
+            } else {
+                "missing"
+            },
+            args.output
+                .as_ref()
+                .map(|o| format!(" --output {}", o.display()))
+                .unwrap_or_default()
+        ));
+        return Ok(ExitStatus::Failure);
+    }
+    if same {
+        p.info(format!("{shown} is up to date"));
+        return Ok(ExitStatus::Success);
+    }
+    if current.is_some() && !args.force {
+        return Err(InputError::usage(format!(
+            "{shown} exists and differs from what would be written"
+        ))
+        .with_hint("--force replaces it (keeping a .bak); --check shows whether it is stale")
+        .into());
+    }
+    crate::fsio::keep_backup(&target)?;
+    crate::fsio::write_atomic(&target, text.as_bytes())?;
+    p.info(format!(
+        "wrote {shown}: {} jobs, one per stage",
+        export::jobs(&set).len()
+    ));
+    for line in text.lines().take_while(|l| l.starts_with('#')).skip(2) {
+        p.info(line.trim_start_matches("# "));
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,34 @@
+//! `deploy-session merge DIR...`: joins the state of CI jobs that ran
+//! stages in parallel (see `session::merge`).
+
+use crate::cli::MergeArgs;
+use crate::error::{ExitStatus, InputError};
+use crate::settings::Settings;
+use anyhow::Result;
+
+pub fn run(args: &MergeArgs, s: &Settings) -> Result<ExitStatus> {
+    let (mut store, _, _) = s.open_store(None)?;
+    if store.session().is_none() {
+        return Err(InputError::usage("no deployment session is open here to merge into")
+            .with_hint("restore the state of one of the jobs first (its .ai_context), then merge the others into it")
+            .into());
+    }
+    let cwd = std::env::current_dir()?;
+    for dir in &args.dirs {
+        let dir = cwd.join(dir);
+        let merged = crate::session::merge::merge(&mut store, &dir)?;
+        let files = if merged.files.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", merged.files.join(", "))
+        };
+        s.printer.info(format!(
+            "merged {} events{files} from {}",
+            merged.events,
+            merged.from.display()
+        ));
+    }
+    store.snapshot()?;
+    crate::context::refresh(&store)?;
+    Ok(ExitStatus::Success)
+}

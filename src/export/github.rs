@@ -1,0 +1,140 @@
+//! A GitHub Actions workflow: one job per stage with `needs:` mirroring the
+//! stage graph, the state passed as artifacts, approvals behind a GitHub
+//! Environment with required reviewers, one deployment per ref at a time.
+
+use super::{Job, Options, header, jobs, stage_command};
+use crate::protocol::ProtocolSet;
+use anyhow::Result;
+use serde_json::{Value, json};
+
+const CHECKOUT: &str = "actions/checkout@v4";
+const UPLOAD: &str = "actions/upload-artifact@v4";
+const DOWNLOAD: &str = "actions/download-artifact@v4";
+
+/// The workflow file's text.
+pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
+    let all = jobs(set);
+    let mut jobs_map = serde_json::Map::new();
+    for job in &all {
+        jobs_map.insert(job.id.clone(), job_value(job, opts));
+    }
+    let workflow = json!({
+        "name": "deploy-session",
+        "on": { "workflow_dispatch": {} },
+        "concurrency": {
+            "group": "deploy-session-${{ github.ref }}",
+            "cancel-in-progress": false,
+        },
+        "permissions": { "contents": "read" },
+        "env": { "CI": "true" },
+        "jobs": jobs_map,
+    });
+    let gated: Vec<&str> = all
+        .iter()
+        .filter(|j| !j.approvals.is_empty())
+        .map(|j| j.stage.as_str())
+        .collect();
+    let mut notes = Vec::new();
+    if !gated.is_empty() {
+        notes.push(format!(
+            "Create the GitHub Environment `{}` with required reviewers (Settings → Environments): stage {} waits for it.",
+            opts.environment,
+            gated.join(", ")
+        ));
+    }
+    notes.push("Manual actions must be given a `run:` in deploy-session.yaml or be done before: in CI a job stops at one (exit 3) with a notice saying which.".into());
+    Ok(format!(
+        "{}\n{}",
+        header(opts, &notes),
+        serde_yaml::to_string(&workflow)?
+    ))
+}
+
+fn job_value(job: &Job, opts: &Options) -> Value {
+    let mut steps = vec![
+        json!({ "uses": CHECKOUT }),
+        json!({ "name": "Install deploy-session", "run": opts.install }),
+    ];
+    steps.extend(restore_steps(job));
+    let mut run = json!({
+        "name": format!("Run {}", job.stage),
+        "run": stage_command(job, "\"$RUNNER_TEMP/junit.xml\"", Some("\"$APPROVER\"")),
+    });
+    if !job.approvals.is_empty() {
+        run["env"] = json!({
+            "APPROVER": format!(
+                "GitHub Environment {} (run ${{{{ github.run_id }}}}, started by ${{{{ github.actor }}}})",
+                opts.environment
+            ),
+        });
+    }
+    steps.push(run);
+    steps.push(upload(
+        "Save the session state",
+        format!("deploy-session-state-{}", job.id),
+        ".ai_context/",
+        "error",
+    ));
+    steps.push(upload(
+        "Upload the JUnit report",
+        format!("junit-{}", job.id),
+        "${{ runner.temp }}/junit.xml",
+        "ignore",
+    ));
+    let mut v = json!({
+        "name": format!("{} {}", job.stage, job.title),
+        "runs-on": opts.runner.clone().unwrap_or_else(|| "ubuntu-latest".into()),
+    });
+    if !job.needs.is_empty() {
+        v["needs"] = json!(job.needs);
+    }
+    if !job.approvals.is_empty() {
+        v["environment"] = json!({ "name": opts.environment });
+    }
+    v["steps"] = Value::Array(steps);
+    v
+}
+
+/// A step uploading `path` as artifact `name`, even when the stage failed
+/// (hidden files included: `.ai_context` is one).
+fn upload(step: &str, name: String, path: &str, if_missing: &str) -> Value {
+    json!({
+        "name": step,
+        "if": "always()",
+        "uses": UPLOAD,
+        "with": {
+            "name": name,
+            "path": path,
+            "include-hidden-files": true,
+            "if-no-files-found": if_missing,
+            "overwrite": true,
+        },
+    })
+}
+
+/// Downloads the state of the first job needed into `.ai_context`, and
+/// merges the others' into it.
+fn restore_steps(job: &Job) -> Vec<Value> {
+    let mut steps = Vec::new();
+    for (i, need) in job.needs.iter().enumerate() {
+        let artifact = format!("deploy-session-state-{need}");
+        if i == 0 {
+            steps.push(json!({
+                "name": format!("Restore the session state of {need}"),
+                "uses": DOWNLOAD,
+                "with": { "name": artifact, "path": ".ai_context" },
+            }));
+            continue;
+        }
+        steps.push(json!({
+            "name": format!("Fetch the session state of {need}"),
+            "uses": DOWNLOAD,
+            "with": { "name": artifact, "path": format!("${{{{ runner.temp }}}}/deploy-session-state/{need}") },
+        }));
+        steps.push(json!({
+            "name": format!("Merge the session state of {need}"),
+            "run": format!("deploy-session merge \"$RUNNER_TEMP/deploy-session-state/{need}\""),
+        }));
+    }
+    steps
+}

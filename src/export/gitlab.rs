@@ -1,0 +1,124 @@
+//! A GitLab CI pipeline: one job per stage with `needs:` mirroring the
+//! stage graph, the state passed as artifacts, a `when: manual` job per
+//! approval (recorded as approved by whoever runs it), and a
+//! `resource_group` on deploying jobs so two deployments never overlap.
+
+use super::{Job, Options, header, jobs, stage_command};
+use crate::protocol::ProtocolSet;
+use anyhow::Result;
+use serde_json::{Value, json};
+
+/// Where each job leaves its copy of `.ai_context` for the jobs after it.
+const STATE_DIR: &str = ".deploy-session-state";
+
+/// The pipeline file's text.
+pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
+    let all = jobs(set);
+    let mut stages = Vec::new();
+    let mut root = serde_json::Map::new();
+    for job in &all {
+        stages.push(json!(job.id));
+        let mut needs = job.needs.clone();
+        if !job.approvals.is_empty() {
+            let gate = format!("approve-{}", job.id);
+            root.insert(gate.clone(), approval_job(job));
+            needs = vec![gate];
+        }
+        root.insert(job.id.clone(), stage_job(job, &needs));
+    }
+    let mut pipeline = json!({
+        "stages": stages,
+        "variables": { "CI": "true" },
+        "default": {
+            "image": opts.runner.clone().unwrap_or_else(|| "rust:1".into()),
+            "before_script": [opts.install],
+        },
+    });
+    for (k, v) in root {
+        pipeline[k] = v;
+    }
+    let notes = vec![
+        "Approvals are manual jobs (approve-<stage>): whoever runs one is recorded as the approver; protect them with protected environments or branch rules as your process needs.".to_string(),
+        "Manual actions must be given a `run:` in deploy-session.yaml or be done before: in CI a job stops at one (exit 3) saying which.".to_string(),
+    ];
+    Ok(format!(
+        "{}\n{}",
+        header(opts, &notes),
+        serde_yaml::to_string(&pipeline)?
+    ))
+}
+
+/// Restores the state of the jobs in `needs` (the first copied in, the
+/// others merged).
+fn restore(needs: &[String]) -> Vec<String> {
+    needs
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if i == 0 {
+                format!("mkdir -p .ai_context && cp -R {STATE_DIR}/{n}/. .ai_context/")
+            } else {
+                format!("deploy-session merge {STATE_DIR}/{n}")
+            }
+        })
+        .collect()
+}
+
+fn save(id: &str) -> Vec<String> {
+    vec![format!(
+        "mkdir -p {STATE_DIR}/{id} && cp -R .ai_context/. {STATE_DIR}/{id}/"
+    )]
+}
+
+fn needs_value(needs: &[String]) -> Value {
+    Value::Array(
+        needs
+            .iter()
+            .map(|n| json!({ "job": n, "artifacts": true }))
+            .collect(),
+    )
+}
+
+fn stage_job(job: &Job, needs: &[String]) -> Value {
+    let mut script = restore(needs);
+    script.push(stage_command(job, "junit.xml", None));
+    let mut v = json!({
+        "stage": job.id,
+        "needs": needs_value(needs),
+        "script": script,
+        "after_script": save(&job.id),
+        "artifacts": {
+            "when": "always",
+            "paths": [format!("{STATE_DIR}/{}/", job.id)],
+            "reports": { "junit": "junit.xml" },
+        },
+    });
+    if job.deploys {
+        v["resource_group"] = json!("deploy-session-$CI_COMMIT_REF_SLUG");
+    }
+    v
+}
+
+/// The manual job that records the stage's approvals as given by the
+/// person who runs it.
+fn approval_job(job: &Job) -> Value {
+    let id = format!("approve-{}", job.id);
+    let mut script = restore(&job.needs);
+    for a in &job.approvals {
+        script.push(format!(
+            "deploy-session approve {a} --by \"$GITLAB_USER_NAME <$GITLAB_USER_EMAIL>\" --note \"pipeline $CI_PIPELINE_ID\""
+        ));
+    }
+    json!({
+        "stage": job.id,
+        "when": "manual",
+        "allow_failure": false,
+        "needs": needs_value(&job.needs),
+        "script": script,
+        "after_script": save(&id),
+        "artifacts": {
+            "when": "always",
+            "paths": [format!("{STATE_DIR}/{id}/")],
+        },
+    })
+}

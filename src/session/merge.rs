@@ -1,0 +1,216 @@
+//! Joins the session state of CI jobs that ran in parallel (work.2 and
+//! work.3 on two runners). Each job starts from the same trail and appends
+//! its own events; `merge` finds where the other job's trail forked from
+//! ours, appends its new events after ours (re-chained, with their own
+//! times and actors, then a `session_merged` event naming the other trail's
+//! head), and carries over the files those events say it wrote. Two jobs
+//! that both wrote the same file cannot be joined: that is refused, and
+//! nothing is changed.
+
+use super::{EventKind, Store};
+use crate::audit::{self, Event, JournalPos};
+use crate::error::InputError;
+use anyhow::{Context, Result};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Files every job rewrites from the state: regenerated, never copied.
+const DERIVED: [&str; 2] = [
+    ".ai_context/todos.json",
+    ".ai_context/deployment_context.md",
+];
+
+/// What one merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub from: PathBuf,
+    /// Events appended from the other trail.
+    pub events: u64,
+    /// Files copied from the other job.
+    pub files: Vec<String>,
+}
+
+/// Merges the other job's `.ai_context` copy at `other` into the store.
+pub fn merge(store: &mut Store, other: &Path) -> Result<Merged> {
+    let shown = other.display().to_string();
+    let other_trail = other.join("deploy-session").join("audit.jsonl");
+    if !other_trail.is_file() {
+        return Err(InputError::usage(format!(
+            "{shown}: no deploy-session/audit.jsonl in it (it must be a copy of a job's .ai_context folder)"
+        ))
+        .into());
+    }
+    let theirs = read_trail(&other_trail)?;
+    let ours = read_trail(&store.ctx().paths.audit())?;
+    let fork = ours
+        .iter()
+        .zip(&theirs)
+        .take_while(|(a, b)| a.hash == b.hash)
+        .count();
+    if fork == 0 && !ours.is_empty() {
+        return Err(InputError::usage(format!(
+            "{shown}: its audit trail shares no history with this repo's; it is not a copy of the same session"
+        ))
+        .into());
+    }
+    // A merge interrupted half way is finished by running it again: events
+    // already appended here (same time, actor and content) are not
+    // appended twice, and files already equal are not copied.
+    let their_keys: BTreeSet<String> = theirs[fork..].iter().map(key).collect();
+    let our_keys: BTreeSet<String> = ours[fork..].iter().map(key).collect();
+    let ours_own: Vec<Event> = ours[fork..]
+        .iter()
+        .filter(|e| !their_keys.contains(&key(e)))
+        .cloned()
+        .collect();
+    let new: Vec<&Event> = theirs[fork..]
+        .iter()
+        .filter(|e| !our_keys.contains(&key(e)))
+        .collect();
+    check_same_session(store, &new, &shown)?;
+    let copies = files_to_copy(&ours_own, &theirs[fork..], &shown)?;
+    for e in &new {
+        store.import(e)?;
+    }
+    let root = store.ctx().paths.root().to_path_buf();
+    let mut merged = Merged {
+        from: other.to_path_buf(),
+        events: new.len() as u64,
+        files: Vec::new(),
+    };
+    for rel in copies {
+        let Some(inside) = rel.strip_prefix(".ai_context/") else {
+            tracing::warn!(path = %rel, "written outside .ai_context by the other job: not in its artifact, not copied");
+            continue;
+        };
+        if copy_file(&other.join(inside), &root.join(&rel))? {
+            merged.files.push(rel);
+        }
+    }
+    copy_missing_logs(other, &store.ctx().paths.store())?;
+    if !new.is_empty() {
+        store.record(
+            None,
+            EventKind::SessionMerged {
+                from: shown,
+                events: merged.events,
+                fork_seq: fork as u64,
+                head: theirs.last().map(|e| e.hash.clone()).unwrap_or_default(),
+            },
+        )?;
+    }
+    store.sync_audit()?;
+    Ok(merged)
+}
+
+/// What makes an event the same event in two trails (seq and hashes differ
+/// once re-chained).
+fn key(e: &Event) -> String {
+    format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        e.ts,
+        e.session,
+        e.event,
+        e.action.as_deref().unwrap_or(""),
+        e.actor,
+        e.detail
+    )
+}
+
+/// Every event of a trail, its chain checked.
+fn read_trail(path: &Path) -> Result<Vec<Event>> {
+    let tail = audit::read_tail(path, &JournalPos::default())
+        .with_context(|| format!("cannot read the audit trail {}", path.display()))?;
+    if tail.torn.is_some() {
+        return Err(InputError::in_file(
+            path,
+            None,
+            "its last line is torn (the job was killed mid-write)",
+        )
+        .with_hint("`deploy-session audit verify` in that job's copy shows it")
+        .into());
+    }
+    Ok(tail.events)
+}
+
+/// The other job must have worked on the session that is open here.
+fn check_same_session(store: &Store, new: &[&Event], shown: &str) -> Result<()> {
+    let open = store.session().map(|s| s.id.clone());
+    if let Some(e) = new.iter().find(|e| Some(&e.session) != open.as_ref()) {
+        return Err(InputError::usage(format!(
+            "{shown}: it recorded events of session {} but the open session here is {}",
+            e.session,
+            open.as_deref().unwrap_or("(none)")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Files the other job wrote after the fork, refusing any this job wrote
+/// too (derived files excepted: they are regenerated).
+fn files_to_copy(ours: &[Event], theirs: &[Event], shown: &str) -> Result<Vec<String>> {
+    let written = |events: &[Event]| -> BTreeSet<String> {
+        events
+            .iter()
+            .filter_map(|e| match EventKind::from_event(e) {
+                Some(EventKind::FileWritten { path, .. }) if !DERIVED.contains(&path.as_str()) => {
+                    Some(path)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let (mine, other) = (written(ours), written(theirs));
+    let both: Vec<&String> = mine.intersection(&other).collect();
+    if !both.is_empty() {
+        let names: Vec<&str> = both.iter().map(|s| s.as_str()).collect();
+        return Err(InputError::usage(format!(
+            "{shown}: both jobs wrote {} since they forked; they cannot be merged",
+            names.join(", ")
+        ))
+        .with_hint("stages that run in parallel must not write the same files")
+        .into());
+    }
+    Ok(other.into_iter().collect())
+}
+
+/// Copies `from` over `to` unless they are equal; whether it copied.
+fn copy_file(from: &Path, to: &Path) -> Result<bool> {
+    let bytes = std::fs::read(from).with_context(|| {
+        format!(
+            "cannot read {} (its trail says the job wrote it)",
+            from.display()
+        )
+    })?;
+    if std::fs::read(to).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    crate::fsio::keep_backup(to)?;
+    crate::fsio::write_atomic(to, &bytes)?;
+    Ok(true)
+}
+
+/// Action logs the other job captured that are not here yet.
+fn copy_missing_logs(other: &Path, store_dir: &Path) -> Result<()> {
+    let from_root = other.join("deploy-session").join("logs");
+    let Ok(sessions) = std::fs::read_dir(&from_root) else {
+        return Ok(());
+    };
+    for session in sessions.flatten() {
+        let Ok(files) = std::fs::read_dir(session.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let to = store_dir
+                .join("logs")
+                .join(session.file_name())
+                .join(f.file_name());
+            if f.path().is_file() && !to.exists() {
+                let bytes = std::fs::read(f.path())?;
+                crate::fsio::write_atomic(&to, &bytes)?;
+            }
+        }
+    }
+    Ok(())
+}

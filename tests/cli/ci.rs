@@ -1,0 +1,331 @@
+//! Scripted from CI: no prompt ever, JSON documents that match the shipped
+//! JSON Schemas, JUnit read back by an independent parser, GitHub Actions
+//! workflow commands and step summary, and `--stage`.
+
+use crate::harness::*;
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The binary in CI mode with stdin closed.
+fn ci(repo: &Repo, args: &[&str]) -> Run {
+    let mut c = repo.std_cmd(args);
+    c.env("CI", "true").stdin(Stdio::null());
+    let mut c = assert_cmd::Command::from_std(c);
+    c.timeout(Duration::from_secs(60));
+    run(c)
+}
+
+/// Validates `doc` against templates/schemas/`name`.schema.json.
+pub fn assert_schema(name: &str, doc: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("templates/schemas")
+        .join(format!("{name}.schema.json"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{}: not a valid schema: {e}", path.display()));
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "output does not match {name}.schema.json:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
+}
+
+const UNAPPROVED: &str = r#"{"status": "completed", "deliverables": {"bdd_testing": "complete"}}"#;
+
+#[test]
+fn ci_never_prompts_and_lists_what_waits_in_json() {
+    let repo = Repo::with_phase6(UNAPPROVED);
+    let r = ci(&repo, &["start", "--format", "json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let j = r.json();
+    assert_schema("run", &j);
+    assert_eq!(j["outcome"], "waiting");
+    assert_eq!(j["exit_code"], 3);
+    assert_eq!(j["next"][0]["id"], "start.1.2");
+    assert_eq!(j["next"][0]["kind"], "approval");
+    assert!(
+        j["next"][0]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("deploy-session approve --phase 6"),
+        "{j}"
+    );
+    assert!(!r.stderr.contains('\u{1b}'), "colors in CI: {}", r.stderr);
+}
+
+/// On a terminal, an approval would prompt; in CI (the variable or the
+/// flag) it never does.
+#[test]
+fn ci_mode_does_not_prompt_even_on_a_terminal() {
+    use rexpect::process::WaitStatus;
+    for (flag, env) in [(None, Some("true")), (Some("--ci"), None)] {
+        let repo = Repo::with_phase6(UNAPPROVED);
+        let mut args = vec!["start"];
+        args.extend(flag);
+        let mut c = repo.std_cmd(&args);
+        if let Some(v) = env {
+            c.env("CI", v);
+        }
+        let mut p = rexpect::session::spawn_command(c, Some(20_000)).unwrap();
+        let out = p.exp_eof().unwrap();
+        assert!(!out.contains("Type `yes`"), "it prompted:\n{out}");
+        assert!(out.contains("deploy-session approve --phase 6"), "{out}");
+        match p.process_mut().wait().unwrap() {
+            WaitStatus::Exited(_, code) => assert_eq!(code, 3, "{out}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A whole session, every JSON document checked against its schema.
+#[test]
+fn every_json_document_matches_its_schema() {
+    let mut ids = start_manual_ids();
+    ids.retain(|id| id != "start.2.2" && id != "start.2.3");
+    ids.extend(work_ids().into_iter().filter(|id| id != "work.4.1"));
+    let repo = Repo::ready(&format!(
+        "{}  work.4.1:\n    approval:\n      subject: Release to production\n",
+        run_all(&ids, "echo ok")
+    ));
+    let json = |args: &[&str]| {
+        let r = ci(&repo, args);
+        assert!([0, 1, 3].contains(&r.code), "{args:?}: {}", r.stderr);
+        r.json()
+    };
+    for name in ["status", "next", "history"] {
+        assert_schema(name, &json(&[name, "--format", "json"]));
+    }
+    assert_schema("run", &json(&["start", "--format", "json"]));
+    for name in ["status", "next", "context"] {
+        assert_schema(name, &json(&[name, "--format", "json"]));
+    }
+    assert_schema(
+        "settle",
+        &json(&["skip", "start.2.2", "--reason", "n/a", "--format", "json"]),
+    );
+    assert_schema("settle", &json(&["done", "start.2.3", "--format", "json"]));
+    assert_schema("todo", &json(&["todo", "--format", "json"]));
+    assert_schema("todowrite", &json(&["todo", "--format", "todowrite"]));
+    assert_schema("run", &json(&["start", "--format", "json"]));
+    let work = json(&["work", "--format", "json"]);
+    assert_schema("run", &work);
+    assert_eq!(work["next"][0]["id"], "work.4.1");
+    assert_schema(
+        "settle",
+        &json(&["approve", "work.4.1", "--by", "R M", "--format", "json"]),
+    );
+    assert_schema("run", &json(&["work", "--format", "json"]));
+    assert_schema("gates", &json(&["gates", "--format", "json"]));
+    let done = json(&end_waiving_args(&["--format", "json"]));
+    assert_eq!(done["outcome"], "done", "{done}");
+    assert_schema("run", &done);
+    for name in ["status", "history", "context", "next"] {
+        assert_schema(name, &json(&[name, "--format", "json"]));
+    }
+}
+
+/// testcase name → (status element or "passed", message)
+fn junit_cases(xml: &str) -> (usize, Vec<(String, String, String)>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut suites, mut cases) = (0, Vec::new());
+    let attr = |e: &quick_xml::events::BytesStart, name: &[u8]| -> String {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.as_ref() == name)
+            .map(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .unwrap()
+                    .into_owned()
+            })
+            .unwrap_or_default()
+    };
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testsuite" => suites += 1,
+                b"testcase" => cases.push((attr(&e, b"name"), "passed".into(), String::new())),
+                tag @ (b"failure" | b"skipped" | b"error") => {
+                    let last = cases.last_mut().expect("inside a testcase");
+                    last.1 = String::from_utf8_lossy(tag).into_owned();
+                    last.2 = attr(&e, b"message");
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    (suites, cases)
+}
+
+#[test]
+fn junit_has_a_suite_per_stage_and_a_case_per_action_matching_the_session() {
+    let repo = Repo::ready(
+        "secrets: [DS_TOKEN]\nactions:\n  start.2.1:\n    run: echo analysed\n  start.2.2:\n    run: echo \"using $DS_TOKEN\"; echo broken >&2; exit 3\n",
+    );
+    let mut c = repo.std_cmd(["start", "--junit", "reports/junit.xml"]);
+    c.env("CI", "true").env("DS_TOKEN", "tok-123-secret");
+    let r = run(assert_cmd::Command::from_std(c));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let xml = repo.read("reports/junit.xml");
+    assert!(!xml.contains("tok-123-secret"), "the secret leaked:\n{xml}");
+    let (suites, cases) = junit_cases(&xml);
+    assert_eq!(suites, 3, "{xml}");
+    assert_eq!(cases.len(), 16, "{xml}");
+    let status = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c.0.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no case {name}"))
+            .clone()
+    };
+    assert_eq!(status("start.1.1").1, "passed");
+    assert_eq!(status("start.2.1").1, "passed");
+    let failed = status("start.2.2");
+    assert_eq!(failed.1, "failure");
+    assert!(failed.2.contains("exit"), "{failed:?}");
+    assert!(
+        xml.contains("broken"),
+        "the log tail is in the failure:\n{xml}"
+    );
+    assert!(
+        xml.contains("using ********") || xml.contains("using ***"),
+        "{xml}"
+    );
+    assert_eq!(status("start.3.1").1, "skipped");
+    // The counts match the session's own records.
+    let session = repo.session();
+    let count = |st: &str| {
+        session["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["id"].as_str().unwrap().starts_with("start.") && a["status"] == st)
+            .count()
+    };
+    let by = |st: &str| cases.iter().filter(|c| c.1 == st).count();
+    assert_eq!(by("passed"), count("completed"));
+    assert_eq!(by("failure"), count("failed"));
+    assert_eq!(by("skipped"), 16 - count("completed") - count("failed"));
+}
+
+#[test]
+fn a_waiting_action_is_a_skipped_case_with_the_reason() {
+    let repo = Repo::ready("");
+    let r = ci(&repo, &["start", "--junit", "junit.xml"]);
+    assert_eq!(r.code, 3);
+    let (_, cases) = junit_cases(&repo.read("junit.xml"));
+    let waiting = cases
+        .iter()
+        .find(|c| c.0.starts_with("start.2.1 "))
+        .unwrap();
+    assert_eq!(waiting.1, "skipped");
+    assert!(waiting.2.starts_with("waiting for a person"), "{waiting:?}");
+}
+
+/// The binary as GitHub Actions runs it, with a step summary file.
+fn github(repo: &Repo, args: &[&str]) -> Run {
+    let mut c = repo.std_cmd(args);
+    c.env("CI", "true")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", repo.path().join("summary.md"))
+        .env("DS_TOKEN", "tok-123-secret")
+        .stdin(Stdio::null());
+    run(assert_cmd::Command::from_std(c))
+}
+
+#[test]
+fn github_actions_gets_groups_notices_and_a_step_summary() {
+    let repo = Repo::ready(
+        "secrets: [DS_TOKEN]\nactions:\n  start.2.1:\n    run: echo \"line one $DS_TOKEN\"; echo line two\n",
+    );
+    let r = github(&repo, &["start"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let out = &r.stdout;
+    assert!(
+        out.contains(
+            "::group::✓ start.2.1 Analyze development artifacts for infrastructure requirements"
+        ),
+        "{out}"
+    );
+    let group = out.split("::group::✓ start.2.1").nth(1).unwrap();
+    let group = &group[..group.find("::endgroup::").expect("the group is closed")];
+    assert!(
+        group.contains("line one ********") || group.contains("line one ***"),
+        "{group}"
+    );
+    assert!(group.contains("line two"), "{group}");
+    assert!(
+        out.contains("::notice title=deploy-session%3A start.2.2 waits::Process technical specifications for deployment architecture"),
+        "{out}"
+    );
+    let summary = repo.read("summary.md");
+    assert!(summary.contains("### deploy-session `start`"), "{summary}");
+    assert!(summary.contains("| start.2.1 | Analyze development artifacts for infrastructure requirements | completed |"), "{summary}");
+    assert!(
+        summary.contains("`deploy-session done start.2.2"),
+        "{summary}"
+    );
+    for (name, text) in [("stdout", out.as_str()), ("summary", summary.as_str())] {
+        assert!(!text.contains("tok-123-secret"), "{name} leaks the secret");
+    }
+    // With --format json, stdout stays one JSON document.
+    let r = github(&repo, &["start", "--format", "json"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.json()["outcome"], "waiting");
+    assert!(
+        r.stderr
+            .contains("::notice title=deploy-session%3A start.2.2 waits::"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn github_actions_annotates_config_errors_on_their_line() {
+    let repo = Repo::ready("actions:\n  start.2.1:\n    rn: echo typo\n");
+    let r = github(&repo, &["start"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
+    assert!(line.contains("file=deploy-session.yaml,line=3"), "{line}");
+    // Outside GitHub Actions there is none.
+    let plain = ci(&repo, &["start"]);
+    assert!(!plain.stdout.contains("::error"), "{}", plain.stdout);
+}
+
+#[test]
+fn stage_runs_one_stage_once_its_needs_are_complete() {
+    let repo = Repo::ready(&run_all(&start_manual_ids(), "echo ok"));
+    let r = ci(&repo, &["start", "--stage", "start.2"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--stage start.2 needs start.1 complete first"),
+        "{}",
+        r.stderr
+    );
+    let r = ci(&repo, &["start", "--stage", "start.9"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("its stages: start.1, start.2, start.3"),
+        "{}",
+        r.stderr
+    );
+    let r = ci(&repo, &["start", "--stage", "start.1", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(repo.action_status("start.2.1"), "pending");
+    let r = ci(&repo, &["start", "--stage", "start.2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(repo.action_status("start.2.5"), "completed");
+    assert_eq!(repo.action_status("start.3.1"), "pending");
+}
