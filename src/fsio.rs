@@ -95,6 +95,29 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
         .count()
 }
 
+/// Removes temp files in `dir` and every folder below it.
+pub fn remove_stale_temps_below(dir: &Path) -> usize {
+    let mut n = remove_stale_temps(dir);
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                n += remove_stale_temps_below(&e.path());
+            }
+        }
+    }
+    n
+}
+
+/// The newest entry of `dir` by name (session ids sort by time).
+pub fn newest_child(dir: &Path) -> Option<std::path::PathBuf> {
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .max()
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -38,6 +38,7 @@ use clap::Parser;
 /// The program: parse arguments, run the command, map the outcome to an
 /// exit code. Errors print one line (`-v`: the whole cause chain).
 pub fn main() -> std::process::ExitCode {
+    ignore_file_size_signal();
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose);
     let printer = settings::printer(&cli.global);
@@ -66,6 +67,18 @@ fn report_error(printer: &ui::Printer, err: &anyhow::Error) {
         }
     } else {
         printer.error(format!("{err:#}"), hint.as_deref());
+    }
+}
+
+/// A write past a file-size limit (`ulimit -f`) then fails with EFBIG, an
+/// error the tool reports and recovers from, instead of killing the process
+/// by SIGXFSZ mid-write. Commands it runs get the default back.
+fn ignore_file_size_signal() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first thing in main, before any thread exists;
+    // SIG_IGN installs no handler code.
+    unsafe {
+        let _ = signal(Signal::SIGXFSZ, SigHandler::SigIgn);
     }
 }
 

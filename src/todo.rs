@@ -187,3 +187,55 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item() -> impl Strategy<Value = TodoItem> {
+        (
+            "\\PC{1,40}",
+            prop::sample::select(vec![
+                TodoStatus::Pending,
+                TodoStatus::InProgress,
+                TodoStatus::Completed,
+            ]),
+            "\\PC{1,40}",
+            "[a-z]{1,5}\\.[0-9]\\.[0-9]",
+        )
+            .prop_map(|(content, status, active_form, id)| TodoItem {
+                content,
+                status,
+                active_form,
+                id,
+                task_type: "MANUAL".into(),
+                agent: "system-architect".into(),
+                protocol: "start".into(),
+            })
+    }
+
+    proptest! {
+        /// todos.json round-trips, and the TodoWrite view keeps exactly the
+        /// three fields, in order.
+        #[test]
+        fn todos_round_trip(todos in prop::collection::vec(item(), 0..20)) {
+            let list = TodoList { todos };
+            let text = serde_json::to_string_pretty(&list).unwrap();
+            let back: TodoList = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(&back, &list);
+            let tw = list.todowrite();
+            for (t, v) in list.todos.iter().zip(tw["todos"].as_array().unwrap()) {
+                let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+                prop_assert_eq!(keys, vec!["content", "status", "activeForm"]);
+                prop_assert_eq!(v["content"].as_str(), Some(t.content.as_str()));
+            }
+        }
+
+        /// Arbitrary text is refused or read, never a panic.
+        #[test]
+        fn arbitrary_todos_never_panic(s in "\\PC{0,200}") {
+            let _ = serde_json::from_str::<TodoList>(&s);
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub fn walk(protocol: Option<ProtocolName>, s: &Settings) -> Result<ExitStatus> 
             .with_hint("without one: `deploy-session start` runs what it can and stops (exit 3) where a person is needed; `deploy-session next` shows what waits; `done`, `skip` and `approve` complete it")
             .into());
     }
+    MasterState::load_required(&s.paths)?;
     let (mut store, set, _) = s.open_store(None)?;
     let protocol = protocol
         .or_else(|| progress::current_protocol(&set, store.session()))

@@ -1,7 +1,8 @@
 //! `deploy-session approve ID | --phase N`
 
 use crate::cli::{ApproveArgs, RunFormat};
-use crate::error::{ExitStatus, InputError};
+use crate::error::ExitStatus;
+use crate::master_state::MasterState;
 use crate::protocol::Kind;
 use crate::settings::Settings;
 use crate::settle;
@@ -33,15 +34,7 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
         return super::resolve::finish(s, &mut store, &set, a, "approved", args.format);
     }
     let n = args.phase.unwrap_or(6);
-    if !s.paths.master_state().exists() {
-        return Err(InputError::in_file(
-            &s.paths.shown(&s.paths.master_state()),
-            None,
-            "the master state file does not exist",
-        )
-        .with_hint("`deploy-session init` creates one")
-        .into());
-    }
+    MasterState::load_required(&s.paths)?;
     // Approval actions bound to this phase are satisfied by it.
     let bound: Vec<String> = set
         .actions()

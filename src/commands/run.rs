@@ -60,6 +60,9 @@ fn execute(
     if args.dry_run {
         return dry_run(protocol, s);
     }
+    // A missing or malformed master state is refused before anything is
+    // written (no lock file, no session).
+    crate::master_state::MasterState::load_required(&s.paths)?;
     let (mut store, set, config) = s.open_store(args.by.as_deref())?;
     let opts = RunOptions {
         rerun: args.rerun.clone(),
@@ -101,10 +104,13 @@ fn execute(
         store.sync_audit()?;
     }
     let session = store.session().cloned();
+    // A complete `end` with the session still open was killed before it
+    // closed the session: running it again finishes the closing.
     if let Some(sess) = &session
         && sess.protocol_done(protocol)
         && progress::protocol_complete(set.get(protocol), sess)
         && opts.rerun.is_empty()
+        && protocol != ProtocolName::End
     {
         let next = next_protocol(protocol);
         say(

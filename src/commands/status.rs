@@ -2,7 +2,7 @@
 //! Read-only: never takes the lock, never writes.
 
 use crate::cli::{FormatArgs, ReportFormat};
-use crate::error::{ExitStatus, InputError};
+use crate::error::ExitStatus;
 use crate::master_state::{MasterState, Phase};
 use crate::protocol::{ProtocolSet, format_duration};
 use crate::session::Session;
@@ -20,14 +20,7 @@ const NO_SESSION: &str =
 pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let path = s.paths.master_state();
     let shown = s.paths.shown(&path);
-    if !path.exists() {
-        return Err(
-            InputError::in_file(&shown, None, "the master state file does not exist")
-                .with_hint("`deploy-session init` creates one in the framework's format")
-                .into(),
-        );
-    }
-    let state = MasterState::load(&path, &shown)?;
+    let state = MasterState::load_required(&s.paths)?;
     let mut phases: Vec<&Phase> = state.phases().iter().collect();
     phases.sort_by_key(|p| p.number);
     let session_state = crate::session::read_only(&s.paths)?;

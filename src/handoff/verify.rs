@@ -242,3 +242,51 @@ mod tests {
         assert_eq!(verify(d.path()).problems[0].kind, "bad-manifest");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9_-]{1,12}\\.md".prop_map(String::from),
+            Just("../escape.md".to_string()),
+            Just("/etc/passwd".to_string()),
+            Just("a/../../b.md".to_string()),
+            "\\PC{0,16}".prop_map(String::from),
+        ]
+    }
+
+    proptest! {
+        /// Any manifest is checked, never a panic; a name that leaves the
+        /// package is always reported, never read.
+        #[test]
+        fn any_manifest_is_checked_and_unsafe_names_are_reported(
+            names in prop::collection::vec(name(), 0..6),
+            digest in "[0-9a-f]{0,64}",
+            garbage in proptest::option::of("\\PC{0,80}"),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let manifest = match &garbage {
+                Some(g) => g.clone(),
+                None => serde_json::json!({
+                    "_type": STATEMENT_TYPE,
+                    "subject": names.iter().map(|n| serde_json::json!({"name": n, "digest": {"sha256": digest}})).collect::<Vec<_>>(),
+                    "predicateType": "x", "predicate": {}
+                })
+                .to_string(),
+            };
+            std::fs::write(dir.path().join("manifest.json"), manifest).unwrap();
+            let report = verify(dir.path());
+            if garbage.is_none() {
+                for n in names.iter().filter(|n| n.contains("..") || n.starts_with('/')) {
+                    prop_assert!(
+                        report.problems.iter().any(|p| &p.path == n && p.kind == "unsafe-name"),
+                        "{} not reported: {:?}", n, report.problems
+                    );
+                }
+            }
+        }
+    }
+}

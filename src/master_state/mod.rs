@@ -214,6 +214,21 @@ pub struct MasterState {
 
 impl MasterState {
     /// Reads and parses the file at `path` (shown in messages as `shown`).
+    /// The repo's master state, which must exist: a missing file is an
+    /// input error pointing at `init`, a malformed one names its line.
+    pub fn load_required(paths: &crate::paths::RepoPaths) -> Result<MasterState> {
+        let path = paths.master_state();
+        let shown = paths.shown(&path);
+        if !path.exists() {
+            return Err(
+                InputError::in_file(&shown, None, "the master state file does not exist")
+                    .with_hint("`deploy-session init` creates one in the framework's format")
+                    .into(),
+            );
+        }
+        MasterState::load(&path, &shown)
+    }
+
     pub fn load(path: &Path, shown: &Path) -> Result<MasterState> {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", shown.display()))?;

@@ -118,9 +118,15 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
 
+/// What may indent a fence line.
+const INDENT: [char; 2] = [' ', '\t'];
+
 /// `(fence char, fence length, lang, indent)` when `s` opens a code block.
 fn opening_fence(s: &str) -> Option<(char, usize, String, String)> {
-    let trimmed = s.trim_start();
+    // Only spaces and tabs indent a fence: the indent is reused when the
+    // block is rewritten, and anything else (a vertical tab, say) is not
+    // JSON whitespace. Found by fuzzing.
+    let trimmed = s.trim_start_matches(INDENT);
     let indent = s[..s.len() - trimmed.len()].to_string();
     let ch = trimmed.chars().next()?;
     if ch != '`' && ch != '~' {
@@ -143,7 +149,7 @@ fn opening_fence(s: &str) -> Option<(char, usize, String, String)> {
 }
 
 fn is_closing_fence(s: &str, ch: char, len: usize) -> bool {
-    let t = s.trim();
+    let t = s.trim_matches(INDENT);
     let n = t.chars().take_while(|&c| c == ch).count();
     n >= len && n == t.chars().count()
 }

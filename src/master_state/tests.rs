@@ -312,3 +312,60 @@ proptest! {
         prop_assert_eq!(again.phases(), t.phases());
     }
 }
+
+proptest! {
+    /// Arbitrary bytes are a master state or an input error naming the
+    /// file and a line inside it — never a panic.
+    #[test]
+    fn arbitrary_master_states_never_panic(
+        parts in prop::collection::vec(prop_oneof![
+            Just("#### **Phase 6: Testing & Quality Assurance**\n".to_string()),
+            Just("#### **Phase 7: AI-First Deployment Preparation**\n".to_string()),
+            Just("```json\n".to_string()),
+            Just("```\n".to_string()),
+            Just("{\"status\": \"completed\"}\n".to_string()),
+            "\\{[ -~]{0,30}\n".prop_map(String::from),
+            "\\PC{0,40}\n".prop_map(String::from),
+        ], 0..20),
+    ) {
+        let text = parts.concat();
+        let lines = text.lines().count().max(1);
+        if let Err(e) = MasterState::parse(Path::new("framework_progress.md"), text.as_bytes()) {
+            prop_assert_eq!(e.path.as_deref(), Some(Path::new("framework_progress.md")));
+            if let Some(l) = e.line {
+                prop_assert!(l >= 1 && l <= lines + 1, "line {} of {}", l, lines);
+            }
+        }
+    }
+}
+
+/// Replays a fuzzer-found input: it parses, Phase 7 set `in_progress`
+/// through `set_status` updates, and the result reads back.
+fn phase_7_update_reads_back(bytes: &[u8]) {
+    let path = Path::new("framework_progress.md");
+    let state = MasterState::parse(path, bytes).unwrap();
+    let updated = state
+        .update_phase(7, |m| set_status(m, PhaseStatus::InProgress))
+        .expect("a parsed file can be updated");
+    let again = MasterState::parse(path, &updated.to_bytes()).unwrap();
+    assert_eq!(again.phase(7).unwrap().status, PhaseStatus::InProgress);
+}
+
+/// Found by the fuzzer (fuzz/fuzz_targets/master_state.rs): a prose file
+/// with Phase 7 twice.
+#[test]
+fn fuzz_regression_duplicate_prose_phase_7() {
+    phase_7_update_reads_back(include_bytes!(
+        "../../tests/fixtures/master_state/fuzz/duplicate_prose_phase_7.md"
+    ));
+}
+
+/// Found by the fuzzer: a ```json fence indented by a vertical tab was
+/// read as a block, and rewriting it with that indent made invalid JSON.
+/// Only spaces and tabs indent a fence now.
+#[test]
+fn fuzz_regression_vertical_tab_fence() {
+    phase_7_update_reads_back(include_bytes!(
+        "../../tests/fixtures/master_state/fuzz/vertical_tab_fence.md"
+    ));
+}

@@ -383,3 +383,64 @@ mod tests {
         assert!(e.0[0].message.contains("not a percentage"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that look like a config: real keys and ids, wrong types,
+    /// broken indentation and quoting mixed in.
+    fn config_text() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            Just("actions:".to_string()),
+            Just("vars:".to_string()),
+            Just("secrets: [TOKEN]".to_string()),
+            Just("gates:".to_string()),
+            "  (start|work|end)\\.[1-5]\\.[1-6]:".prop_map(String::from),
+            "    (run|check|timeout|retries|cwd|env|probe|strategy|approval|rn|optional): \\PC{0,20}".prop_map(String::from),
+            "  (deployment_time_max|reliability_min|port): [0-9a-z ${}]{0,8}".prop_map(String::from),
+            "\\PC{0,30}".prop_map(String::from),
+            "[ \\-:\\[\\]{}'\"#&*!|>%@`]{0,12}".prop_map(String::from),
+        ];
+        prop::collection::vec(line, 0..25).prop_map(|l| l.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Any text is a config or a list of errors, each naming the file
+        /// and a line inside it — never a panic.
+        #[test]
+        fn any_config_text_is_parsed_or_located(text in config_text()) {
+            let lines = text.lines().count().max(1);
+            if let Err(errors) = Config::parse(Path::new("deploy-session.yaml"), &text) {
+                prop_assert!(!errors.0.is_empty());
+                for e in &errors.0 {
+                    prop_assert_eq!(e.path.as_deref(), Some(Path::new("deploy-session.yaml")));
+                    if let Some(l) = e.line {
+                        prop_assert!(l >= 1 && l <= lines + 1, "line {} of {}: {}", l, lines, e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Found by the fuzzer (fuzz/fuzz_targets/config.rs): a lone carriage
+/// return made YAML's line numbers run ahead of the file's.
+#[test]
+fn fuzz_regression_lone_carriage_return_is_located() {
+    let text = include_str!("../../tests/fixtures/config/fuzz_lone_cr.yaml");
+    let errors = Config::parse(Path::new("deploy-session.yaml"), text).unwrap_err();
+    let e = &errors.0[0];
+    assert!(e.message.contains("carriage return"), "{e}");
+    let line = e.line.unwrap();
+    assert!(
+        line <= text.lines().count(),
+        "line {line} is inside the file"
+    );
+    assert_eq!(
+        text.lines().nth(line - 1).map(|l| l.contains('\r')),
+        Some(true)
+    );
+}

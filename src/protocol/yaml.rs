@@ -62,8 +62,31 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, InputError> {
             marked_yaml::Span::new_blank(),
         )));
     }
+    lone_carriage_return(path, text)?;
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| load_error(path, e))
+}
+
+/// YAML counts a carriage return on its own as a line break, editors and
+/// `grep -n` do not: every location after one would be off. Such a file is
+/// refused where the first one is (found by fuzzing).
+fn lone_carriage_return(path: &Path, text: &str) -> Result<(), InputError> {
+    let bytes = text.as_bytes();
+    let Some(at) =
+        (0..bytes.len()).find(|&i| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+    else {
+        return Ok(());
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Err(InputError::in_file(
+        path,
+        Some(line),
+        "a carriage return without a newline (an old Mac line ending)",
+    )
+    .at_column(Some(column))
+    .with_hint("save the file with \\n (or \\r\\n) line endings"))
 }
 
 fn load_error(path: &Path, e: marked_yaml::LoadError) -> InputError {

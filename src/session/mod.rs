@@ -116,13 +116,28 @@ impl Store {
     pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
         let paths = &ctx.paths;
         let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
-        for dir in [
+        // A killed writer can only have been writing the newest session's
+        // handoff package or archive: those are cleaned all the way down.
+        let newest = [paths.ai_context().join("handoff"), paths.archive_root()]
+            .iter()
+            .filter_map(|d| fsio::newest_child(d))
+            .collect::<Vec<_>>();
+        let shallow = [
             paths.store(),
             paths.ai_context(),
             paths.ai_context().join("handoff"),
             paths.archive_root(),
-        ] {
-            let n = fsio::remove_stale_temps(&dir);
+        ]
+        .map(|d| (d, false));
+        for (dir, deep) in shallow
+            .into_iter()
+            .chain(newest.into_iter().map(|d| (d, true)))
+        {
+            let n = if deep {
+                fsio::remove_stale_temps_below(&dir)
+            } else {
+                fsio::remove_stale_temps(&dir)
+            };
             if n > 0 {
                 tracing::info!(removed = n, dir = %dir.display(), "removed temp files left by a killed writer");
             }
@@ -316,5 +331,99 @@ impl Store {
         }
         self.todos_at = Some(Instant::now());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Events a session records, with arbitrary text in them.
+    fn kind() -> impl Strategy<Value = EventKind> {
+        let status = prop::sample::select(vec![
+            ActionStatus::Completed,
+            ActionStatus::Skipped,
+            ActionStatus::Failed,
+            ActionStatus::Waiting,
+        ]);
+        prop_oneof![
+            (
+                status.clone(),
+                proptest::option::of("\\PC{0,30}"),
+                prop::collection::vec("[a-z/.]{1,12}", 0..3)
+            )
+                .prop_map(|(status, note, evidence)| EventKind::ActionResolved {
+                    status,
+                    note,
+                    evidence
+                }),
+            (
+                status,
+                proptest::option::of(-5i32..300),
+                proptest::option::of(0u64..100_000),
+                proptest::option::of("\\PC{0,30}")
+            )
+                .prop_map(|(status, exit_code, duration_ms, message)| {
+                    EventKind::ActionFinished {
+                        status,
+                        exit_code,
+                        duration_ms,
+                        message,
+                        metrics: None,
+                        log: None,
+                    }
+                }),
+            "\\PC{1,30}".prop_map(|reason| EventKind::ActionWaiting { reason }),
+            ("[a-z_]{1,12}", "\\PC{1,30}")
+                .prop_map(|(gate, reason)| EventKind::GateWaived { gate, reason }),
+            ("[a-z./]{1,20}", "\\PC{1,20}")
+                .prop_map(|(path, purpose)| EventKind::FileWritten { path, purpose }),
+        ]
+    }
+
+    proptest! {
+        /// A snapshot written after any sequence of events reads back equal,
+        /// and equals what replaying the same events from the trail gives.
+        #[test]
+        fn state_round_trips_and_matches_replay(
+            kinds in prop::collection::vec((kind(), 0usize..6), 1..30),
+            serial in 0u64..1_000_000,
+        ) {
+            let ids = ["start.2.1", "start.2.2", "work.4.1", "work.4.2", "end.1.1", "start.3.5"];
+            let mut state = StateFile { serial, ..StateFile::default() };
+            let mut events = Vec::new();
+            let open = Event {
+                seq: 1, ts: "2026-11-25T12:00:00Z".into(), session: "S".into(), event: String::new(),
+                action: None, actor: "a".into(), detail: serde_json::Value::Null, prev: String::new(), hash: String::new(),
+            };
+            let opened = EventKind::SessionOpened { host: "h".into(), pid: 1, tool_version: "0".into(), git: None };
+            let (name, detail) = opened.split();
+            events.push(Event { event: name, detail, ..open.clone() });
+            for (i, (k, a)) in kinds.into_iter().enumerate() {
+                let (name, detail) = k.split();
+                events.push(Event { seq: i as u64 + 2, event: name, detail, action: Some(ids[a].into()), ..open.clone() });
+            }
+            replay(&mut state, &events);
+            let text = serde_json::to_vec_pretty(&state).unwrap();
+            let back: StateFile = serde_json::from_slice(&text).unwrap();
+            prop_assert_eq!(&back, &state);
+            let mut again = StateFile { serial, ..StateFile::default() };
+            replay(&mut again, &events);
+            prop_assert_eq!(again, state);
+        }
+
+        /// Arbitrary bytes in state.json are an input error naming the
+        /// file, never a panic.
+        #[test]
+        fn arbitrary_state_files_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.json");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Err(e) = read_state_file(&path, Path::new("state.json")) {
+                let text = format!("{e:#}");
+                prop_assert!(text.contains("state.json"), "{}", text);
+            }
+        }
     }
 }

@@ -538,3 +538,29 @@ fn secrets_never_reach_the_handoff_package() {
         "the secret's name (not value) is listed"
     );
 }
+
+/// An `end` stopped after its last action but before the session was
+/// closed (here: the archive cannot be written) closes it when run again,
+/// instead of saying "already complete" and leaving it open forever.
+/// Found by the crash loop in tests/reliability.
+#[test]
+fn an_end_stopped_before_closing_closes_on_the_next_run() {
+    let repo = through_work();
+    let id = repo.session()["id"].as_str().unwrap().to_string();
+    let blocker = format!(".ai_context/deploy-session/archive/{id}/session.json/x");
+    repo.write(&blocker, "a folder where the archive's session.json goes");
+    let r = end_waiving(&repo, &[]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(repo.session()["id"] == id, "the session is still open");
+    std::fs::remove_dir_all(repo.path().join(format!(
+        ".ai_context/deploy-session/archive/{id}/session.json"
+    )))
+    .unwrap();
+    let r = end_waiving(&repo, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let status = run(repo.cmd(["status", "--format", "json"])).json();
+    assert!(status["session"].is_null(), "the session is closed");
+    let history = run(repo.cmd(["history", "--format", "json"])).json();
+    assert_eq!(history["sessions"][0]["session"], id.as_str());
+    assert_eq!(history["sessions"][0]["outcome"], "completed");
+}

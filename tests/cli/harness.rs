@@ -380,3 +380,30 @@ pub fn end_waiving_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args.extend_from_slice(extra);
     args
 }
+
+/// Makes `dir` (any folder, e.g. one with a hostile name) a git repo ready
+/// for `start`, with `config` as deploy-session.yaml.
+pub fn ready_in(dir: &Path, config: &str) {
+    for (rel, text) in [
+        (
+            ".ai_context/framework_progress.md",
+            fixture("master_state/realistic.md"),
+        ),
+        ("deployment/ai_system_prompt_v3.7.md", "x".to_string()),
+        (
+            "deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md",
+            "x".to_string(),
+        ),
+        ("deploy-session.yaml", config.to_string()),
+    ] {
+        std::fs::create_dir_all(dir.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(rel), text).unwrap();
+    }
+    let ok = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git init in {}", dir.display());
+}

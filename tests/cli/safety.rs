@@ -174,6 +174,16 @@ fn leftover_temp_files_are_removed_by_the_next_writer() {
         "half",
     );
     repo.write(".ai_context/.todos.json.ds-tmp.zz", "half");
+    // Deep in the newest archive and handoff package (an `end` killed while
+    // archiving; found by the crash loop).
+    repo.write(
+        ".ai_context/deploy-session/archive/20261125T120000Z-aaaa/reports/.gates.json.ds-tmp.x1",
+        "half",
+    );
+    repo.write(
+        ".ai_context/handoff/20261125T120000Z-aaaa/.README.md.ds-tmp.x2",
+        "half",
+    );
     assert_eq!(run(repo.cmd(["done", "start.2.1"])).code, 0);
     let temps: Vec<_> = repo
         .files()
@@ -296,29 +306,10 @@ fn runtime_values_reach_commands_literally() {
         .tempdir()
         .unwrap();
     let root = dir.path();
-    std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    std::fs::create_dir_all(root.join(".ai_context")).unwrap();
-    std::fs::write(
-        root.join(".ai_context/framework_progress.md"),
-        fixture("master_state/realistic.md"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(root.join("deployment")).unwrap();
-    std::fs::write(root.join("deployment/ai_system_prompt_v3.7.md"), "x").unwrap();
-    std::fs::write(
-        root.join("deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md"),
-        "x",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("deploy-session.yaml"),
+    ready_in(
+        root,
         "actions:\n  start.2.1:\n    run: printf '%s' \"$DEPLOY_SESSION_REPO\" > repo.txt\n",
-    )
-    .unwrap();
+    );
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("deploy-session"))
         .arg("start")
         .current_dir(root)
