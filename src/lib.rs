@@ -72,13 +72,21 @@ fn report_error(printer: &ui::Printer, err: &anyhow::Error) {
 
 /// A write past a file-size limit (`ulimit -f`) then fails with EFBIG, an
 /// error the tool reports and recovers from, instead of killing the process
-/// by SIGXFSZ mid-write. Commands it runs get the default back.
+/// by SIGXFSZ mid-write. A handler that does nothing, rather than SIG_IGN:
+/// handlers are reset by `exec`, so commands the tool runs get the default
+/// without a `pre_exec` hook (which would rule out `posix_spawn`).
 fn ignore_file_size_signal() {
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: called first thing in main, before any thread exists;
-    // SIG_IGN installs no handler code.
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    extern "C" fn on_file_size_limit(_: std::os::raw::c_int) {}
+    let action = SigAction::new(
+        SigHandler::Handler(on_file_size_limit),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: called first thing in main, before any thread exists; the
+    // handler does nothing, so it is async-signal-safe.
     unsafe {
-        let _ = signal(Signal::SIGXFSZ, SigHandler::SigIgn);
+        let _ = sigaction(Signal::SIGXFSZ, &action);
     }
 }
 

@@ -128,17 +128,6 @@ pub async fn run(
             .stderr(Stdio::from(writer2))
             .process_group(0)
             .kill_on_drop(false);
-        // SAFETY: between fork and exec only sigaction runs, which is
-        // async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                use nix::sys::signal::{SigHandler, Signal, signal};
-                // This process ignores SIGXFSZ (see `crate::main`); commands
-                // get the default, as from a shell.
-                let _ = signal(Signal::SIGXFSZ, SigHandler::SigDfl);
-                Ok(())
-            });
-        }
         cmd.spawn()
             .with_context(|| format!("cannot start `sh -c` in {}", spec.cwd.display()))?
     };
