@@ -242,6 +242,42 @@ pub struct GateResult {
     pub waiver: Option<ApprovalRecord>,
 }
 
+/// The columns of a gate table.
+pub const TABLE_HEADER: [&str; 4] = ["group", "gate", "verdict", "evidence"];
+
+impl GateResult {
+    /// The evidence, why it is not a pass, and the waiver, in one cell.
+    pub fn explanation(&self) -> String {
+        let mut why = self.evidence.join("; ");
+        if !self.reason.is_empty() {
+            why = if why.is_empty() {
+                self.reason.clone()
+            } else {
+                format!("{why} — {}", self.reason)
+            };
+        }
+        if let Some(w) = &self.waiver {
+            why.push_str(&format!(
+                " [waived by {} at {}: {}]",
+                w.by,
+                w.at,
+                w.note.as_deref().unwrap_or("")
+            ));
+        }
+        why
+    }
+
+    /// One row of a gate table (see [`TABLE_HEADER`]).
+    pub fn row(&self) -> Vec<String> {
+        vec![
+            self.group.to_string(),
+            self.id.as_str().to_string(),
+            self.verdict.word().to_string(),
+            self.explanation(),
+        ]
+    }
+}
+
 /// Everything gates are judged on.
 pub struct Facts<'a> {
     pub set: &'a ProtocolSet,
@@ -471,16 +507,18 @@ fn deployment_time(f: &Facts) -> Judgement {
         d.strategy,
         format_duration(took)
     )];
+    under(took, max, evidence)
+}
+
+/// Pass when `took` is under `max`.
+fn under(took: Duration, max: Duration, evidence: Vec<String>) -> Judgement {
     if took >= max {
-        return (
-            Verdict::Fail,
-            evidence,
-            format!(
-                "{} is not under {}",
-                format_duration(took),
-                format_duration(max)
-            ),
+        let why = format!(
+            "{} is not under {}",
+            format_duration(took),
+            format_duration(max)
         );
+        return (Verdict::Fail, evidence, why);
     }
     (Verdict::Pass, evidence, String::new())
 }
@@ -546,18 +584,7 @@ fn rollback_time(f: &Facts) -> Judgement {
         "slowest measured rollback {whence}: {}",
         format_duration(took)
     )];
-    if took >= max {
-        return (
-            Verdict::Fail,
-            evidence,
-            format!(
-                "{} is not under {}",
-                format_duration(took),
-                format_duration(max)
-            ),
-        );
-    }
-    (Verdict::Pass, evidence, String::new())
+    under(took, max, evidence)
 }
 
 fn real_time(f: &Facts) -> Judgement {

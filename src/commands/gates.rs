@@ -27,34 +27,8 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     };
     let results = gates::judge(&s.paths, &set, session, &config.gates, &[])?;
     let ok = results.iter().all(|g| g.verdict.acceptable());
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|g| {
-            let mut why = g.evidence.join("; ");
-            if !g.reason.is_empty() {
-                why = if why.is_empty() {
-                    g.reason.clone()
-                } else {
-                    format!("{why} — {}", g.reason)
-                };
-            }
-            if let Some(w) = &g.waiver {
-                why.push_str(&format!(
-                    " [waived by {} at {}: {}]",
-                    w.by,
-                    w.at,
-                    w.note.as_deref().unwrap_or("")
-                ));
-            }
-            vec![
-                g.group.into(),
-                g.id.as_str().into(),
-                g.verdict.word().into(),
-                why,
-            ]
-        })
-        .collect();
-    let header = ["group", "gate", "verdict", "evidence"];
+    let rows: Vec<Vec<String>> = results.iter().map(gates::GateResult::row).collect();
+    let header = gates::TABLE_HEADER;
     match args.format {
         ReportFormat::Json => super::print_json(
             s,

@@ -411,34 +411,8 @@ fn with_bullets(m: MasterState, active: &str) -> MasterState {
 }
 
 fn gate_lines(results: &[GateResult]) -> String {
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|g| {
-            let mut why = g.evidence.join("; ");
-            if !g.reason.is_empty() {
-                why = if why.is_empty() {
-                    g.reason.clone()
-                } else {
-                    format!("{why}; {}", g.reason)
-                };
-            }
-            if let Some(w) = &g.waiver {
-                why.push_str(&format!(
-                    " — waived by {} at {}: {}",
-                    w.by,
-                    w.at,
-                    w.note.as_deref().unwrap_or("")
-                ));
-            }
-            vec![
-                g.group.to_string(),
-                g.id.as_str().to_string(),
-                g.verdict.word().to_string(),
-                why,
-            ]
-        })
-        .collect();
-    crate::ui::markdown_table(&["group", "gate", "verdict", "evidence"], &rows)
+    let rows: Vec<Vec<String>> = results.iter().map(GateResult::row).collect();
+    crate::ui::markdown_table(&crate::gates::TABLE_HEADER, &rows)
 }
 
 fn completion_report(s: &Session, results: &[GateResult]) -> String {
