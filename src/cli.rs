@@ -514,31 +514,3 @@ pub struct CompletionsArgs {
     /// The shell to generate for
     pub shell: clap_complete::Shell,
 }
-
-impl Command {
-    /// Whether stdout is reserved for one JSON document (so nothing else,
-    /// not even workflow commands, may be printed there).
-    pub fn prints_json(&self) -> bool {
-        let report = |f: ReportFormat| f == ReportFormat::Json;
-        let run = |f: RunFormat| f == RunFormat::Json;
-        match self {
-            Command::Start(a) | Command::Work(a) => run(a.format),
-            Command::End(a) => run(a.run.format),
-            Command::Done(a) => run(a.format),
-            Command::Skip(a) | Command::Fail(a) => run(a.format),
-            Command::Approve(a) => run(a.format),
-            Command::Probe(a) => run(a.format),
-            Command::Status(a) | Command::Next(a) | Command::Gates(a) | Command::History(a) => {
-                report(a.format)
-            }
-            Command::Plan(a) => report(a.format),
-            Command::Todo(a) => a.format != TodoFormat::Table && a.format != TodoFormat::Markdown,
-            Command::Context(a) => a.format == ContextFormat::Json,
-            Command::Handoff(HandoffCommand::Verify(a)) => report(a.format),
-            Command::Audit(AuditCommand::Verify(a)) => report(a.format),
-            Command::Audit(AuditCommand::Log(a)) => report(a.format),
-            Command::Config(ConfigCommand::Check(a)) => report(a.format),
-            _ => false,
-        }
-    }
-}

@@ -42,7 +42,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose);
     let printer = settings::printer(&cli.global);
-    let json_out = cli.command.prints_json();
+    let json_out = commands::prints_json(&cli.command);
     let outcome = settings::Settings::from_args(&cli.global)
         .and_then(|s| commands::dispatch(cli.command, &s));
     let status = match outcome {

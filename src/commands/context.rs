@@ -11,8 +11,7 @@ pub fn run(args: &ContextArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, config) = crate::protocol::load(&s.paths)?;
     let state = crate::session::read_only(&s.paths)?;
     let session = state.session.as_ref();
-    let master_path = s.paths.master_state();
-    let master = MasterState::load(&master_path, &s.paths.shown(&master_path))?;
+    let master = MasterState::load_required(&s.paths)?;
     let finished = crate::context::finished(&s.paths, session)?;
     let redactor = s.redactor(&config);
     match args.format {

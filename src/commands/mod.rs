@@ -20,7 +20,10 @@ pub(crate) mod run;
 mod status;
 mod todo;
 
-use crate::cli::{AuditCommand, Command, ConfigCommand, HandoffCommand};
+use crate::cli::{
+    AuditCommand, Command, ConfigCommand, ContextFormat, HandoffCommand, ReportFormat, RunFormat,
+    TodoFormat,
+};
 use crate::error::{ExitStatus, InputError};
 use crate::protocol::{Action, ProtocolName, ProtocolSet};
 use crate::settings::Settings;
@@ -88,6 +91,32 @@ fn end_interactively(a: &crate::cli::EndArgs, settings: &Settings) -> Result<Exi
             .into());
     }
     crate::walk::walk(Some(ProtocolName::End), settings)
+}
+
+/// Whether stdout is reserved for one JSON document (so nothing else,
+/// not even workflow commands, may be printed there).
+pub fn prints_json(command: &Command) -> bool {
+    let report = |f: ReportFormat| f == ReportFormat::Json;
+    let run = |f: RunFormat| f == RunFormat::Json;
+    match command {
+        Command::Start(a) | Command::Work(a) => run(a.format),
+        Command::End(a) => run(a.run.format),
+        Command::Done(a) => run(a.format),
+        Command::Skip(a) | Command::Fail(a) => run(a.format),
+        Command::Approve(a) => run(a.format),
+        Command::Probe(a) => run(a.format),
+        Command::Status(a) | Command::Next(a) | Command::Gates(a) | Command::History(a) => {
+            report(a.format)
+        }
+        Command::Plan(a) => report(a.format),
+        Command::Todo(a) => a.format != TodoFormat::Table && a.format != TodoFormat::Markdown,
+        Command::Context(a) => a.format == ContextFormat::Json,
+        Command::Handoff(HandoffCommand::Verify(a)) => report(a.format),
+        Command::Audit(AuditCommand::Verify(a)) => report(a.format),
+        Command::Audit(AuditCommand::Log(a)) => report(a.format),
+        Command::Config(ConfigCommand::Check(a)) => report(a.format),
+        _ => false,
+    }
 }
 
 /// Prints a JSON document on stdout.

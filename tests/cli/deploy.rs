@@ -91,13 +91,7 @@ fn a_probe_action_records_its_attempts() {
     );
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 3, "{}", r.stdout);
-    let a = repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "start.2.1")
-        .unwrap()
-        .clone();
+    let a = repo.action("start.2.1");
     assert_eq!(a["status"], "completed");
     let attempts = a["metrics"]["attempts"].as_array().unwrap();
     assert_eq!(
@@ -133,6 +127,15 @@ fn deployment(repo: &Repo) -> serde_json::Value {
         .expect("a deployment was recorded")
 }
 
+/// Replaces work.4.2's placeholder `run` in the config with `kind` (a
+/// `strategy:` block, indented under the action).
+fn set_work_4_2(repo: &Repo, kind: &str) {
+    let config = repo
+        .read("deploy-session.yaml")
+        .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n");
+    repo.write("deploy-session.yaml", &format!("{config}{kind}"));
+}
+
 fn blue_green(repo: &Repo, switch: &str) -> (TestServer, TestServer, TestServer) {
     let dir = repo.path().join("state");
     let (blue, green, live) = (
@@ -156,14 +159,7 @@ fn blue_green(repo: &Repo, switch: &str) -> (TestServer, TestServer, TestServer)
         green.url(),
         live.url()
     );
-    repo.write(
-        "deploy-session.yaml",
-        &format!(
-            "{}{strategy}",
-            repo.read("deploy-session.yaml")
-                .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n")
-        ),
-    );
+    set_work_4_2(repo, &strategy);
     (blue, green, live)
 }
 
@@ -254,14 +250,7 @@ fn canary(repo: &Repo, canary_health: &str, rollback: &str) -> TestServer {
 "#,
         live.url()
     );
-    repo.write(
-        "deploy-session.yaml",
-        &format!(
-            "{}{strategy}",
-            repo.read("deploy-session.yaml")
-                .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n")
-        ),
-    );
+    set_work_4_2(repo, &strategy);
     live
 }
 
@@ -327,14 +316,7 @@ fn rolling(repo: &Repo, deploy: &str, rollback: &str, live: &TestServer) -> Vec<
         "    strategy:\n      rolling:\n        targets:\n{list}        batch_size: 2\n        deploy: '{deploy}'\n        rollback: '{rollback}'\n        live_url: \"{}\"\n        probe: {{ timeout: 1s, interval: 10ms, retries: 0 }}\n        sample_interval: 10ms\n",
         live.url()
     );
-    repo.write(
-        "deploy-session.yaml",
-        &format!(
-            "{}{strategy}",
-            repo.read("deploy-session.yaml")
-                .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n")
-        ),
-    );
+    set_work_4_2(repo, &strategy);
     targets
 }
 

@@ -231,15 +231,7 @@ fn a_failure_rolls_back_the_stage_in_reverse_and_reruns_it_next_time() {
         r.stdout
     );
     let s = repo.session();
-    let a = |id: &str| {
-        s["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let a = |id: &str| action_in(&s, id);
     assert_eq!(a("start.3.4")["status"], "failed");
     assert_eq!(a("start.3.4")["exit_code"], 7);
     assert_eq!(a("start.3.1")["rollbacks"][0]["ok"], true);
@@ -279,15 +271,7 @@ fn retries_then_success_and_produces() {
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 1, "{}", r.stdout);
     let s = repo.session();
-    let a = |id: &str| {
-        s["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let a = |id: &str| action_in(&s, id);
     assert_eq!(a("start.2.1")["status"], "completed");
     assert_eq!(a("start.2.1")["attempts"], 3);
     assert_eq!(a("start.2.2")["status"], "failed");
@@ -395,13 +379,7 @@ fn rerun_runs_a_completed_action_again() {
     let r = run(repo.cmd(["start", "--rerun", "start.2.1"]));
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("start.2.1 │ analysing"), "{}", r.stdout);
-    let attempts = repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "start.2.1")
-        .unwrap()["attempts"]
-        .clone();
+    let attempts = repo.action("start.2.1")["attempts"].clone();
     assert_eq!(attempts, 2);
     let r = run(repo.cmd(["start", "--rerun", "work.1.1"]));
     assert_eq!(r.code, 2);

@@ -382,13 +382,7 @@ fn an_exported_gitlab_pipeline_carries_one_session_through_its_jobs() {
             assert_eq!(a["status"], "completed", "{id}: {a}");
         }
     }
-    let approval = last.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "work.4.1")
-        .unwrap()["approval"]
-        .clone();
+    let approval = last.action("work.4.1")["approval"].clone();
     assert_eq!(approval["by"], "Gina Lab <gina@example.com>");
     let audit = last.audit();
     let merged: Vec<&serde_json::Value> = audit

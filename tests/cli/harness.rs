@@ -209,16 +209,14 @@ impl Repo {
         r.json()["session"].clone()
     }
 
+    /// The record of action `id` in the open session.
+    pub fn action(&self, id: &str) -> serde_json::Value {
+        action_in(&self.session(), id)
+    }
+
     /// The status word of action `id` in the open session.
     pub fn action_status(&self, id: &str) -> String {
-        let s = self.session();
-        s["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id)
-            .map(|a| a["status"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("no action {id}"))
+        self.action(id)["status"].as_str().unwrap().to_string()
     }
 
     /// The audit trail's events, parsed.
@@ -406,4 +404,15 @@ pub fn ready_in(dir: &Path, config: &str) {
         .unwrap()
         .success();
     assert!(ok, "git init in {}", dir.display());
+}
+
+/// The record of action `id` in a session as `status --format json` shows it.
+pub fn action_in(session: &serde_json::Value, id: &str) -> serde_json::Value {
+    session["actions"]
+        .as_array()
+        .expect("the session lists its actions")
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no action {id}"))
 }

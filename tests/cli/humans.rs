@@ -31,13 +31,7 @@ fn done_records_who_note_and_evidence() {
         r.stdout
     );
     let s = repo.session();
-    let a = s["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "start.2.1")
-        .unwrap()
-        .clone();
+    let a = action_in(&s, "start.2.1");
     assert_eq!(a["status"], "completed");
     assert_eq!(a["by"], "Ana <ana@example.com>");
     assert_eq!(a["note"], "artifacts reviewed");
@@ -207,13 +201,7 @@ fn an_approval_waits_and_names_the_command() {
         "go",
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let a = repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "work.4.1")
-        .unwrap()
-        .clone();
+    let a = repo.action("work.4.1");
     assert_eq!(a["approval"]["by"], "Rel Manager <rm@example.com>");
     assert_eq!(a["approval"]["via"], "command");
     assert_eq!(a["approval"]["note"], "go");
@@ -225,24 +213,12 @@ fn ci_approves_with_a_flag_or_the_environment() {
     let r = run(repo.cmd(["work", "--approve", "work.4.1", "--by", "ci-bot"]));
     assert_eq!(r.code, 3, "stops at the next manual action: {}", r.stdout);
     assert!(r.stdout.contains("✓ work.4.1"), "{}", r.stdout);
-    let a = repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "work.4.1")
-        .unwrap()
-        .clone();
+    let a = repo.action("work.4.1");
     assert_eq!(a["approval"]["via"], "flag");
     assert_eq!(a["approval"]["by"], "ci-bot");
     let (repo, r) = at_the_gate(Some(("DEPLOY_SESSION_APPROVE", "start.1.2, work.4.1")));
     assert_eq!(r.code, 3);
-    let a = repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "work.4.1")
-        .unwrap()
-        .clone();
+    let a = repo.action("work.4.1");
     assert_eq!(a["approval"]["via"], "env");
     assert_eq!(a["approval"]["by"], "Test Operator <operator@example.com>");
 }
@@ -315,13 +291,7 @@ fn status_shows_the_session() {
     let s = repo.session();
     assert_eq!(s["git"]["branch"], "main");
     assert_eq!(s["actions"].as_array().unwrap().len(), 54);
-    let a = s["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "start.2.1")
-        .unwrap()
-        .clone();
+    let a = action_in(&s, "start.2.1");
     assert_eq!(a["status"], "completed");
     assert!(a["duration_ms"].is_u64());
     assert!(a["log"].as_str().unwrap().ends_with("/start.2.1.log"));

@@ -108,13 +108,7 @@ fn kill_9_mid_action_resumes_and_reaps_the_orphan() {
             .any(|e| e["event"] == "action_finished" && e["detail"]["status"] == "interrupted")
     );
     assert_eq!(repo.action_status("start.2.1"), "completed");
-    let attempts = repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "start.2.1")
-        .unwrap()["attempts"]
-        .clone();
+    let attempts = repo.action("start.2.1")["attempts"].clone();
     assert_eq!(attempts, 2);
 }
 

@@ -40,16 +40,6 @@ fn exit_code(p: &mut PtySession) -> i32 {
     }
 }
 
-fn action(repo: &Repo, id: &str) -> serde_json::Value {
-    repo.session()["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no action {id}"))
-}
-
 #[test]
 fn a_manual_action_is_done_with_a_note_and_evidence_then_quit_and_resume() {
     let repo = Repo::ready("");
@@ -69,12 +59,12 @@ fn a_manual_action_is_done_with_a_note_and_evidence_then_quit_and_resume() {
     p.exp_string("resumes at start.2.2").unwrap();
     assert_eq!(exit_code(&mut p), 3);
 
-    let done = action(&repo, "start.2.1");
+    let done = repo.action("start.2.1");
     assert_eq!(done["status"], "completed");
     assert_eq!(done["note"], "reviewed the service manifests");
     assert_eq!(done["evidence"], serde_json::json!(["docs/analysis.md"]));
     assert_eq!(done["by"], "Test Operator <operator@example.com>");
-    assert_eq!(action(&repo, "start.2.2")["status"], "pending");
+    assert_eq!(repo.action("start.2.2")["status"], "pending");
 
     // The next walk resumes at the same action; skipping needs a reason.
     let mut p = walk(&repo, &["walk"]);
@@ -91,7 +81,7 @@ fn a_manual_action_is_done_with_a_note_and_evidence_then_quit_and_resume() {
     panel(&mut p, "start.2.3");
     answer(&mut p, "[d]one / [s]kip", "quit");
     assert_eq!(exit_code(&mut p), 3);
-    let skipped = action(&repo, "start.2.2");
+    let skipped = repo.action("start.2.2");
     assert_eq!(skipped["status"], "skipped");
     assert_eq!(skipped["note"], "covered by the platform team's spec");
 }
@@ -105,7 +95,7 @@ fn failing_a_manual_action_stops_the_walk_with_exit_1() {
     answer(&mut p, "What failed?", "the artifacts are missing");
     p.exp_string("`start` stops at start.2.1").unwrap();
     assert_eq!(exit_code(&mut p), 1);
-    let failed = action(&repo, "start.2.1");
+    let failed = repo.action("start.2.1");
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["note"], "the artifacts are missing");
 }
@@ -128,7 +118,7 @@ fn an_approval_is_given_by_typing_yes() {
     answer(&mut p, "Run it now? [Y/n", "q");
     assert_eq!(exit_code(&mut p), 3);
 
-    let a = action(&repo, "start.1.2");
+    let a = repo.action("start.1.2");
     assert_eq!(a["status"], "completed");
     assert_eq!(a["approval"]["via"], "walk");
     assert_eq!(a["approval"]["by"], "Test Operator <operator@example.com>");
@@ -159,7 +149,7 @@ fn anything_but_yes_declines_and_records_nothing() {
         repo.read(".ai_context/framework_progress.md"),
         master_before
     );
-    assert_eq!(action(&repo, "start.1.2")["status"], "pending");
+    assert_eq!(repo.action("start.1.2")["status"], "pending");
     assert!(
         !repo.audit().iter().any(|e| e["kind"] == "approval_granted"),
         "an approval was recorded"

@@ -44,6 +44,15 @@ const CASES: &[Case] = &[
         says: &[MASTER, "does not exist"],
     },
     Case {
+        name: "context without a master state",
+        base: Base::Ready,
+        files: &[],
+        edits: &[(MASTER, "", "")],
+        args: &["context"],
+        code: 2,
+        says: &[MASTER, "does not exist", "deploy-session init"],
+    },
+    Case {
         name: "master JSON block with a trailing comma",
         base: Base::Ready,
         files: &[],

@@ -53,13 +53,7 @@ fn runtime_values_are_data_never_code() {
     }
     let status = in_dir(&["status", "--format", "json"]).json();
     for (id, value) in ids.iter().zip(HOSTILE) {
-        let a = status["session"]["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == *id)
-            .unwrap()
-            .clone();
+        let a = action_in(&status["session"], id);
         assert_eq!(
             (a["note"].as_str(), a["by"].as_str()),
             (Some(value), Some(value))
