@@ -510,6 +510,7 @@ mod proptests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
         /// Any event encodes to a line that reads back as itself, and any
         /// change to one byte of the line is caught.
         #[test]

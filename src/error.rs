@@ -71,10 +71,23 @@ impl InputError {
         }
     }
 
-    /// Sets the column.
+    /// Sets the column (1-based: a parser's column 0, "before the first
+    /// character", is shown as column 1).
     pub fn at_column(mut self, column: Option<usize>) -> Self {
-        self.column = column;
+        self.column = column.map(|c| c.max(1));
         self
+    }
+
+    /// Names the flag whose value this error is about (`--rerun ID: …`),
+    /// when `err` is an input error; other errors pass through unchanged.
+    pub fn for_flag(err: anyhow::Error, flag: &str, value: &str) -> anyhow::Error {
+        match err.downcast::<InputError>() {
+            Ok(mut e) => {
+                e.message = format!("{flag} {value}: {}", e.message);
+                e.into()
+            }
+            Err(other) => other,
+        }
     }
 
     /// Adds a hint saying what to do.

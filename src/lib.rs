@@ -29,6 +29,8 @@ pub mod session;
 pub mod settings;
 pub mod settle;
 pub mod templating;
+#[cfg(test)]
+mod testing;
 pub mod todo;
 pub mod ui;
 pub mod walk;

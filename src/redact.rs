@@ -192,6 +192,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
         #[test]
         fn a_secret_never_survives_any_chunking(
             prefix in "[a-z ]{0,20}",

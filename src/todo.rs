@@ -216,6 +216,7 @@ mod proptests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
         /// todos.json round-trips, and the TodoWrite view keeps exactly the
         /// three fields, in order.
         #[test]

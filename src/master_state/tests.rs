@@ -278,6 +278,7 @@ fn arb_status() -> impl Strategy<Value = PhaseStatus> {
 }
 
 proptest! {
+    #![proptest_config(crate::testing::proptest_config(256))]
     #[test]
     fn random_updates_touch_only_their_block(
         phase in prop::sample::select(vec![-1i8, 0, 5, 6, 7, 8]),
@@ -314,6 +315,7 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(crate::testing::proptest_config(256))]
     /// Arbitrary bytes are a master state or an input error naming the
     /// file and a line inside it — never a panic.
     #[test]

@@ -407,7 +407,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(400))]
+        #![proptest_config(crate::testing::proptest_config(400))]
         /// Any text is a config or a list of errors, each naming the file
         /// and a line inside it — never a panic.
         #[test]

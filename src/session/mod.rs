@@ -51,14 +51,35 @@ fn read_state_file(path: &Path, shown: &Path) -> Result<(StateFile, Option<Strin
             .with_hint("state.json is written by deploy-session; undo the hand edit, or delete it to rebuild the session from the audit trail")
     })?;
     if state.format_version != FORMAT_VERSION {
+        let (line, column) = key_position(&bytes, "\"format_version\"");
         return Err(InputError::in_file(
             shown,
-            None,
+            line,
             format!("state format version {} is not {FORMAT_VERSION}, the one this deploy-session reads", state.format_version),
         )
+        .at_column(column)
         .into());
     }
     Ok((state, Some(fingerprint(&bytes))))
+}
+
+/// 1-based line and column of the first occurrence of `needle` in `bytes`.
+fn key_position(bytes: &[u8], needle: &str) -> (Option<usize>, Option<usize>) {
+    let Some(at) = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+    else {
+        return (None, None);
+    };
+    let before = &bytes[..at];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = at
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (Some(line), Some(column))
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
@@ -335,6 +356,19 @@ impl Store {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::key_position;
+
+    #[test]
+    fn key_position_is_one_based_line_and_column() {
+        let text = b"{\n  \"a\": 1,\n  \"format_version\": 99\n}";
+        assert_eq!(key_position(text, "\"format_version\""), (Some(3), Some(3)));
+        assert_eq!(key_position(b"\"x\"", "\"x\""), (Some(1), Some(1)));
+        assert_eq!(key_position(b"{}", "\"x\""), (None, None));
+    }
+}
+
+#[cfg(test)]
 mod proptests {
     use super::*;
     use proptest::prelude::*;
@@ -383,6 +417,7 @@ mod proptests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
         /// A snapshot written after any sequence of events reads back equal,
         /// and equals what replaying the same events from the trail gives.
         #[test]

@@ -437,9 +437,10 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
     assert_eq!(deps[0]["outcome"], "rolled_back");
     assert_eq!(deps[1]["outcome"], "succeeded");
     assert_eq!(deps[1]["failed_samples"], 0);
-    std::thread::sleep(Duration::from_millis(500));
     for port in demo_ports(&target) {
-        assert!(!listening(port), "port {port} still answers after the demo");
+        wait_for(30, &format!("port {port} to close after the demo"), || {
+            !listening(port)
+        });
     }
 }
 

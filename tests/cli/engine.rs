@@ -2,7 +2,6 @@
 //! retries, timeouts, concurrency, prerequisites.
 
 use crate::harness::*;
-use std::time::{Duration, Instant};
 
 const SOME_RUNS: &str =
     "actions:\n  start.2.1:\n    run: echo analysing\n  start.2.2:\n    run: echo specs\n";
@@ -290,26 +289,19 @@ fn a_timeout_kills_the_whole_process_group() {
         "actions:\n  start.2.1:\n    run: sleep {marker} & sleep {marker}\n    timeout: 300ms\n"
     );
     let repo = Repo::ready(&config);
-    let started = Instant::now();
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 1);
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
         r.stdout
             .contains("timed out after 300ms (its process group was killed)"),
         "{}",
         r.stdout
     );
-    std::thread::sleep(Duration::from_millis(200));
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", &format!("sleep {marker}")])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    // Killed processes vanish once reaped: wait for that event (the
+    // watchdog is far beyond the few milliseconds it takes).
+    wait_for(30, "the killed group's processes to be gone", || {
+        processes_running(&format!("sleep {marker}")).is_empty()
+    });
 }
 
 #[test]
@@ -328,14 +320,8 @@ fn independent_stages_run_at_the_same_time() {
         ),
     );
     assert_eq!(run(repo.cmd(["start"])).code, 0);
-    let started = Instant::now();
     let r = run(repo.cmd(["work"]));
-    let took = started.elapsed();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        took < Duration::from_millis(1800),
-        "two 1s stages took {took:?}: not concurrent"
-    );
     // The journal shows work.3.1 starting before work.2.1 finished.
     let events = repo.audit();
     let seq = |event: &str, action: &str| {

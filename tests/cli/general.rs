@@ -57,3 +57,26 @@ fn completions_are_generated() {
         &r.stdout[..200.min(r.stdout.len())]
     );
 }
+
+/// The external-tool rule: a missing tool skips (saying so) on a
+/// developer's machine and fails where tools are required; a present one
+/// runs either way.
+#[test]
+fn a_missing_outside_tool_skips_or_fails_never_passes_silently() {
+    assert_eq!(tool_verdict("t", "t --version", true, false), Ok(true));
+    assert_eq!(tool_verdict("t", "t --version", true, true), Ok(true));
+    assert_eq!(tool_verdict("t", "t --version", false, false), Ok(false));
+    let failure = tool_verdict("nginx", "nginx -v", false, true).unwrap_err();
+    assert!(
+        failure.contains("nginx") && failure.contains("DEPLOY_SESSION_REQUIRE_TOOLS=1"),
+        "{failure}"
+    );
+    // A probe that cannot succeed is reported missing.
+    let required = std::env::var("DEPLOY_SESSION_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+    if !required {
+        assert!(!external_tool(
+            "no-such-tool",
+            "no-such-tool-deploy-session-test --version"
+        ));
+    }
+}

@@ -416,3 +416,62 @@ pub fn action_in(session: &serde_json::Value, id: &str) -> serde_json::Value {
         .cloned()
         .unwrap_or_else(|| panic!("no action {id}"))
 }
+
+/// Pids of live processes whose command line contains `needle` (read from
+/// /proc, so no `pgrep` is needed; zombies and this process excluded).
+pub fn processes_running(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| *pid != me)
+                .filter(|pid| {
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    cmdline.contains(needle) && !stat.contains(") Z ")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The one rule for tests that need a tool from outside the project
+/// (actionlint, ssh-keygen, gitlab-ci-local, nginx, prlimit, …): returns
+/// whether `tool` answers `probe` (a shell command). When it does not, the
+/// test is skipped with a line naming the tool — unless
+/// `DEPLOY_SESSION_REQUIRE_TOOLS=1` (as `.ci/run` sets, after installing
+/// them), where a missing tool fails the test. So no such test ever passes
+/// silently without having run.
+pub fn external_tool(tool: &str, probe: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{probe} >/dev/null 2>&1"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let required = std::env::var("DEPLOY_SESSION_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+    match tool_verdict(tool, probe, found, required) {
+        Ok(run) => run,
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// The rule itself: run when found; else skip with a line naming the tool,
+/// or fail when tools are required.
+pub fn tool_verdict(tool: &str, probe: &str, found: bool, required: bool) -> Result<bool, String> {
+    if found {
+        return Ok(true);
+    }
+    if required {
+        return Err(format!(
+            "{tool} is required (DEPLOY_SESSION_REQUIRE_TOOLS=1) but `{probe}` failed"
+        ));
+    }
+    eprintln!(
+        "SKIPPED: {tool} not found (`{probe}` failed); set DEPLOY_SESSION_REQUIRE_TOOLS=1 to make this a failure"
+    );
+    Ok(false)
+}

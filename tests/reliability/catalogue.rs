@@ -63,7 +63,7 @@ const CASES: &[Case] = &[
         )],
         args: &["status"],
         code: 2,
-        says: &[MASTER, ":"],
+        says: &[".ai_context/framework_progress.md:82:1:", "trailing comma"],
     },
     Case {
         name: "master JSON block never closed",
@@ -75,7 +75,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["status"],
         code: 2,
-        says: &[MASTER, ":4"],
+        says: &[".ai_context/framework_progress.md:4:", "never closed"],
     },
     Case {
         name: "master Phase 6 block twice",
@@ -87,7 +87,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["status"],
         code: 2,
-        says: &[MASTER, ":5"],
+        says: &[".ai_context/framework_progress.md:5:", "declared twice"],
     },
     Case {
         name: "master phase block is an array",
@@ -96,7 +96,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["status"],
         code: 2,
-        says: &[MASTER, ":3"],
+        says: &[".ai_context/framework_progress.md:3:", "must be an object"],
     },
     Case {
         name: "master status is a number",
@@ -108,7 +108,11 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["status"],
         code: 2,
-        says: &[MASTER, "status"],
+        says: &[
+            ".ai_context/framework_progress.md:3:",
+            "`status` of Phase 6",
+            "found 5",
+        ],
     },
     Case {
         name: "master status word unknown",
@@ -120,7 +124,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &[MASTER, "finished-ish"],
+        says: &[".ai_context/framework_progress.md:3:", "\"finished-ish\""],
     },
     Case {
         name: "master Phase 7 block (the tool's own) malformed",
@@ -133,7 +137,7 @@ const CASES: &[Case] = &[
         )],
         args: &["start"],
         code: 2,
-        says: &[MASTER, ":"],
+        says: &[".ai_context/framework_progress.md:88:1:", "invalid JSON"],
     },
     Case {
         name: "master JSON block with a comment",
@@ -145,7 +149,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["work"],
         code: 2,
-        says: &[MASTER, ":"],
+        says: &[".ai_context/framework_progress.md:3:24:", "invalid JSON"],
     },
     // The config.
     Case {
@@ -155,7 +159,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:3", "rn"],
+        says: &["deploy-session.yaml:3:5:", "`rn`"],
     },
     Case {
         name: "config: YAML syntax error",
@@ -164,7 +168,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:"],
+        says: &["deploy-session.yaml:4:1:", "invalid YAML"],
     },
     Case {
         name: "config: unknown action id",
@@ -173,7 +177,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["plan"],
         code: 2,
-        says: &["deploy-session.yaml:2", "work.9.9"],
+        says: &["deploy-session.yaml:2:3:", "work.9.9"],
     },
     Case {
         name: "config: bad duration",
@@ -185,7 +189,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:4", "5 parsecs"],
+        says: &["deploy-session.yaml:4:14:", "\"5 parsecs\""],
     },
     Case {
         name: "config: blue-green without slots",
@@ -197,7 +201,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["config", "check"],
         code: 2,
-        says: &["deploy-session.yaml:", "slots"],
+        says: &["deploy-session.yaml:4:17:", "`slots`"],
     },
     Case {
         name: "config: probe URL not http",
@@ -209,7 +213,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["config", "check"],
         code: 2,
-        says: &["deploy-session.yaml:3", "ftp://example.com"],
+        says: &["deploy-session.yaml:3:14:", "\"ftp://example.com\""],
     },
     Case {
         name: "config: undeclared variable",
@@ -218,7 +222,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:3", "nope"],
+        says: &["deploy-session.yaml:3:5:", "`${nope}`"],
     },
     Case {
         name: "config: duplicate key",
@@ -230,7 +234,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:4", "duplicate"],
+        says: &["deploy-session.yaml:4:3:", "duplicate key `start.2.1`"],
     },
     Case {
         name: "config: a list at the top",
@@ -239,7 +243,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:1"],
+        says: &["deploy-session.yaml:1:1:", "mapping"],
     },
     Case {
         name: "config: cwd outside the repo",
@@ -251,7 +255,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:4", "../../etc"],
+        says: &["deploy-session.yaml:4:5:", "\"../../etc\""],
     },
     Case {
         name: "config: secrets not a list",
@@ -260,7 +264,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &["deploy-session.yaml:1", "secrets"],
+        says: &["deploy-session.yaml:1:10:", "secrets", "\"TOKEN\""],
     },
     Case {
         name: "config: gate threshold of the wrong type",
@@ -269,7 +273,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["gates"],
         code: 2,
-        says: &["deploy-session.yaml:2", "soon"],
+        says: &["deploy-session.yaml:2:24:", "\"soon\""],
     },
     // The session state and the audit trail.
     Case {
@@ -279,7 +283,10 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start"],
         code: 2,
-        says: &[STATE, ":1"],
+        says: &[
+            ".ai_context/deploy-session/state.json:1:3:",
+            "invalid session state",
+        ],
     },
     Case {
         name: "state.json from a future version",
@@ -288,7 +295,7 @@ const CASES: &[Case] = &[
         edits: &[(STATE, "\"format_version\": 1", "\"format_version\": 99")],
         args: &["start"],
         code: 2,
-        says: &[STATE, "99"],
+        says: &[".ai_context/deploy-session/state.json:2:3:", "version 99"],
     },
     Case {
         name: "audit line edited",
@@ -335,7 +342,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["done", "start.1.1"],
         code: 2,
-        says: &["start.1.1", "check"],
+        says: &["cannot mark start.1.1 done", "`check` action"],
     },
     Case {
         name: "skip: the tool's own step",
@@ -344,7 +351,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["skip", "start.1.6", "--reason", "x"],
         code: 2,
-        says: &["start.1.6"],
+        says: &["cannot skip start.1.6", "`builtin` action"],
     },
     Case {
         name: "done: evidence outside the repo",
@@ -353,7 +360,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["done", "start.2.1", "--evidence", "../../etc/passwd"],
         code: 2,
-        says: &["--evidence ../../etc/passwd"],
+        says: &["--evidence ../../etc/passwd:", "climbs out of the repo"],
     },
     Case {
         name: "done: evidence missing",
@@ -362,7 +369,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["done", "start.2.1", "--evidence", "missing.md"],
         code: 2,
-        says: &["--evidence missing.md", "no such file"],
+        says: &["--evidence missing.md:", "no such file"],
     },
     Case {
         name: "end: unknown gate waived",
@@ -371,7 +378,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["end", "--waive", "nosuch", "--reason", "x"],
         code: 2,
-        says: &["--waive nosuch"],
+        says: &["--waive nosuch:", "no such gate"],
     },
     Case {
         name: "lock timeout not a duration",
@@ -380,7 +387,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["--lock-timeout", "5 parsecs", "start"],
         code: 2,
-        says: &["--lock-timeout"],
+        says: &["'--lock-timeout <DURATION>'", "'5 parsecs'"],
     },
     Case {
         name: "repo that does not exist",
@@ -389,7 +396,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["--repo", "no/such/dir", "status"],
         code: 2,
-        says: &["--repo no/such/dir"],
+        says: &["--repo no/such/dir:", "no such directory"],
     },
     Case {
         name: "stage that does not exist",
@@ -398,7 +405,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["work", "--stage", "work.9"],
         code: 2,
-        says: &["work.9"],
+        says: &["--stage work.9:", "no such stage"],
     },
     Case {
         name: "rerun of an unknown id",
@@ -407,7 +414,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["start", "--rerun", "start.9.9"],
         code: 2,
-        says: &["start.9.9"],
+        says: &["--rerun start.9.9:", "unknown action id"],
     },
     Case {
         name: "work before start is complete",
@@ -416,7 +423,10 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["work"],
         code: 2,
-        says: &["start"],
+        says: &[
+            "`work` runs after `start` is complete",
+            "start.2.1 (waiting)",
+        ],
     },
     Case {
         name: "approve a phase that does not exist",
@@ -425,7 +435,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["approve", "--phase", "42"],
         code: 2,
-        says: &["42"],
+        says: &["'--phase <PHASE>'", "'42'"],
     },
     // Handoff packages and merges.
     Case {
@@ -435,7 +445,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["handoff", "verify", "pkg"],
         code: 1,
-        says: &["manifest.json"],
+        says: &["bad-manifest: manifest.json", "line 1 column 2", "pkg:"],
     },
     Case {
         name: "handoff: a file altered",
@@ -450,7 +460,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["handoff", "verify", "pkg"],
         code: 1,
-        says: &["a.md", "altered"],
+        says: &["altered: a.md", "the manifest says 0000"],
     },
     Case {
         name: "merge: not a job's state",
@@ -459,7 +469,7 @@ const CASES: &[Case] = &[
         edits: &[],
         args: &["merge", "other"],
         code: 2,
-        says: &["other", "no deploy-session/audit.jsonl"],
+        says: &["/other: no deploy-session/audit.jsonl"],
     },
 ];
 

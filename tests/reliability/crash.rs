@@ -36,13 +36,33 @@ fn outside_owned_blocks(text: &str) -> String {
     text[from..to].to_string()
 }
 
-/// Checks every file the tool owns after a kill.
+/// Whether a path is a writer's hidden staging copy (`.NAME.ds-tmp.*`):
+/// not part of what a user sees, and removed by the next writing command.
+fn is_staging(path: &std::path::Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().contains(".ds-tmp."))
+}
+
+/// The staging copies a kill left in the handoff folder.
+fn staging_left(repo: &Repo) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(repo.path().join(".ai_context/handoff"))
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path())
+                .filter(|p| is_staging(p))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks every file a user can see after a kill (staging copies are the
+/// next writer's to remove, and checked for that separately).
 fn check_after_kill(repo: &Repo, master_before: &str) -> Option<Vec<u8>> {
     let ctx = repo.path().join(".ai_context");
     check_json(&ctx.join("deploy-session/state.json"));
     check_json(&ctx.join("todos.json"));
     if let Ok(dirs) = std::fs::read_dir(ctx.join("handoff")) {
-        for d in dirs.flatten() {
+        for d in dirs.flatten().filter(|d| !is_staging(&d.path())) {
             check_json(&d.path().join("manifest.json"));
         }
     }
@@ -74,6 +94,8 @@ fn sigkill_at_random_moments_never_loses_or_corrupts_anything() {
     let started = Instant::now();
     let (mut kills, mut finished_first, mut sessions) = (0u32, 0u32, 0u32);
     let mut torn_seen: Vec<Vec<u8>> = Vec::new();
+    // Staging copies a kill left, which the next finished writer must remove.
+    let (mut staging, mut staging_removed) = (Vec::new(), 0usize);
     while kills < KILLS {
         let master_before = repo.read(".ai_context/framework_progress.md");
         let args = next_step(&repo);
@@ -85,11 +107,27 @@ fn sigkill_at_random_moments_never_loses_or_corrupts_anything() {
                 if args[0] == "end" && status.code() == Some(0) {
                     sessions += 1;
                 }
+                let still: Vec<_> = staging
+                    .iter()
+                    .filter(|p: &&std::path::PathBuf| p.exists())
+                    .collect();
+                assert!(
+                    still.is_empty(),
+                    "`{}` finished and left a killed writer's staging copies: {still:?}",
+                    args[0]
+                );
+                staging_removed += staging.len();
+                staging.clear();
             }
             None => {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 kills += 1;
+                for p in staging_left(&repo) {
+                    if !staging.contains(&p) {
+                        staging.push(p);
+                    }
+                }
             }
         }
         if let Some(t) = check_after_kill(&repo, &master_before)
@@ -164,7 +202,7 @@ fn sigkill_at_random_moments_never_loses_or_corrupts_anything() {
     }
     let events = check_trail(&repo.path().join(".ai_context/deploy-session/audit.jsonl")).events;
     eprintln!(
-        "crash loop (seed {seed}): {kills} SIGKILLs survived, {finished_first} runs finished before their kill, {sessions} sessions completed, {} torn lines quarantined, {events} events chained, 0 files lost or corrupted, {:.1}s",
+        "crash loop (seed {seed}): {kills} SIGKILLs survived, {finished_first} runs finished before their kill, {sessions} sessions completed, {} torn lines quarantined, {staging_removed} staging copies removed by the next writer, {events} events chained, 0 files lost or corrupted, {:.1}s",
         torn_seen.len(),
         started.elapsed().as_secs_f64()
     );
