@@ -9,8 +9,8 @@
 //! - two independent `sleep 1` stages
 
 use deploy_session::audit::{Event, JournalPos, Writer};
-use deploy_session::history::{self, HistoryEntry};
 use deploy_session::paths::RepoPaths;
+use deploy_session::session::history::{self, HistoryEntry};
 use deploy_session::session::{ActionStatus, EventKind};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

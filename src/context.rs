@@ -139,7 +139,7 @@ pub fn render(
 /// brief then carries the Operations transition command.
 pub fn finished(paths: &RepoPaths, session: Option<&Session>) -> Result<bool> {
     Ok(session.is_none()
-        && crate::history::read(paths)?
+        && crate::session::history::read(paths)?
             .last()
             .is_some_and(|h| h.outcome == "completed"))
 }

@@ -17,7 +17,6 @@ pub mod fsio;
 pub mod gates;
 pub mod git;
 pub mod handoff;
-pub mod history;
 pub mod http;
 pub mod master_state;
 pub mod paths;
@@ -33,7 +32,6 @@ pub mod templating;
 mod testing;
 pub mod todo;
 pub mod ui;
-pub mod walk;
 
 use clap::Parser;
 

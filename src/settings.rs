@@ -114,7 +114,8 @@ impl Settings {
             redactor: self.redactor(&config),
             actor: self.actor(by),
         };
-        let store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
+        let mut store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
+        store.add_view(Box::new(crate::todo::TodoFile));
         Ok((store, set, config))
     }
 }

@@ -2,8 +2,8 @@
 //! approve. Shared by the commands and the operator's walkthrough, so both
 //! record exactly the same events.
 
-use crate::engine::write_phase_approval;
 use crate::error::InputError;
+use crate::master_state::{Approval, ApprovalStatus, MasterState};
 use crate::paths::{RepoPaths, inside_repo};
 use crate::session::{ActionStatus, EventKind, Store};
 use anyhow::Result;
@@ -64,7 +64,9 @@ fn resolve(
 }
 
 /// Approves approval action `id` (recording a phase's approval in the master
-/// state first when the gate is a phase's), and makes it durable.
+/// state first when the gate is a phase's), and makes it durable. The one
+/// way an approval is recorded, whoever grants it: a command, the
+/// walkthrough, a run's prompt or `--approve`.
 pub fn approve(
     store: &mut Store,
     paths: &RepoPaths,
@@ -77,6 +79,19 @@ pub fn approve(
     if let Some(n) = phase {
         approve_phase(store, paths, n, by, note.clone())?;
     }
+    record_approval(store, id, by, note, phase, via)
+}
+
+/// Records that `by` approved action `id` (an approval already in the
+/// master state, or one just written there) and makes it durable.
+pub fn record_approval(
+    store: &mut Store,
+    id: &str,
+    by: &str,
+    note: Option<String>,
+    phase: Option<i8>,
+    via: &str,
+) -> Result<()> {
     store.record_as(
         by,
         Some(id),
@@ -112,6 +127,22 @@ pub fn approve_phase(
             purpose: format!("Phase {n} approval"),
         },
     )
+}
+
+/// Records `by`'s approval in phase `n`'s block (preservation rule).
+fn write_phase_approval(paths: &RepoPaths, n: i8, by: &str, note: Option<String>) -> Result<()> {
+    let path = paths.master_state();
+    let master = MasterState::load(&path, &paths.shown(&path))?;
+    let approval = Approval {
+        status: ApprovalStatus::Approved,
+        by: Some(by.to_string()),
+        at: Some(crate::clock::now_rfc3339()),
+        note,
+    };
+    let updated = master.update_phase(n, |m| {
+        m.insert("approval".into(), approval.to_json());
+    })?;
+    updated.save(&path)
 }
 
 /// Evidence paths (relative to `cwd`) must exist inside the repo; returns

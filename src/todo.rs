@@ -4,8 +4,32 @@
 //! person.
 
 use crate::protocol::{Action, ProtocolSet};
-use crate::session::{ActionStatus, Session};
+use crate::session::{ActionStatus, Context, DerivedView, Session};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
+
+/// `.ai_context/todos.json`, kept up to date by the store as a derived
+/// view of the record.
+#[derive(Debug, Default)]
+pub struct TodoFile;
+
+impl DerivedView for TodoFile {
+    fn refresh(&mut self, ctx: &Context, session: Option<&Session>, durable: bool) -> Result<()> {
+        let list = build(&ctx.protocols, session);
+        let mut value = serde_json::to_value(&list)?;
+        ctx.redactor.mask_json(&mut value);
+        let mut bytes = serde_json::to_vec_pretty(&value)?;
+        bytes.push(b'\n');
+        let path = ctx.paths.todos();
+        if durable {
+            crate::fsio::write_atomic(&path, &bytes)
+        } else {
+            // Mid-run rewrites skip the fsync: the list is derived from the
+            // journal, and every stop writes it durably.
+            crate::fsio::write_atomic_fast(&path, &bytes)
+        }
+    }
+}
 
 /// TodoWrite's three statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

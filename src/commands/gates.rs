@@ -13,7 +13,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, config) = crate::protocol::load(&s.paths)?;
     let state = crate::session::read_only(&s.paths)?;
     let Some(session) = state.session.as_ref() else {
-        let last = crate::history::read(&s.paths)?.pop();
+        let last = crate::session::history::read(&s.paths)?.pop();
         let hint = match last {
             Some(h) => format!(
                 "the last session's gates are in {}/reports/gates.json",

@@ -68,7 +68,9 @@ fn default_dir(s: &Settings) -> Result<std::path::PathBuf> {
     let state = crate::session::read_only(&s.paths)?;
     let id = match state.session {
         Some(x) => Some(x.id),
-        None => crate::history::read(&s.paths)?.pop().map(|h| h.session),
+        None => crate::session::history::read(&s.paths)?
+            .pop()
+            .map(|h| h.session),
     };
     match id {
         Some(id) => Ok(s.paths.handoff(&id)),

@@ -3,8 +3,8 @@
 
 use crate::cli::{FormatArgs, ReportFormat};
 use crate::error::ExitStatus;
-use crate::history::{self, Reliability};
 use crate::protocol::format_duration;
+use crate::session::history::{self, Reliability};
 use crate::settings::Settings;
 use crate::ui::markdown_table;
 use anyhow::Result;

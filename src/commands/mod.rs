@@ -19,6 +19,7 @@ mod resolve;
 pub(crate) mod run;
 mod status;
 mod todo;
+pub(crate) mod walk;
 
 use crate::cli::{
     AuditCommand, Command, ConfigCommand, ContextFormat, HandoffCommand, ReportFormat, RunFormat,
@@ -35,17 +36,15 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Init(a) => init::run(&a, settings),
         Command::Plan(a) => plan::run(&a, settings),
         Command::Status(a) => status::run(&a, settings),
-        Command::Start(a) if a.interactive => {
-            crate::walk::walk(Some(ProtocolName::Start), settings)
-        }
-        Command::Work(a) if a.interactive => crate::walk::walk(Some(ProtocolName::Work), settings),
+        Command::Start(a) if a.interactive => walk::walk(Some(ProtocolName::Start), settings),
+        Command::Work(a) if a.interactive => walk::walk(Some(ProtocolName::Work), settings),
         Command::End(a) if a.run.interactive => end_interactively(&a, settings),
         Command::Start(a) => run::run(ProtocolName::Start, &a, settings),
         Command::Work(a) => run::run(ProtocolName::Work, &a, settings),
         Command::End(a) => run::end(&a, settings),
         Command::Walk(a) => {
             let protocol = a.protocol.as_deref().and_then(ProtocolName::parse);
-            crate::walk::walk(protocol, settings)
+            walk::walk(protocol, settings)
         }
         Command::Context(a) => context::run(&a, settings),
         Command::Done(a) => resolve::done(&a, settings),
@@ -90,7 +89,7 @@ fn end_interactively(a: &crate::cli::EndArgs, settings: &Settings) -> Result<Exi
             .with_hint("waive and commit with a non-interactive `deploy-session end --waive GATE --reason ... --commit`")
             .into());
     }
-    crate::walk::walk(Some(ProtocolName::End), settings)
+    walk::walk(Some(ProtocolName::End), settings)
 }
 
 /// Whether stdout is reserved for one JSON document (so nothing else,

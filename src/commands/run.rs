@@ -238,7 +238,7 @@ fn commit(
     sess: Option<&Session>,
     tag: Option<&str>,
 ) -> Result<(String, Vec<String>)> {
-    let entry = crate::history::read(&s.paths)?.pop();
+    let entry = crate::session::history::read(&s.paths)?.pop();
     let id = sess.map(|x| x.id.clone()).unwrap_or_default();
     let mut msg = format!("deploy-session: deployment phase complete (session {id})\n\n");
     msg.push_str("Phase 7 completed and Phase 8 ready in .ai_context/framework_progress.md.\n");

@@ -178,7 +178,7 @@ fn session_json(set: Option<&ProtocolSet>, x: &Session) -> serde_json::Value {
 
 /// "none open", and the last finished session when there is one.
 fn no_session(s: &Settings) -> String {
-    match crate::history::read(&s.paths)
+    match crate::session::history::read(&s.paths)
         .ok()
         .and_then(|mut h| h.pop())
     {

@@ -444,7 +444,7 @@ struct Summary {
 impl Summary {
     fn read(dir: &Path, handoff: (i32, String), audit: (i32, String)) -> Result<Summary> {
         let paths = crate::paths::RepoPaths::new(dir.to_path_buf());
-        let last = crate::history::read(&paths)?
+        let last = crate::session::history::read(&paths)?
             .pop()
             .context("the session is not in the history")?;
         let text = std::fs::read_to_string(paths.archive(&last.session).join("session.json"))?;

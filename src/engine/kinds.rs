@@ -3,7 +3,7 @@
 
 use super::process::{self, CommandSpec};
 use super::{Engine, Step, check};
-use crate::master_state::{Approval, ApprovalStatus, MasterState};
+use crate::master_state::MasterState;
 use crate::protocol::{Action, ApprovalSpec, CheckSpec, format_duration};
 use crate::session::{ActionStatus, EventKind};
 use anyhow::Result;
@@ -334,24 +334,17 @@ impl Engine {
                     .by
                     .clone()
                     .unwrap_or_else(|| "an unnamed approver".into());
-                self.record_as(
+                crate::settle::record_approval(
+                    &mut self.store.borrow_mut(),
+                    &a.id,
                     &by,
-                    Some(&a.id),
-                    EventKind::ApprovalGranted {
-                        via: "master_state".into(),
-                        note: appr.note.clone(),
-                        phase: Some(n),
-                    },
+                    appr.note.clone(),
+                    Some(n),
+                    "master_state",
                 )?;
                 let when = appr.at.map(|t| format!(" at {t}")).unwrap_or_default();
-                return self.finish(
-                    a,
-                    ActionStatus::Completed,
-                    None,
-                    None,
-                    Some(format!("Phase {n} approved by {by}{when} (master state)")),
-                    None,
-                );
+                let line = format!("Phase {n} approved by {by}{when} (master state)");
+                return Ok(self.settled(a, ActionStatus::Completed, &line));
             }
         }
         if let Some((_, via)) = self.opts.approvals.iter().find(|(id, _)| *id == a.id) {
@@ -380,8 +373,9 @@ impl Engine {
         self.wait_for_person(a, &format!("needs approval: {}", spec.subject))
     }
 
-    /// Records an approval (and, for a phase's approval, writes it into the
-    /// master state), then completes the action.
+    /// Records an approval through the one settle path the commands use
+    /// (writing a phase's approval into the master state first), then
+    /// reports the action complete.
     pub(crate) fn grant(
         &self,
         a: &Action,
@@ -390,61 +384,22 @@ impl Engine {
         via: &str,
         note: Option<String>,
     ) -> Result<Step> {
-        if let Some(n) = spec.phase {
-            write_phase_approval(&self.paths(), n, by, note.clone())?;
-            let shown = self
-                .paths()
-                .shown(&self.paths().master_state())
-                .display()
-                .to_string();
-            self.record(
-                None,
-                EventKind::FileWritten {
-                    path: shown,
-                    purpose: format!("Phase {n} approval"),
-                },
-            )?;
-        }
-        self.record_as(
+        let paths = self.paths();
+        crate::settle::approve(
+            &mut self.store.borrow_mut(),
+            &paths,
+            &a.id,
             by,
-            Some(&a.id),
-            EventKind::ApprovalGranted {
-                via: via.to_string(),
-                note,
-                phase: spec.phase,
-            },
+            note,
+            spec.phase,
+            via,
         )?;
-        self.store.borrow().sync_audit()?;
-        self.finish(
+        Ok(self.settled(
             a,
             ActionStatus::Completed,
-            None,
-            None,
-            Some(format!("approved by {by} ({via})")),
-            None,
-        )
+            &format!("approved by {by} ({via})"),
+        ))
     }
-}
-
-/// Records `by`'s approval in phase `n`'s block (preservation rule).
-pub fn write_phase_approval(
-    paths: &crate::paths::RepoPaths,
-    n: i8,
-    by: &str,
-    note: Option<String>,
-) -> Result<()> {
-    let path = paths.master_state();
-    let master = MasterState::load(&path, &paths.shown(&path))?;
-    let approval = Approval {
-        status: ApprovalStatus::Approved,
-        by: Some(by.to_string()),
-        at: Some(crate::clock::now_rfc3339()),
-        note,
-    };
-    let updated = master.update_phase(n, |m| {
-        m.insert("approval".into(), approval.to_json());
-    })?;
-    updated.save(&path)
 }
 
 /// This program's path, looked up once.

@@ -11,14 +11,11 @@ pub mod process;
 pub mod report;
 mod strategy;
 
-pub use kinds::write_phase_approval;
-
 use crate::progress;
 use crate::protocol::{Action, Kind, Protocol, ProtocolName, ProtocolSet, SessionStatus, Stage};
 use crate::session::{ActionRecord, ActionStatus, EventKind, Store};
 use anyhow::{Result, bail};
 use report::Reporter;
-use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -41,15 +38,7 @@ pub struct RunOptions {
     pub only_stages: Vec<String>,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Done,
-    Failed,
-    Waiting,
-    Interrupted,
-}
+pub use crate::protocol::Outcome;
 
 /// The result of one action step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,15 +163,6 @@ impl Engine {
 
     pub(crate) fn record(&self, action: Option<&str>, kind: EventKind) -> Result<()> {
         self.store.borrow_mut().record(action, kind)
-    }
-
-    pub(crate) fn record_as(
-        &self,
-        actor: &str,
-        action: Option<&str>,
-        kind: EventKind,
-    ) -> Result<()> {
-        self.store.borrow_mut().record_as(actor, action, kind)
     }
 
     pub(crate) fn record_of(&self, id: &str) -> ActionRecord {
@@ -555,6 +535,12 @@ impl Engine {
             ActionStatus::Waiting | ActionStatus::Pending | ActionStatus::Running => Step::Waiting,
             ActionStatus::Failed => Step::Failed,
         })
+    }
+
+    /// Reports an action a person settled (through `settle`) in this run.
+    pub(crate) fn settled(&self, a: &Action, status: ActionStatus, line: &str) -> Step {
+        self.reporter.finished(a, status, None, Some(line));
+        Step::Done
     }
 
     pub(crate) fn wait_for_person(&self, a: &Action, reason: &str) -> Result<Step> {

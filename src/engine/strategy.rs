@@ -310,7 +310,7 @@ impl Run<'_> {
                 .session()
                 .and_then(|s| s.deployments.iter().rev().find_map(|d| d.live.clone()));
             here.or_else(|| {
-                crate::history::read(&store.ctx().paths)
+                crate::session::history::read(&store.ctx().paths)
                     .ok()?
                     .iter()
                     .rev()

@@ -3,10 +3,10 @@
 //! file:line:column and a hint, because fixing a config one error per run
 //! is miserable.
 
+use super::gate::GateThresholds;
 use super::model::{ActionSpec, OVERRIDE_KEYS};
 use super::yaml::{self, Seg};
 use crate::error::{InputError, InputErrors};
-use crate::gates::GateThresholds;
 use crate::paths::RepoPaths;
 use crate::yaml_path;
 use marked_yaml::Node;

@@ -3,13 +3,17 @@
 //! through [`load`].
 
 pub mod config;
+pub mod gate;
 pub mod model;
+pub mod outcome;
 pub mod resolve;
 pub mod templates;
 pub mod yaml;
 
 pub use config::Config;
+pub use gate::{GateId, GateThresholds};
 pub use model::*;
+pub use outcome::Outcome;
 
 use crate::error::InputErrors;
 use crate::paths::RepoPaths;

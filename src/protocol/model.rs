@@ -4,7 +4,7 @@
 //! user's `add:` entries, so a user-added action is exactly as expressive as a
 //! built-in one. `Action` is the resolved form the engine runs.
 
-use crate::gates::GateId;
+use super::gate::GateId;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,9 +2,9 @@
 //! the markdown step summary. Used only when `GITHUB_ACTIONS=true`.
 
 use super::stages_in_scope;
-use crate::engine::Outcome;
 use crate::error::{InputError, InputErrors};
 use crate::progress::NextAction;
+use crate::protocol::Outcome;
 use crate::protocol::Protocol;
 use crate::redact::Redactor;
 use crate::session::Session;

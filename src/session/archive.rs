@@ -4,7 +4,7 @@
 //! is written once.
 
 use super::{EventKind, Store};
-use crate::history::{self, HistoryEntry};
+use crate::session::history::{self, HistoryEntry};
 use anyhow::{Context, Result};
 
 /// Closes the open session with `outcome` (`completed` or `aborted`).

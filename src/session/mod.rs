@@ -4,6 +4,7 @@
 //! snapshot plus the journal's tail.
 
 pub mod archive;
+pub mod history;
 pub mod lock;
 pub mod merge;
 pub mod model;
@@ -14,7 +15,6 @@ use crate::fsio;
 use crate::paths::RepoPaths;
 use crate::protocol::ProtocolSet;
 use crate::redact::Redactor;
-use crate::todo;
 use anyhow::{Context as _, Result, bail};
 pub use model::*;
 use sha2::{Digest, Sha256};
@@ -105,8 +105,17 @@ fn replay(state: &mut StateFile, events: &[Event]) {
     }
 }
 
-/// How long the todo list may lag behind during a run.
-const TODO_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a derived view (the todo list) may lag behind during a run.
+const VIEW_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A file derived from the record (the todo list). The store does not know
+/// what such a file holds: it tells each view the state changed — now and
+/// then during a run (`durable: false`, no fsync), and at every snapshot
+/// (`durable: true`) — and the view writes itself.
+pub trait DerivedView: std::fmt::Debug {
+    /// Rewrites the view from `session`.
+    fn refresh(&mut self, ctx: &Context, session: Option<&Session>, durable: bool) -> Result<()>;
+}
 
 /// What a writer needs besides the repo.
 #[derive(Debug, Clone)]
@@ -128,7 +137,8 @@ pub struct Store {
     writer: audit::Writer,
     _lock: lock::Lock,
     fingerprint: Option<String>,
-    todos_at: Option<Instant>,
+    views: Vec<Box<dyn DerivedView>>,
+    views_at: Option<Instant>,
 }
 
 impl Store {
@@ -174,7 +184,8 @@ impl Store {
             writer,
             _lock: lock,
             fingerprint: fp,
-            todos_at: None,
+            views: Vec::new(),
+            views_at: None,
         };
         if let Some((offset, bytes)) = tail.torn {
             let q = audit::quarantine(&store.ctx.paths.audit(), offset, &bytes)?;
@@ -230,8 +241,8 @@ impl Store {
             bail!("no open session to record in");
         };
         self.append(&id, action, actor, kind)?;
-        if self.todos_at.is_none_or(|t| t.elapsed() >= TODO_INTERVAL) {
-            self.write_todos_as(false)?;
+        if self.views_at.is_none_or(|t| t.elapsed() >= VIEW_INTERVAL) {
+            self.refresh_views_as(false)?;
         }
         Ok(())
     }
@@ -306,7 +317,7 @@ impl Store {
     }
 
     /// Writes the snapshot (refusing if state.json changed behind our back)
-    /// and the todo list.
+    /// and refreshes the derived views.
     pub fn snapshot(&mut self) -> Result<()> {
         let path = self.ctx.paths.state();
         let on_disk = match std::fs::read(&path) {
@@ -329,28 +340,25 @@ impl Store {
         bytes.push(b'\n');
         fsio::write_atomic(&path, &bytes)?;
         self.fingerprint = Some(fingerprint(&bytes));
-        self.write_todos()
+        self.refresh_views()
     }
 
-    /// Rewrites `.ai_context/todos.json` from the current state, durably.
-    pub fn write_todos(&mut self) -> Result<()> {
-        self.write_todos_as(true)
+    /// Adds a view the store keeps up to date from now on.
+    pub fn add_view(&mut self, view: Box<dyn DerivedView>) {
+        self.views.push(view);
     }
 
-    /// Rewrites the todo list; mid-run rewrites skip the fsync (it is
-    /// derived from the journal, and every stop writes it durably).
-    fn write_todos_as(&mut self, durable: bool) -> Result<()> {
-        let list = todo::build(&self.ctx.protocols, self.session());
-        let mut value = serde_json::to_value(&list)?;
-        self.ctx.redactor.mask_json(&mut value);
-        let mut bytes = serde_json::to_vec_pretty(&value)?;
-        bytes.push(b'\n');
-        if durable {
-            fsio::write_atomic(&self.ctx.paths.todos(), &bytes)?;
-        } else {
-            fsio::write_atomic_fast(&self.ctx.paths.todos(), &bytes)?;
+    /// Rewrites every derived view from the current state, durably.
+    pub fn refresh_views(&mut self) -> Result<()> {
+        self.refresh_views_as(true)
+    }
+
+    fn refresh_views_as(&mut self, durable: bool) -> Result<()> {
+        let session = self.state.session.as_ref();
+        for view in &mut self.views {
+            view.refresh(&self.ctx, session, durable)?;
         }
-        self.todos_at = Some(Instant::now());
+        self.views_at = Some(Instant::now());
         Ok(())
     }
 }

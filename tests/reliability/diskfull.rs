@@ -148,7 +148,7 @@ fn a_full_disk_fails_every_write_cleanly() {
             let events = r
                 .audit()
                 .iter()
-                .filter(|e| e["event"] == "action_resolved")
+                .filter(|e| e["event"] == "action_resolved" && e["action"] == "start.2.1")
                 .count();
             assert_eq!(events, 1, "recorded exactly once");
         },
