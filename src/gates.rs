@@ -99,8 +99,56 @@ pub struct Facts<'a> {
     pub audit: &'a Verification,
 }
 
-/// Gathers the facts (history, and the audit trail's verification when an
-/// audit gate is asked for) and evaluates `list` (every gate when empty).
+/// The facts gates are judged from beyond the session: the history index
+/// and the audit trail's verification. Reading them is the expensive part,
+/// so a run gathers them once and judges as often as it needs.
+#[derive(Debug)]
+pub struct Gathered {
+    /// Earlier sessions, from the history index.
+    pub history: Vec<HistoryEntry>,
+    /// The audit trail's verification (an empty one when not asked for).
+    pub audit: Verification,
+}
+
+impl Gathered {
+    /// Reads the history and, when `list` has the audit gate (or is empty:
+    /// every gate), verifies the audit trail.
+    pub fn read(paths: &crate::paths::RepoPaths, list: &[GateId]) -> anyhow::Result<Gathered> {
+        let history = crate::session::history::read(paths)?;
+        let needs_audit = list.is_empty() || list.contains(&GateId::AuditTrail);
+        let audit = if needs_audit {
+            crate::audit::verify(&paths.audit())?
+        } else {
+            Verification {
+                path: paths.audit(),
+                events: 0,
+                first_bad: None,
+                head: crate::audit::GENESIS.into(),
+            }
+        };
+        Ok(Gathered { history, audit })
+    }
+
+    /// Evaluates `list` (every gate when empty) for `session`.
+    pub fn judge(
+        &self,
+        set: &ProtocolSet,
+        session: &Session,
+        thresholds: &GateThresholds,
+        list: &[GateId],
+    ) -> Vec<GateResult> {
+        let facts = Facts {
+            set,
+            session,
+            thresholds,
+            history: &self.history,
+            audit: &self.audit,
+        };
+        evaluate(&facts, list)
+    }
+}
+
+/// Gathers the facts for `list` and evaluates it (every gate when empty).
 pub fn judge(
     paths: &crate::paths::RepoPaths,
     set: &ProtocolSet,
@@ -108,26 +156,7 @@ pub fn judge(
     thresholds: &GateThresholds,
     list: &[GateId],
 ) -> anyhow::Result<Vec<GateResult>> {
-    let history = crate::session::history::read(paths)?;
-    let needs_audit = list.is_empty() || list.contains(&GateId::AuditTrail);
-    let audit = if needs_audit {
-        crate::audit::verify(&paths.audit())?
-    } else {
-        Verification {
-            path: paths.audit(),
-            events: 0,
-            first_bad: None,
-            head: crate::audit::GENESIS.into(),
-        }
-    };
-    let facts = Facts {
-        set,
-        session,
-        thresholds,
-        history: &history,
-        audit: &audit,
-    };
-    Ok(evaluate(&facts, list))
+    Ok(Gathered::read(paths, list)?.judge(set, session, thresholds, list))
 }
 
 /// Evaluates `gates` (every gate when empty).

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod closing;
 pub mod commands;
 pub mod context;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod gates;
 pub mod git;
 pub mod handoff;
 pub mod http;
+pub mod kinds;
 pub mod master_state;
 pub mod paths;
 pub mod progress;

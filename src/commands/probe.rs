@@ -1,8 +1,8 @@
 //! `deploy-session probe URL`: one HTTP probe from the command line.
 
 use crate::cli::{ProbeArgs, RunFormat};
-use crate::engine::probe::probe;
 use crate::error::{ExitStatus, InputError};
+use crate::kinds::probe::probe;
 use crate::protocol::{Dur, Expect, ProbeSpec};
 use crate::settings::Settings;
 use crate::ui::style;

@@ -138,7 +138,13 @@ fn execute(
     let reporter =
         Reporter::new(p.clone(), s.spinners() && !json_out, json_out).with_github_groups(s.github);
     let opened = store.session().cloned();
-    let (outcome, store) = engine::run(store, protocol, opts, reporter)?;
+    let (outcome, store) = engine::run(
+        store,
+        protocol,
+        opts,
+        reporter,
+        crate::kinds::Kinds::for_run(),
+    )?;
     crate::context::refresh(&store)?;
     // `end` closes the session: report on the archived one.
     let sess = match store.session().cloned() {

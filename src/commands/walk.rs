@@ -97,7 +97,13 @@ fn save(store: &mut Store) -> Result<()> {
 /// (and `end` closes the session).
 fn finish(store: Store, protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
     let reporter = Reporter::new(s.printer.clone(), false, false);
-    let (outcome, store) = engine::run(store, protocol, RunOptions::default(), reporter)?;
+    let (outcome, store) = engine::run(
+        store,
+        protocol,
+        RunOptions::default(),
+        reporter,
+        crate::kinds::Kinds::for_run(),
+    )?;
     crate::context::refresh(&store)?;
     let p = &s.printer;
     if outcome == Outcome::Done {
@@ -216,6 +222,7 @@ fn automated(store: Store, s: &Settings, a: &Action, by: &str) -> Result<(Choice
                     ..RunOptions::default()
                 },
                 reporter,
+                crate::kinds::Kinds::for_run(),
             )?;
             let choice = match outcome {
                 Outcome::Done => Choice::Next,
@@ -319,8 +326,13 @@ fn approval(
     if already {
         s.printer.out("already approved in the master state");
         let reporter = Reporter::new(s.printer.clone(), false, false);
-        let (outcome, store) =
-            engine::run_single(store, a.id.clone(), RunOptions::default(), reporter)?;
+        let (outcome, store) = engine::run_single(
+            store,
+            a.id.clone(),
+            RunOptions::default(),
+            reporter,
+            crate::kinds::Kinds::for_run(),
+        )?;
         return Ok((
             if outcome == Outcome::Done {
                 Choice::Next

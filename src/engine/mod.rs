@@ -1,15 +1,14 @@
-//! The engine: runs a protocol from its first unfinished action. Stages run
-//! by their `needs` graph — independent stages at the same time — and the
-//! actions of a stage in order. Every change is recorded through the store
-//! (one journal line each), so a run killed at any point resumes exactly.
+//! The engine: a scheduler. It runs a protocol from its first unfinished
+//! action — stages by their `needs` graph, independent stages at the same
+//! time, the actions of a stage in order — and leaves what an action *does*
+//! to its kind, behind [`ActionKind`]. Every change is recorded through the
+//! store (one journal line each), so a run killed at any point resumes
+//! exactly. It knows nothing of gates, handoffs or the master state: those
+//! are `kinds` and `closing`, above it.
 
-mod builtin;
-pub mod check;
-mod kinds;
-pub mod probe;
+mod exec;
 pub mod process;
 pub mod report;
-mod strategy;
 
 use crate::progress;
 use crate::protocol::{Action, Kind, Protocol, ProtocolName, ProtocolSet, SessionStatus, Stage};
@@ -17,6 +16,8 @@ use crate::session::{ActionRecord, ActionStatus, EventKind, Store};
 use anyhow::{Result, bail};
 use report::Reporter;
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,23 @@ pub struct RunOptions {
 }
 
 pub use crate::protocol::Outcome;
+
+/// What an action's kind hands back to the scheduler.
+pub(crate) type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step>> + 'a>>;
+
+/// What one kind of action does when the scheduler reaches it (run, check,
+/// probe, strategy, approval, manual, builtin — implemented in `kinds`).
+pub(crate) trait ActionKind {
+    /// Runs `a` (an action of this kind) to its next step, recording what
+    /// happens through `engine`.
+    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a>;
+}
+
+/// Which [`ActionKind`] runs each kind of action, for one run.
+pub(crate) trait KindTable {
+    /// The implementation of `kind`.
+    fn of(&self, kind: &Kind) -> &dyn ActionKind;
+}
 
 /// The result of one action step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,16 +86,18 @@ pub(crate) struct Engine {
     pub(crate) opts: RunOptions,
     pub(crate) cancel: watch::Receiver<bool>,
     cancel_tx: watch::Sender<bool>,
+    kinds: Rc<dyn KindTable>,
 }
 
 /// Runs `protocol` on an open store; returns how it ended.
-pub fn run(
+pub(crate) fn run(
     store: Store,
     protocol: ProtocolName,
     opts: RunOptions,
     reporter: Reporter,
+    kinds: Rc<dyn KindTable>,
 ) -> Result<(Outcome, Store)> {
-    with_engine(store, opts, reporter, move |engine| async move {
+    with_engine(store, opts, reporter, kinds, move |engine| async move {
         engine.run_protocol(protocol).await
     })
 }
@@ -85,13 +105,14 @@ pub fn run(
 /// Runs one action (the operator's walkthrough steps through a protocol
 /// this way): exactly as a protocol run would, including its stage's
 /// rollback if it fails.
-pub fn run_single(
+pub(crate) fn run_single(
     store: Store,
     id: String,
     opts: RunOptions,
     reporter: Reporter,
+    kinds: Rc<dyn KindTable>,
 ) -> Result<(Outcome, Store)> {
-    with_engine(store, opts, reporter, move |engine| async move {
+    with_engine(store, opts, reporter, kinds, move |engine| async move {
         engine.run_one(&id).await
     })
 }
@@ -102,6 +123,7 @@ fn with_engine<F, Fut>(
     store: Store,
     opts: RunOptions,
     reporter: Reporter,
+    kinds: Rc<dyn KindTable>,
     work: F,
 ) -> Result<(Outcome, Store)>
 where
@@ -120,6 +142,7 @@ where
         opts,
         cancel,
         cancel_tx,
+        kinds,
     });
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&runtime, {
@@ -478,17 +501,8 @@ impl Engine {
                 .finished(a, ActionStatus::Failed, None, Some(&person_failure(&rec)));
             return Ok(Step::Failed);
         }
-        match &a.kind {
-            Kind::Manual => {
-                self.wait_for_person(a, "a manual action: a person or assistant completes it")
-            }
-            Kind::Approval(spec) => self.approval(a, spec).await,
-            Kind::Run(cmd) => self.run_command_action(a, cmd).await,
-            Kind::Check(spec) => self.check(a, spec),
-            Kind::Builtin(b) => self.builtin(a, b).await,
-            Kind::Probe(spec) => self.probe_action(a, spec).await,
-            Kind::Strategy(spec) => self.strategy_action(a, spec).await,
-        }
+        let kinds = self.kinds.clone();
+        kinds.of(&a.kind).run(self, a).await
     }
 
     /// Records the end of an action and prints it.

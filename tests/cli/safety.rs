@@ -76,7 +76,12 @@ fn lock_timeout_waits_for_the_holder() {
 
 #[test]
 fn kill_9_mid_action_resumes_and_reaps_the_orphan() {
-    let repo = blocking_repo();
+    // Each attempt waits for its own release file: the orphan of attempt 1
+    // must still be running when the next `start` reaps it, however slowly
+    // that `start` gets there.
+    let repo = Repo::ready(
+        "actions:\n  start.2.1:\n    run: echo $$ > child.pid; i=0; while [ ! -f release.$DEPLOY_SESSION_ATTEMPT ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n",
+    );
     let mut first = repo.spawn(["start"]);
     wait_running(&repo);
     let child: i32 = repo.read("child.pid").trim().parse().unwrap();
@@ -89,7 +94,7 @@ fn kill_9_mid_action_resumes_and_reaps_the_orphan() {
     // The state still parses and shows the action running.
     assert_eq!(repo.action_status("start.2.1"), "running");
     std::fs::remove_file(repo.path().join("child.pid")).unwrap();
-    repo.write("release", "");
+    repo.write("release.2", "");
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
     wait_for(5, "the orphan to die", || !alive(child));

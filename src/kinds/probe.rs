@@ -2,7 +2,7 @@
 //! the background prober that samples the live URL while a strategy runs —
 //! the measured downtime.
 
-use super::{Engine, Step};
+use crate::engine::{Engine, Step};
 use crate::http;
 use crate::protocol::{Action, ProbeSpec, format_duration};
 use crate::session::{ActionStatus, EventKind};

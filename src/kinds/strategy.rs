@@ -4,8 +4,8 @@
 //! rollback durations are recorded as a deployment of the session.
 
 use super::probe::{Prober, Samples, probe};
-use super::process::Ending;
-use super::{Engine, Step};
+use crate::engine::process::Ending;
+use crate::engine::{Engine, Step};
 use crate::protocol::{
     Action, BlueGreenSpec, CanarySpec, ProbeSpec, RollingSpec, RollingTarget, StrategySpec,
     format_duration,

@@ -1,14 +1,15 @@
-//! The steps deploy-session performs itself (kind `builtin`): the start
-//! protocol's context step and the whole end protocol — gates, master-state
-//! transitions, the handoff package, the archive, the operations context
-//! and the audit trail.
+//! The end protocol's business, and the steps deploy-session performs
+//! itself (kind `builtin`): the start protocol's context step, then gates,
+//! master-state transitions, the handoff package, the archive, the
+//! operations context and the audit trail. Above the engine: it runs
+//! through the engine's recording interface, never the other way round.
 
-use super::{Engine, Step};
 use crate::audit;
+use crate::engine::{ActionKind, Engine, Step, StepFuture};
 use crate::gates::{self, GateId, GateResult};
 use crate::master_state::{MasterState, PhaseStatus, set_status};
 use crate::paths::RepoPaths;
-use crate::protocol::{Action, Builtin};
+use crate::protocol::{Action, Builtin, Kind};
 use crate::session::{ActionStatus, EventKind, Session};
 use anyhow::{Context as _, Result, bail};
 use std::rc::Rc;
@@ -29,10 +30,29 @@ impl From<String> for Done {
     }
 }
 
-impl Engine {
-    pub(crate) async fn builtin(self: &Rc<Self>, a: &Action, b: &Builtin) -> Result<Step> {
-        let attempt = self.record_of(&a.id).attempts + 1;
-        self.record(
+/// The builtin kind for one run: the gates' facts (the history index and
+/// the verified audit trail) are gathered once per run and shared by every
+/// step that judges gates.
+#[derive(Default)]
+pub(crate) struct Closing {
+    facts: std::cell::RefCell<Option<Rc<gates::Gathered>>>,
+}
+
+impl ActionKind for Closing {
+    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
+        Box::pin(async move {
+            let Kind::Builtin(b) = &a.kind else {
+                unreachable!("the table gives Closing only builtin actions")
+            };
+            self.builtin(engine, a, b).await
+        })
+    }
+}
+
+impl Closing {
+    pub(crate) async fn builtin(&self, e: &Rc<Engine>, a: &Action, b: &Builtin) -> Result<Step> {
+        let attempt = e.record_of(&a.id).attempts + 1;
+        e.record(
             Some(&a.id),
             EventKind::ActionStarted {
                 attempt,
@@ -41,24 +61,24 @@ impl Engine {
                 process: None,
             },
         )?;
-        self.reporter.started(a);
+        e.reporter.started(a);
         let started = Instant::now();
         let result = match b {
-            Builtin::DeploymentContext => self.deployment_context().map(Done::from),
-            Builtin::Gates(list) => self.gate_step(list, false),
-            Builtin::CompletionReport => self.gate_step(&[], true),
-            Builtin::Phase7Completed => self.phase7_completed().map(Done::from),
-            Builtin::Phase8Ready => self.phase8_ready().map(Done::from),
-            Builtin::HandoffPackage => self.handoff_package().map(Done::from),
-            Builtin::ArchiveEvidence => self.archive_evidence().map(Done::from),
-            Builtin::StatusReport => self.status_report().map(Done::from),
-            Builtin::OperationsReadiness => self.operations_readiness().map(Done::from),
-            Builtin::OperationsContext => self.operations_context().map(Done::from),
-            Builtin::AuditTrail => self.audit_trail().map(Done::from),
+            Builtin::DeploymentContext => self.deployment_context(e).map(Done::from),
+            Builtin::Gates(list) => self.gate_step(e, list, false),
+            Builtin::CompletionReport => self.gate_step(e, &[], true),
+            Builtin::Phase7Completed => self.phase7_completed(e).map(Done::from),
+            Builtin::Phase8Ready => self.phase8_ready(e).map(Done::from),
+            Builtin::HandoffPackage => self.handoff_package(e).map(Done::from),
+            Builtin::ArchiveEvidence => self.archive_evidence(e).map(Done::from),
+            Builtin::StatusReport => self.status_report(e).map(Done::from),
+            Builtin::OperationsReadiness => self.operations_readiness(e).map(Done::from),
+            Builtin::OperationsContext => self.operations_context(e).map(Done::from),
+            Builtin::AuditTrail => self.audit_trail(e).map(Done::from),
         };
         let took = Some(started.elapsed());
         match result {
-            Ok(done) => self.finish(
+            Ok(done) => e.finish(
                 a,
                 ActionStatus::Completed,
                 None,
@@ -66,57 +86,64 @@ impl Engine {
                 Some(done.message),
                 done.metrics,
             ),
-            Err(e) => self.finish(
+            Err(err) => e.finish(
                 a,
                 ActionStatus::Failed,
                 None,
                 took,
-                Some(format!("{e:#}")),
+                Some(format!("{err:#}")),
                 None,
             ),
         }
     }
 
-    fn session(&self) -> Result<Session> {
-        self.store
+    fn session(&self, e: &Engine) -> Result<Session> {
+        e.store
             .borrow()
             .session()
             .cloned()
             .context("no open session")
     }
 
-    fn shown(&self, p: &std::path::Path) -> String {
-        self.paths().shown(p).display().to_string()
+    fn shown(&self, e: &Engine, p: &std::path::Path) -> String {
+        e.paths().shown(p).display().to_string()
     }
 
     /// Loads the master state, applies `edit`, saves it, records the write.
     fn edit_master(
         &self,
+        e: &Engine,
         purpose: &str,
         edit: impl FnOnce(&MasterState) -> Result<MasterState>,
     ) -> Result<MasterState> {
-        let paths = self.paths();
+        let paths = e.paths();
         let path = paths.master_state();
         let master = MasterState::load(&path, &paths.shown(&path))?;
         let updated = edit(&master)?;
         updated.save(&path)?;
-        self.record(
+        e.record(
             None,
             EventKind::FileWritten {
-                path: self.shown(&path),
+                path: self.shown(e, &path),
                 purpose: purpose.into(),
             },
         )?;
         Ok(updated)
     }
 
-    fn write_file(&self, path: &std::path::Path, text: &str, purpose: &str) -> Result<()> {
-        let masked = self.store.borrow().ctx().redactor.mask(text);
+    fn write_file(
+        &self,
+        e: &Engine,
+        path: &std::path::Path,
+        text: &str,
+        purpose: &str,
+    ) -> Result<()> {
+        let masked = e.store.borrow().ctx().redactor.mask(text);
         crate::fsio::write_atomic(path, masked.as_bytes())?;
-        self.record(
+        e.record(
             None,
             EventKind::FileWritten {
-                path: self.shown(path),
+                path: self.shown(e, path),
                 purpose: purpose.into(),
             },
         )
@@ -124,9 +151,9 @@ impl Engine {
 
     /// start.1.6: Phase 7 in progress in the master state, and the
     /// assistant's context file written.
-    fn deployment_context(&self) -> Result<String> {
-        let id = self.session_id();
-        let updated = self.edit_master("Phase 7 in_progress", |m| {
+    fn deployment_context(&self, e: &Engine) -> Result<String> {
+        let id = e.session_id();
+        let updated = self.edit_master(e, "Phase 7 in_progress", |m| {
             let u = m.update_phase(7, |b| {
                 set_status(b, PhaseStatus::InProgress);
                 b.insert("session".into(), id.clone().into());
@@ -136,43 +163,49 @@ impl Engine {
                 &format!("Phase 7 (AI-First Deployment Preparation) — deploy-session {id}"),
             ))
         })?;
-        let paths = self.paths();
+        let paths = e.paths();
         let text = {
-            let store = self.store.borrow();
-            crate::context::render(&paths, &self.set, store.session(), Some(&updated), false)?
+            let store = e.store.borrow();
+            crate::context::render(&paths, &e.set, store.session(), Some(&updated), false)?
         };
-        self.write_file(&paths.deployment_context(), &text, "deployment context")?;
+        self.write_file(e, &paths.deployment_context(), &text, "deployment context")?;
         Ok(format!(
             "Phase 7 is in_progress; wrote {}",
-            self.shown(&paths.deployment_context())
+            self.shown(e, &paths.deployment_context())
         ))
     }
 
     /// Evaluates gates (all of them when `list` is empty).
-    pub(crate) fn evaluate_gates(&self, list: &[GateId]) -> Result<Vec<GateResult>> {
-        let thresholds = self.store.borrow().ctx().config.gates.clone();
-        gates::judge(
-            &self.paths(),
-            &self.set,
-            &self.session()?,
-            &thresholds,
-            list,
-        )
+    pub(crate) fn evaluate_gates(&self, e: &Engine, list: &[GateId]) -> Result<Vec<GateResult>> {
+        let facts = self.facts(e)?;
+        let thresholds = e.store.borrow().ctx().config.gates.clone();
+        Ok(facts.judge(&e.set, &self.session(e)?, &thresholds, list))
+    }
+
+    /// The gates' facts, gathered on first use in this run.
+    fn facts(&self, e: &Engine) -> Result<Rc<gates::Gathered>> {
+        if let Some(f) = self.facts.borrow().as_ref() {
+            return Ok(f.clone());
+        }
+        let gathered = Rc::new(gates::Gathered::read(&e.paths(), &[])?);
+        *self.facts.borrow_mut() = Some(gathered.clone());
+        Ok(gathered)
     }
 
     /// end.1.*: the listed gates must pass or be waived. `report` also
     /// writes the completion report into the session's archive folder.
-    fn gate_step(&self, list: &[GateId], report: bool) -> Result<Done> {
-        let results = self.evaluate_gates(list)?;
+    fn gate_step(&self, e: &Engine, list: &[GateId], report: bool) -> Result<Done> {
+        let results = self.evaluate_gates(e, list)?;
         let metrics = serde_json::json!({ "gates": results });
         if report {
-            let dir = self.paths().archive(&self.session_id()).join("reports");
+            let dir = e.paths().archive(&e.session_id()).join("reports");
             let mut json = serde_json::to_string_pretty(&metrics)?;
             json.push('\n');
-            self.write_file(&dir.join("gates.json"), &json, "gate report")?;
+            self.write_file(e, &dir.join("gates.json"), &json, "gate report")?;
             self.write_file(
+                e,
                 &dir.join("completion_report.md"),
-                &completion_report(&self.session()?, &results),
+                &completion_report(&self.session(e)?, &results),
                 "completion report",
             )?;
         }
@@ -188,7 +221,7 @@ impl Engine {
                     format!(" — {}", g.reason)
                 }
             );
-            self.reporter.say(line);
+            e.reporter.say(line);
         }
         let blocking: Vec<String> = results
             .iter()
@@ -216,10 +249,10 @@ impl Engine {
     }
 
     /// end.2.1: Phase 7 completed, with the session and the time.
-    fn phase7_completed(&self) -> Result<String> {
-        let id = self.session_id();
+    fn phase7_completed(&self, e: &Engine) -> Result<String> {
+        let id = e.session_id();
         let now = crate::clock::now_rfc3339();
-        self.edit_master("Phase 7 completed", |m| {
+        self.edit_master(e, "Phase 7 completed", |m| {
             let u = m.update_phase(7, |b| {
                 set_status(b, PhaseStatus::Completed);
                 b.insert("session".into(), id.clone().into());
@@ -239,19 +272,19 @@ impl Engine {
     }
 
     /// end.2.2: Phase 8 ready.
-    fn phase8_ready(&self) -> Result<String> {
-        self.edit_master("Phase 8 ready", |m| {
+    fn phase8_ready(&self, e: &Engine) -> Result<String> {
+        self.edit_master(e, "Phase 8 ready", |m| {
             Ok(m.update_phase(8, |b| set_status(b, PhaseStatus::Ready))?)
         })?;
         Ok("Phase 8 is ready".into())
     }
 
     /// end.2.3: the handoff package.
-    fn handoff_package(&self) -> Result<String> {
-        let results = self.evaluate_gates(&[])?;
-        let session = self.session()?;
+    fn handoff_package(&self, e: &Engine) -> Result<String> {
+        let results = self.evaluate_gates(e, &[])?;
+        let session = self.session(e)?;
         let (secrets, redactor, head) = {
-            let store = self.store.borrow();
+            let store = e.store.borrow();
             (
                 store.ctx().config.secrets.clone(),
                 store.ctx().redactor.clone(),
@@ -259,16 +292,16 @@ impl Engine {
             )
         };
         let dir = crate::handoff::write(
-            &self.paths(),
-            &self.set,
+            &e.paths(),
+            &e.set,
             &session,
             &results,
             &secrets,
             &redactor,
             &head,
         )?;
-        let shown = self.shown(&dir);
-        self.record(
+        let shown = self.shown(e, &dir);
+        e.record(
             None,
             EventKind::FileWritten {
                 path: shown.clone(),
@@ -286,9 +319,9 @@ impl Engine {
     }
 
     /// end.3.1: logs, evidence and the todo list into the archive folder.
-    fn archive_evidence(&self) -> Result<String> {
-        let paths = self.paths();
-        let session = self.session()?;
+    fn archive_evidence(&self, e: &Engine) -> Result<String> {
+        let paths = e.paths();
+        let session = self.session(e)?;
         let dir = paths.archive(&session.id);
         std::fs::create_dir_all(&dir)?;
         let logs = paths.logs(&session.id);
@@ -316,38 +349,39 @@ impl Engine {
             std::fs::copy(paths.todos(), dir.join("todos.json"))?;
         }
         crate::fsio::sync_dir(&dir)?;
-        self.record(
+        e.record(
             None,
             EventKind::FileWritten {
-                path: self.shown(&dir),
+                path: self.shown(e, &dir),
                 purpose: "session archive".into(),
             },
         )?;
         Ok(format!(
             "archived logs, {copied} evidence files and the todo list in {}",
-            self.shown(&dir)
+            self.shown(e, &dir)
         ))
     }
 
     /// end.3.2: the production status report.
-    fn status_report(&self) -> Result<String> {
-        let session = self.session()?;
-        let results = self.evaluate_gates(&[])?;
-        let path = self.paths().archive(&session.id).join("status_report.md");
+    fn status_report(&self, e: &Engine) -> Result<String> {
+        let session = self.session(e)?;
+        let results = self.evaluate_gates(e, &[])?;
+        let path = e.paths().archive(&session.id).join("status_report.md");
         self.write_file(
+            e,
             &path,
-            &status_report(&self.set, &session, &results),
+            &status_report(&e.set, &session, &results),
             "production status report",
         )?;
-        Ok(format!("wrote {}", self.shown(&path)))
+        Ok(format!("wrote {}", self.shown(e, &path)))
     }
 
     /// end.3.3: operations readiness confirmed in the master state.
-    fn operations_readiness(&self) -> Result<String> {
-        let session = self.session()?;
-        let handoff = self.shown(&self.paths().handoff(&session.id));
+    fn operations_readiness(&self, e: &Engine) -> Result<String> {
+        let session = self.session(e)?;
+        let handoff = self.shown(e, &e.paths().handoff(&session.id));
         let now = crate::clock::now_rfc3339();
-        self.edit_master("operations readiness", |m| {
+        self.edit_master(e, "operations readiness", |m| {
             Ok(m.update_phase(8, |b| {
                 b.insert(
                     "operations_readiness".into(),
@@ -361,29 +395,29 @@ impl Engine {
     }
 
     /// end.3.4: `.ai_context/operations_context.md` and the transition command.
-    fn operations_context(&self) -> Result<String> {
-        let session = self.session()?;
-        let results = self.evaluate_gates(&[])?;
-        let paths = self.paths();
+    fn operations_context(&self, e: &Engine) -> Result<String> {
+        let session = self.session(e)?;
+        let results = self.evaluate_gates(e, &[])?;
+        let paths = e.paths();
         let text = operations_context(&paths, &session, &results);
-        self.write_file(&paths.operations_context(), &text, "operations context")?;
+        self.write_file(e, &paths.operations_context(), &text, "operations context")?;
         Ok(format!(
             "wrote {}; transition: \"{}\"",
-            self.shown(&paths.operations_context()),
+            self.shown(e, &paths.operations_context()),
             crate::context::TRANSITION_COMMAND
         ))
     }
 
     /// end.3.5: the audit trail verified, made durable, and the session's
     /// events kept with its archive.
-    fn audit_trail(&self) -> Result<String> {
-        let paths = self.paths();
-        self.store.borrow().sync_audit()?;
+    fn audit_trail(&self, e: &Engine) -> Result<String> {
+        let paths = e.paths();
+        e.store.borrow().sync_audit()?;
         let v = audit::verify(&paths.audit())?;
         if let Some((line, why)) = &v.first_bad {
             bail!("the audit trail breaks at line {line}: {why}");
         }
-        let id = self.session_id();
+        let id = e.session_id();
         let text = std::fs::read_to_string(paths.audit())?;
         let mine: String = text
             .lines()
@@ -396,7 +430,7 @@ impl Engine {
             "{} events verified (head {}); this session's events kept in {}",
             v.events,
             &v.head[..16],
-            self.shown(&dir.join("audit.jsonl"))
+            self.shown(e, &dir.join("audit.jsonl"))
         ))
     }
 }

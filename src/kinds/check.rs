@@ -2,10 +2,14 @@
 //! phase facts, and git facts. Each returns the evidence it found, or the
 //! precise reason it failed.
 
+use crate::engine::{Engine, Step};
 use crate::master_state::{MasterState, PhaseStatus};
 use crate::paths::{RepoPaths, inside_repo};
+use crate::protocol::Action;
 use crate::protocol::{CheckSpec, PhaseCheck};
+use crate::session::{ActionStatus, EventKind};
 use std::path::Path;
+use std::time::Instant;
 
 /// Evaluates every part of `spec`; `Ok(evidence)` or `Err(reason)`.
 pub fn evaluate(paths: &RepoPaths, spec: &CheckSpec) -> Result<String, String> {
@@ -133,6 +137,50 @@ fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
         }
     }
     Ok(evidence.join(", "))
+}
+
+impl Engine {
+    /// The `check` kind: evaluates the check and records its evidence.
+    pub(crate) fn check(&self, a: &Action, spec: &CheckSpec) -> anyhow::Result<Step> {
+        self.record(
+            Some(&a.id),
+            EventKind::ActionStarted {
+                attempt: self.record_of(&a.id).attempts + 1,
+                kind: "check".into(),
+                log: None,
+                process: None,
+            },
+        )?;
+        let started = Instant::now();
+        match evaluate(&self.paths(), spec) {
+            Ok(evidence) => {
+                let metrics = serde_json::json!({ "evidence": evidence });
+                self.finish(
+                    a,
+                    ActionStatus::Completed,
+                    None,
+                    Some(started.elapsed()),
+                    None,
+                    Some(metrics),
+                )
+            }
+            Err(why) => {
+                let hint = spec
+                    .hint
+                    .as_deref()
+                    .map(|h| format!(" — {h}"))
+                    .unwrap_or_default();
+                self.finish(
+                    a,
+                    ActionStatus::Failed,
+                    None,
+                    Some(started.elapsed()),
+                    Some(format!("{why}{hint}")),
+                    None,
+                )
+            }
+        }
+    }
 }
 
 #[cfg(test)]
