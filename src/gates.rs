@@ -3,7 +3,7 @@
 //! protocol; this module is the vocabulary everything else shares.
 
 use crate::audit::Verification;
-pub use crate::protocol::gate::{GateId, GateThresholds, default_sources, requirement};
+pub use crate::protocol::gate::{GateId, GateThresholds, requirement};
 use crate::protocol::model::{Kind, format_duration};
 use crate::protocol::{Action, ProtocolSet};
 use crate::session::history::{HistoryEntry, Reliability};

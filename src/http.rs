@@ -89,14 +89,18 @@ pub fn get(url: &str, timeout: Duration) -> Reply {
     }
 }
 
+/// The failure in a probe's words, from the error's type (never its text).
 fn describe(e: &ureq::Error) -> String {
-    let text = e.to_string();
-    if text.contains("Connection refused") || text.contains("refused") {
-        "connection refused".into()
-    } else if text.contains("timeout") || text.contains("Timeout") {
-        "timed out".into()
-    } else {
-        text
+    use std::io::ErrorKind;
+    match e {
+        ureq::Error::Timeout(_) => "timed out".into(),
+        ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused => {
+            "connection refused".into()
+        }
+        ureq::Error::Io(io) if matches!(io.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+            "timed out".into()
+        }
+        other => other.to_string(),
     }
 }
 

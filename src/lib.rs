@@ -5,35 +5,35 @@
 //! protocol model, and the commands that read and run them.
 
 pub mod audit;
-pub mod cli;
-pub mod clock;
-pub mod closing;
-pub mod commands;
-pub mod context;
-pub mod demo;
-pub mod engine;
-pub mod error;
-pub mod export;
-pub mod fsio;
-pub mod gates;
-pub mod git;
-pub mod handoff;
-pub mod http;
-pub mod kinds;
+pub(crate) mod cli;
+pub(crate) mod clock;
+pub(crate) mod closing;
+pub(crate) mod commands;
+pub(crate) mod context;
+pub(crate) mod demo;
+pub(crate) mod engine;
+pub(crate) mod error;
+pub(crate) mod export;
+pub(crate) mod fsio;
+pub(crate) mod gates;
+pub(crate) mod git;
+pub(crate) mod handoff;
+pub(crate) mod http;
+pub(crate) mod kinds;
 pub mod master_state;
 pub mod paths;
-pub mod progress;
+pub(crate) mod progress;
 pub mod protocol;
-pub mod redact;
-pub mod reports;
+pub(crate) mod redact;
+pub(crate) mod reports;
 pub mod session;
-pub mod settings;
-pub mod settle;
-pub mod templating;
+pub(crate) mod settings;
+pub(crate) mod settle;
+pub(crate) mod templating;
 #[cfg(test)]
 mod testing;
-pub mod todo;
-pub mod ui;
+pub(crate) mod todo;
+pub(crate) mod ui;
 
 use clap::Parser;
 
@@ -42,8 +42,8 @@ use clap::Parser;
 pub fn main() -> std::process::ExitCode {
     ignore_file_size_signal();
     let cli = cli::Cli::parse();
-    init_tracing(cli.global.verbose);
     let printer = settings::printer(&cli.global);
+    init_tracing(cli.global.verbose, printer.stderr_color());
     let json_out = commands::prints_json(&cli.command);
     let outcome = settings::Settings::from_args(&cli.global)
         .and_then(|s| commands::dispatch(cli.command, &s));
@@ -51,7 +51,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(status) => status,
         Err(err) => {
             report_error(&printer, &err);
-            if reports::github::detected() {
+            if settings::github_actions() {
                 annotate_error(&printer, &err, json_out);
             }
             error::classify(&err)
@@ -104,7 +104,9 @@ fn annotate_error(printer: &ui::Printer, err: &anyhow::Error, json_out: bool) {
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// Diagnostics on stderr, colored as the printer colors stderr (so
+/// `--color` and `NO_COLOR` hold for them too).
+fn init_tracing(verbose: u8, ansi: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
@@ -112,8 +114,6 @@ fn init_tracing(verbose: u8) {
         _ => "deploy_session=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

@@ -1,5 +1,11 @@
 //! Flags + environment → the settings a command runs with. Decided once,
 //! here, so commands never look at raw flags or the environment themselves.
+//!
+//! The only environment read elsewhere is what belongs to the process, not
+//! to a command: `PATH` (finding `sh` once), `GIT_AUTHOR_NAME`/`_EMAIL`
+//! (read as git reads them), the values of the variables named as secrets
+//! (by the redactor built here), `NO_COLOR`/`TERM` (by the output streams)
+//! and the test-only clock pin `DEPLOY_SESSION_NOW`.
 
 use crate::cli::GlobalArgs;
 use crate::paths::RepoPaths;
@@ -29,6 +35,15 @@ pub struct Settings {
     pub github: bool,
     /// The full command line, for the lock holder's description.
     pub command_line: String,
+    /// Approval action ids from `DEPLOY_SESSION_APPROVE` (comma-separated).
+    pub approvals_from_env: Vec<String>,
+    /// The job summary file (`GITHUB_STEP_SUMMARY`), in a GitHub job.
+    pub step_summary: Option<std::path::PathBuf>,
+}
+
+/// Whether this process runs in a GitHub Actions job (`GITHUB_ACTIONS=true`).
+pub fn github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
 /// CI mode: `--ci`, or `CI` set to anything but empty, `false` or `0`.
@@ -69,8 +84,18 @@ impl Settings {
             lock_timeout: g.lock_timeout.unwrap_or(Duration::ZERO),
             secret_env: g.secret_env.clone(),
             ci,
-            github: crate::reports::github::detected(),
+            github: github_actions(),
             command_line,
+            approvals_from_env: std::env::var("DEPLOY_SESSION_APPROVE")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+                .filter(|f| !f.is_empty())
+                .map(std::path::PathBuf::from),
         })
     }
 
@@ -84,7 +109,7 @@ impl Settings {
         self.interactive()
             && std::io::stderr().is_terminal()
             && !self.printer.quiet()
-            && self.printer.color()
+            && self.printer.stderr_color()
     }
 
     /// Who acts: `--by`, else git identity, else the OS user on this host.

@@ -146,12 +146,20 @@ fn write_phase_approval(paths: &RepoPaths, n: i8, by: &str, note: Option<String>
 }
 
 /// Evidence paths (relative to `cwd`) must exist inside the repo; returns
-/// them relative to the repo.
+/// them relative to the repo. Errors name the path, after `flag` when the
+/// paths came from one (`--evidence`).
 pub fn check_evidence(
     root: &Path,
     cwd: &Path,
     paths: &[String],
+    flag: Option<&str>,
 ) -> Result<Vec<String>, InputError> {
+    let named = |p: &str, why: &str| {
+        InputError::usage(match flag {
+            Some(f) => format!("{f} {p}: {why}"),
+            None => format!("{p}: {why}"),
+        })
+    };
     let mut out = Vec::new();
     for p in paths {
         let abs = if Path::new(p).is_absolute() {
@@ -159,16 +167,13 @@ pub fn check_evidence(
         } else {
             cwd.join(p)
         };
-        let rel = inside_repo(root, &abs.to_string_lossy())
-            .map_err(|why| InputError::usage(format!("--evidence {p}: {why}")))?;
+        let rel = inside_repo(root, &abs.to_string_lossy()).map_err(|why| named(p, &why))?;
         let real = root
             .join(&rel)
             .canonicalize()
-            .map_err(|_| InputError::usage(format!("--evidence {p}: no such file")))?;
+            .map_err(|_| named(p, "no such file"))?;
         if !real.starts_with(root) {
-            return Err(InputError::usage(format!(
-                "--evidence {p}: it resolves outside the repo"
-            )));
+            return Err(named(p, "it resolves outside the repo"));
         }
         out.push(rel.display().to_string());
     }

@@ -14,8 +14,12 @@ pub fn done(args: &DoneArgs, s: &Settings) -> Result<ExitStatus> {
     let a = settleable(&store, &set, &args.id, "mark {} done", |k| {
         matches!(k, Kind::Manual)
     })?;
-    let evidence =
-        settle::check_evidence(s.paths.root(), &std::env::current_dir()?, &args.evidence)?;
+    let evidence = settle::check_evidence(
+        s.paths.root(),
+        &std::env::current_dir()?,
+        &args.evidence,
+        Some("--evidence"),
+    )?;
     settle::done(
         &mut store,
         &a.id,

@@ -66,7 +66,7 @@ fn execute(
     let (mut store, set, config) = s.open_store(args.by.as_deref())?;
     let opts = RunOptions {
         rerun: args.rerun.clone(),
-        approvals: approvals(args, &set)?,
+        approvals: approvals(args, s, &set)?,
         approver: args.by.clone(),
         interactive: s.interactive(),
         only_stages: args.stage.clone(),
@@ -308,18 +308,15 @@ fn next_protocol(p: ProtocolName) -> &'static str {
 }
 
 /// `--approve` ids and `DEPLOY_SESSION_APPROVE`, each checked.
-fn approvals(args: &RunArgs, set: &ProtocolSet) -> Result<Vec<(String, String)>> {
-    let from_env = std::env::var("DEPLOY_SESSION_APPROVE").unwrap_or_default();
+fn approvals(args: &RunArgs, s: &Settings, set: &ProtocolSet) -> Result<Vec<(String, String)>> {
     let all = args
         .approve
         .iter()
         .map(|id| (id.trim().to_string(), "flag".to_string()))
         .chain(
-            from_env
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|id| (id.to_string(), "env".to_string())),
+            s.approvals_from_env
+                .iter()
+                .map(|id| (id.clone(), "env".to_string())),
         );
     let mut out = Vec::new();
     for (id, via) in all {
@@ -437,9 +434,9 @@ impl CiReports<'_> {
         for line in github::waiting_notices(&next, &self.redactor) {
             say(self.s, json_out, line);
         }
-        if let Some(file) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|f| !f.is_empty()) {
+        if let Some(file) = &self.s.step_summary {
             let md = github::step_summary(p, only, outcome, sess, &next, &self.redactor);
-            github::append_summary(std::path::Path::new(&file), &md)?;
+            github::append_summary(file, &md)?;
         }
         Ok(())
     }

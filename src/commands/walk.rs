@@ -184,7 +184,7 @@ fn pick(question: &str, keys: &[&str], default: Option<&str>) -> Result<String> 
         {
             return Ok(k.to_string());
         }
-        eprintln!("please answer one of: {}", keys.join(", "));
+        anstream::eprintln!("please answer one of: {}", keys.join(", "));
     }
 }
 
@@ -195,7 +195,7 @@ fn reason(question: &str) -> Result<String> {
         if !r.trim().is_empty() {
             return Ok(r.trim().to_string());
         }
-        eprintln!("a reason is needed: it is kept in the audit trail");
+        anstream::eprintln!("a reason is needed: it is kept in the audit trail");
     }
 }
 
@@ -302,9 +302,9 @@ fn evidence(s: &Settings) -> Result<Vec<String>> {
     loop {
         let answer = prompt::ask("Evidence files (space separated; Enter for none)")?;
         let paths: Vec<String> = answer.split_whitespace().map(String::from).collect();
-        match settle::check_evidence(s.paths.root(), &cwd, &paths) {
+        match settle::check_evidence(s.paths.root(), &cwd, &paths, None) {
             Ok(ok) => return Ok(ok),
-            Err(e) => eprintln!("{}", e.message.replace("--evidence ", "")),
+            Err(e) => s.printer.info(e.message),
         }
     }
 }

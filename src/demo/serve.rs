@@ -7,9 +7,9 @@
 //! backend by smooth weighted round-robin, so a switch is one atomic rename
 //! of that file and traffic never stops.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,15 +144,16 @@ pub fn parse_routes(text: &str) -> Vec<(u16, i64)> {
         .collect()
 }
 
-/// Writes a routes file atomically (what the demo's switch scripts do).
-pub fn write_routes(file: &Path, routes: &[(u16, i64)]) -> Result<()> {
-    let text: String = routes.iter().map(|(p, w)| format!("{p} {w}\n")).collect();
-    crate::fsio::write_atomic(file, text.as_bytes()).context("cannot write the routes file")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    /// Writes a routes file atomically (what the demo's switch scripts do).
+    fn write_routes(file: &Path, routes: &[(u16, i64)]) -> anyhow::Result<()> {
+        let text: String = routes.iter().map(|(p, w)| format!("{p} {w}\n")).collect();
+        crate::fsio::write_atomic(file, text.as_bytes())
+    }
 
     #[test]
     fn weighted_round_robin_interleaves_exactly() {

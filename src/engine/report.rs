@@ -7,17 +7,15 @@ use super::process::LineSink;
 use crate::protocol::{Action, Stage};
 use crate::session::ActionStatus;
 use crate::ui::{Printer, style};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 /// Prints run progress.
 pub struct Reporter {
     printer: Printer,
     to_stderr: bool,
-    multi: Option<MultiProgress>,
     spinners: RefCell<HashMap<String, ProgressBar>>,
     /// GitHub Actions: each action's output is held back and printed as
     /// one `::group::` when it finishes (stages running at the same time
@@ -29,11 +27,14 @@ impl Reporter {
     /// `spinners`: draw spinners (terminal, not CI, not quiet);
     /// `to_stderr`: keep stdout for a JSON document.
     pub fn new(printer: Printer, spinners: bool, to_stderr: bool) -> Reporter {
-        let multi = spinners.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let printer = if spinners {
+            printer.with_progress()
+        } else {
+            printer
+        };
         Reporter {
             printer,
             to_stderr,
-            multi,
             spinners: RefCell::new(HashMap::new()),
             groups: None,
         }
@@ -64,13 +65,7 @@ impl Reporter {
     }
 
     fn emit(&self, text: &str) {
-        if let Some(m) = &self.multi {
-            let _ = m.println(text);
-        } else if self.to_stderr {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
-        } else {
-            self.printer.out(text);
-        }
+        self.printer.progress_line(text, self.to_stderr);
     }
 
     /// A stage begins.
@@ -81,15 +76,9 @@ impl Reporter {
 
     /// An action begins running (spinner on terminals).
     pub fn started(&self, a: &Action) {
-        let Some(m) = &self.multi else { return };
-        let bar = m.add(ProgressBar::new_spinner());
-        bar.set_style(
-            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.set_message(format!("{} {}", a.id, a.title));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        self.spinners.borrow_mut().insert(a.id.clone(), bar);
+        if let Some(bar) = self.printer.spinner(format!("{} {}", a.id, a.title)) {
+            self.spinners.borrow_mut().insert(a.id.clone(), bar);
+        }
     }
 
     /// An action ended (or stopped to wait).

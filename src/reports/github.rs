@@ -12,11 +12,6 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 
-/// Whether this process runs in a GitHub Actions job.
-pub fn detected() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
-}
-
 /// Escapes a workflow command's message.
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")

@@ -1,21 +1,30 @@
 //! All terminal output goes through one [`Printer`], which knows whether to
-//! color, how wide the terminal is, and what `-q` silences. Data goes to
-//! stdout; progress, warnings and errors go to stderr.
+//! color, how wide the terminal is, what `-q` silences, and draws the
+//! progress spinners. Data goes to stdout; progress, warnings and errors go
+//! to stderr. Colors are decided per stream (anstream strips them from a
+//! stream that is not a terminal, or under `NO_COLOR` / `TERM=dumb`).
 
 pub mod prompt;
 
 use anstyle::{AnsiColor, Style};
 use comfy_table::{ContentArrangement, Table, presets};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 /// Output settings decided once per process.
 #[derive(Debug, Clone)]
 pub struct Printer {
-    color: bool,
+    /// Style text at all (some stream takes colors).
+    paint: bool,
+    /// Whether stderr (progress, errors, tracing) takes colors.
+    stderr_color: bool,
     quiet: bool,
     verbose: u8,
     width: Option<u16>,
+    /// Spinners on stderr, when drawing them was asked for.
+    progress: Option<MultiProgress>,
 }
 
 /// Named styles, so commands say what a thing is, not which color it gets.
@@ -34,35 +43,77 @@ pub mod style {
 }
 
 impl Printer {
-    /// Decides color from the flag, `NO_COLOR` and whether stdout is a terminal.
+    /// Decides colors from the flag, then per stream (a terminal, and
+    /// neither `NO_COLOR` nor `TERM=dumb`, for `--color auto`).
     pub fn new(choice: crate::cli::ColorChoice, quiet: bool, verbose: u8) -> Printer {
         use crate::cli::ColorChoice;
-        let tty = std::io::stdout().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-        let color = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => tty && !no_color && !dumb,
+        let global = match choice {
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
         };
-        let width = tty
+        global.write_global();
+        let takes_color = |choice: anstream::ColorChoice| choice != anstream::ColorChoice::Never;
+        let stdout_color = takes_color(anstream::AutoStream::choice(&std::io::stdout()));
+        let stderr_color = takes_color(anstream::AutoStream::choice(&std::io::stderr()));
+        let width = std::io::stdout()
+            .is_terminal()
             .then(|| console::Term::stdout().size_checked().map(|(_, w)| w))
             .flatten();
         Printer {
-            color,
+            paint: stdout_color || stderr_color,
+            stderr_color,
             quiet,
             verbose,
             width,
+            progress: None,
         }
     }
 
-    /// A printer for tests and non-terminal use: no color.
+    /// This printer, drawing spinners on stderr from now on.
+    pub fn with_progress(&self) -> Printer {
+        Printer {
+            progress: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            ..self.clone()
+        }
+    }
+
+    /// A spinner for `message`, when spinners are drawn.
+    pub fn spinner(&self, message: String) -> Option<ProgressBar> {
+        let m = self.progress.as_ref()?;
+        let bar = m.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
+    }
+
+    /// A line of a run's progress: above the spinners when they are drawn,
+    /// else on stderr (`to_stderr`, when stdout is kept for a document) or
+    /// stdout.
+    pub fn progress_line(&self, text: &str, to_stderr: bool) {
+        if let Some(m) = &self.progress {
+            let _ = m.println(text);
+        } else if to_stderr {
+            let _ = writeln!(anstream::stderr().lock(), "{text}");
+        } else {
+            self.out(text);
+        }
+    }
+
+    /// A printer for tests: no color.
+    #[cfg(test)]
     pub fn plain() -> Printer {
         Printer {
-            color: false,
+            paint: false,
+            stderr_color: false,
             quiet: false,
             verbose: 0,
             width: None,
+            progress: None,
         }
     }
 
@@ -76,14 +127,15 @@ impl Printer {
         self.verbose
     }
 
-    /// Whether output is colored.
-    pub fn color(&self) -> bool {
-        self.color
+    /// Whether stderr (where progress and spinners go) takes colors.
+    pub fn stderr_color(&self) -> bool {
+        self.stderr_color
     }
 
-    /// Applies `style` when coloring.
+    /// Applies `style` when coloring (a stream that takes no colors gets
+    /// the text without them).
     pub fn paint(&self, style: Style, text: impl Display) -> String {
-        if self.color {
+        if self.paint {
             format!("{style}{text}{style:#}")
         } else {
             text.to_string()
@@ -92,7 +144,7 @@ impl Printer {
 
     /// A line of data on stdout (never silenced). A closed pipe ends quietly.
     pub fn out(&self, text: impl Display) {
-        let mut out = std::io::stdout().lock();
+        let mut out = anstream::stdout().lock();
         if writeln!(out, "{text}").is_err() {
             std::process::exit(0);
         }
@@ -101,19 +153,13 @@ impl Printer {
     /// A line of progress or information on stderr (silenced by `-q`).
     pub fn info(&self, text: impl Display) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
+            let _ = writeln!(anstream::stderr().lock(), "{text}");
         }
-    }
-
-    /// A warning on stderr (never silenced).
-    pub fn warn(&self, text: impl Display) {
-        let label = self.paint(style::WAIT, "warning:");
-        let _ = writeln!(std::io::stderr().lock(), "{label} {text}");
     }
 
     /// An error on stderr, with an optional hint line.
     pub fn error(&self, text: impl Display, hint: Option<&str>) {
-        let mut err = std::io::stderr().lock();
+        let mut err = anstream::stderr().lock();
         let _ = writeln!(err, "{} {text}", self.paint(style::BAD, "error:"));
         if let Some(h) = hint {
             let _ = writeln!(err, "  {} {h}", self.paint(style::DIM, "hint:"));

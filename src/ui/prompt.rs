@@ -5,7 +5,7 @@ use anyhow::Result;
 /// Asks for an explicit, typed "yes" to approve `subject`. Anything else is
 /// a no. Never defaults to yes.
 pub fn confirm_typed(subject: &str) -> Result<bool> {
-    eprintln!("Approval needed: {subject}");
+    anstream::eprintln!("Approval needed: {subject}");
     let answer: String = dialoguer::Input::new()
         .with_prompt("Type `yes` to approve (anything else declines)")
         .allow_empty(true)
