@@ -122,7 +122,7 @@ fn big_history(dir: &Path, sessions: usize, per: usize) -> u64 {
                 Some(&a),
                 EventKind::ActionStarted {
                     attempt: 1,
-                    kind: "run".into(),
+                    kind: deploy_session::protocol::KindName::Run,
                     log: None,
                     process: None,
                 },

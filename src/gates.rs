@@ -458,11 +458,9 @@ fn rollback_automated(f: &Facts) -> Judgement {
         .actions()
         .filter(|a| matches!(a.kind, Kind::Strategy(_)))
         .collect();
-    let tested = f
-        .session
-        .deployments
-        .iter()
-        .any(|d| d.rollback_ms.is_some() && d.outcome == "rolled_back");
+    let tested = f.session.deployments.iter().any(|d| {
+        d.rollback_ms.is_some() && d.outcome == crate::protocol::DeploymentOutcome::RolledBack
+    });
     let with_rollback = f
         .set
         .actions()
@@ -548,7 +546,7 @@ mod evaluation_tests {
     }
 
     fn deployment(
-        outcome: &str,
+        outcome: crate::protocol::DeploymentOutcome,
         deploy_ms: u64,
         rollback_ms: Option<u64>,
         samples: u64,
@@ -557,7 +555,7 @@ mod evaluation_tests {
         DeploymentRecord {
             action: "work.4.2".into(),
             strategy: "blue-green".into(),
-            outcome: outcome.into(),
+            outcome,
             deploy_ms,
             rollback_ms,
             samples,
@@ -609,8 +607,20 @@ mod evaluation_tests {
         let mut s = session();
         complete(&mut s, &["work.4.4", "work.4.5"]);
         s.deployments = vec![
-            deployment("rolled_back", 900, Some(400), 20, 3),
-            deployment("succeeded", 1200, None, 40, 0),
+            deployment(
+                crate::protocol::DeploymentOutcome::RolledBack,
+                900,
+                Some(400),
+                20,
+                3,
+            ),
+            deployment(
+                crate::protocol::DeploymentOutcome::Succeeded,
+                1200,
+                None,
+                40,
+                0,
+            ),
         ];
         let v = verdicts(&s, &GateThresholds::default(), &[]);
         assert_eq!(v[&GateId::DeploymentTime], Verdict::Pass);
@@ -705,7 +715,7 @@ mod evaluation_tests {
             crate::session::ApprovalRecord {
                 by: "ann".into(),
                 at: "t".into(),
-                via: "waiver".into(),
+                via: crate::protocol::ApprovalVia::Waiver,
                 note: Some("scanner down".into()),
             },
         );

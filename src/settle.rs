@@ -5,6 +5,7 @@
 use crate::error::InputError;
 use crate::master_state::{Approval, ApprovalStatus, MasterState};
 use crate::paths::{RepoPaths, inside_repo};
+use crate::protocol::ApprovalVia;
 use crate::session::{ActionStatus, EventKind, Store};
 use anyhow::Result;
 use std::path::Path;
@@ -74,7 +75,7 @@ pub fn approve(
     by: &str,
     note: Option<String>,
     phase: Option<i8>,
-    via: &str,
+    via: ApprovalVia,
 ) -> Result<()> {
     if let Some(n) = phase {
         approve_phase(store, paths, n, by, note.clone())?;
@@ -90,13 +91,13 @@ pub fn record_approval(
     by: &str,
     note: Option<String>,
     phase: Option<i8>,
-    via: &str,
+    via: ApprovalVia,
 ) -> Result<()> {
     store.record_as(
         by,
         Some(id),
         EventKind::ApprovalGranted {
-            via: via.into(),
+            via,
             note: note.clone(),
             phase,
         },

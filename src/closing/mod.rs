@@ -56,7 +56,7 @@ impl Closing {
             Some(&a.id),
             EventKind::ActionStarted {
                 attempt,
-                kind: "builtin".into(),
+                kind: crate::protocol::KindName::Builtin,
                 log: None,
                 process: None,
             },

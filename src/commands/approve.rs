@@ -20,7 +20,7 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
             &by,
             args.note.clone(),
             phase,
-            "command",
+            crate::protocol::ApprovalVia::Command,
         )
     };
     if let Some(id) = &args.id {

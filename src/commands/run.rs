@@ -6,6 +6,7 @@ use crate::engine::{self, Outcome, RunOptions, report::Reporter};
 use crate::error::{ExitStatus, InputError};
 use crate::gates::GateId;
 use crate::progress::{self, NextAction};
+use crate::protocol::ApprovalVia;
 use crate::protocol::{Kind, ProtocolName, ProtocolSet};
 use crate::session::{self, EventKind, Session, Store};
 use crate::settings::Settings;
@@ -308,15 +309,19 @@ fn next_protocol(p: ProtocolName) -> &'static str {
 }
 
 /// `--approve` ids and `DEPLOY_SESSION_APPROVE`, each checked.
-fn approvals(args: &RunArgs, s: &Settings, set: &ProtocolSet) -> Result<Vec<(String, String)>> {
+fn approvals(
+    args: &RunArgs,
+    s: &Settings,
+    set: &ProtocolSet,
+) -> Result<Vec<(String, ApprovalVia)>> {
     let all = args
         .approve
         .iter()
-        .map(|id| (id.trim().to_string(), "flag".to_string()))
+        .map(|id| (id.trim().to_string(), ApprovalVia::Flag))
         .chain(
             s.approvals_from_env
                 .iter()
-                .map(|id| (id.clone(), "env".to_string())),
+                .map(|id| (id.clone(), ApprovalVia::Env)),
         );
     let mut out = Vec::new();
     for (id, via) in all {

@@ -355,7 +355,15 @@ fn approval(
     ));
     let answer = prompt::ask("Type `yes` to approve (anything else declines)")?;
     if answer.trim().eq_ignore_ascii_case("yes") {
-        settle::approve(&mut store, &s.paths, &a.id, by, None, phase, "walk")?;
+        settle::approve(
+            &mut store,
+            &s.paths,
+            &a.id,
+            by,
+            None,
+            phase,
+            crate::protocol::ApprovalVia::Walk,
+        )?;
         p.out(format!("{} {} approved", p.paint(style::OK, "✓"), a.id));
         return Ok((Choice::Next, store));
     }

@@ -463,11 +463,13 @@ impl Summary {
             p.paint(style::HEAD, "What happened")
         ));
         for d in &s.deployments {
-            let what = match d.outcome.as_str() {
-                "succeeded" => format!("live after {}", ms(d.deploy_ms)),
+            let what = match d.outcome {
+                crate::protocol::DeploymentOutcome::Succeeded => {
+                    format!("live after {}", ms(d.deploy_ms))
+                }
                 other => format!(
                     "{} after {}; rollback took {}",
-                    other.replace('_', " "),
+                    other.as_str().replace('_', " "),
                     ms(d.deploy_ms),
                     d.rollback_ms.map(ms).unwrap_or_else(|| "—".into())
                 ),

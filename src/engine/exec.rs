@@ -81,7 +81,7 @@ impl Engine {
             let kind = match attempt {
                 Some(attempt) => EventKind::ActionStarted {
                     attempt,
-                    kind: "run".into(),
+                    kind: crate::protocol::KindName::Run,
                     log: None,
                     process: Some(p),
                 },

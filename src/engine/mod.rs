@@ -30,7 +30,7 @@ pub struct RunOptions {
     /// Re-run these actions even if they completed.
     pub rerun: Vec<String>,
     /// Approval actions approved up front (`--approve`, `DEPLOY_SESSION_APPROVE`).
-    pub approvals: Vec<(String, String)>,
+    pub approvals: Vec<(String, crate::protocol::ApprovalVia)>,
     /// Who approves (`--by`).
     pub approver: Option<String>,
     /// Prompts are allowed (a terminal, not CI).

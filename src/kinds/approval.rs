@@ -3,7 +3,7 @@
 
 use crate::engine::{Engine, Step};
 use crate::master_state::MasterState;
-use crate::protocol::{Action, ApprovalSpec};
+use crate::protocol::{Action, ApprovalSpec, ApprovalVia};
 use crate::session::ActionStatus;
 use anyhow::Result;
 use std::rc::Rc;
@@ -26,7 +26,7 @@ impl Engine {
                     &by,
                     appr.note.clone(),
                     Some(n),
-                    "master_state",
+                    ApprovalVia::MasterState,
                 )?;
                 let when = appr.at.map(|t| format!(" at {t}")).unwrap_or_default();
                 let line = format!("Phase {n} approved by {by}{when} (master state)");
@@ -39,7 +39,7 @@ impl Engine {
                 .approver
                 .clone()
                 .unwrap_or_else(|| self.store.borrow().ctx().actor.clone());
-            return self.grant(a, spec, &by, via, None);
+            return self.grant(a, spec, &by, *via, None);
         }
         if self.opts.interactive {
             let subject = spec.subject.clone();
@@ -52,7 +52,7 @@ impl Engine {
                     .approver
                     .clone()
                     .unwrap_or_else(|| self.store.borrow().ctx().actor.clone());
-                return self.grant(a, spec, &by, "prompt", None);
+                return self.grant(a, spec, &by, ApprovalVia::Prompt, None);
             }
             self.reporter.say("    not approved; nothing was recorded");
         }
@@ -67,7 +67,7 @@ impl Engine {
         a: &Action,
         spec: &ApprovalSpec,
         by: &str,
-        via: &str,
+        via: ApprovalVia,
         note: Option<String>,
     ) -> Result<Step> {
         let paths = self.paths();

@@ -146,7 +146,7 @@ impl Engine {
             Some(&a.id),
             EventKind::ActionStarted {
                 attempt: self.record_of(&a.id).attempts + 1,
-                kind: "check".into(),
+                kind: crate::protocol::KindName::Check,
                 log: None,
                 process: None,
             },

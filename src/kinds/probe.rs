@@ -210,7 +210,7 @@ impl Engine {
             Some(&a.id),
             EventKind::ActionStarted {
                 attempt,
-                kind: "probe".into(),
+                kind: crate::protocol::KindName::Probe,
                 log: None,
                 process: None,
             },

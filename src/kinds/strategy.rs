@@ -10,6 +10,7 @@ use crate::protocol::{
     Action, BlueGreenSpec, CanarySpec, ProbeSpec, RollingSpec, RollingTarget, StrategySpec,
     format_duration,
 };
+use crate::protocol::{DeploymentOutcome, KindName};
 use crate::session::{ActionStatus, EventKind};
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -24,8 +25,8 @@ enum Flow {
 }
 
 /// How the whole strategy went.
-struct Result_ {
-    outcome: &'static str,
+struct StrategyResult {
+    outcome: DeploymentOutcome,
     deploy_ms: u64,
     rollback_ms: Option<u64>,
     message: String,
@@ -133,9 +134,9 @@ impl Run<'_> {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn done(&self, live: Option<String>, what: String) -> Result_ {
-        Result_ {
-            outcome: "succeeded",
+    fn done(&self, live: Option<String>, what: String) -> StrategyResult {
+        StrategyResult {
+            outcome: DeploymentOutcome::Succeeded,
             deploy_ms: self.elapsed_ms(),
             rollback_ms: None,
             message: what,
@@ -143,9 +144,9 @@ impl Run<'_> {
         }
     }
 
-    fn failed(&self, why: String) -> Result_ {
-        Result_ {
-            outcome: "failed",
+    fn failed(&self, why: String) -> StrategyResult {
+        StrategyResult {
+            outcome: DeploymentOutcome::Failed,
             deploy_ms: self.elapsed_ms(),
             rollback_ms: None,
             message: format!("{why}; the live system was not touched"),
@@ -153,9 +154,9 @@ impl Run<'_> {
         }
     }
 
-    fn interrupted(&self, step: String) -> Result_ {
-        Result_ {
-            outcome: "interrupted",
+    fn interrupted(&self, step: String) -> StrategyResult {
+        StrategyResult {
+            outcome: DeploymentOutcome::Interrupted,
             deploy_ms: self.elapsed_ms(),
             rollback_ms: None,
             message: format!(
@@ -173,20 +174,20 @@ impl Run<'_> {
         since: Instant,
         problems: Vec<String>,
         live: Option<String>,
-    ) -> Result_ {
+    ) -> StrategyResult {
         let rollback_ms = since.elapsed().as_millis() as u64;
         let took = format_duration(Duration::from_millis(rollback_ms));
         if problems.is_empty() {
-            Result_ {
-                outcome: "rolled_back",
+            StrategyResult {
+                outcome: DeploymentOutcome::RolledBack,
                 deploy_ms,
                 rollback_ms: Some(rollback_ms),
                 message: format!("{why}; rolled back in {took}"),
                 live,
             }
         } else {
-            Result_ {
-                outcome: "rollback_failed",
+            StrategyResult {
+                outcome: DeploymentOutcome::RollbackFailed,
                 deploy_ms,
                 rollback_ms: Some(rollback_ms),
                 message: format!(
@@ -198,7 +199,7 @@ impl Run<'_> {
         }
     }
 
-    async fn blue_green(&mut self, b: &BlueGreenSpec) -> Result<Result_> {
+    async fn blue_green(&mut self, b: &BlueGreenSpec) -> Result<StrategyResult> {
         let slots: Vec<&String> = b.slots.keys().collect();
         let current = match self.current_slot(b).await? {
             Ok(c) => c,
@@ -275,7 +276,7 @@ impl Run<'_> {
 
     /// The live slot: from `current`, else the slot this tool switched to
     /// last, else the first slot.
-    async fn current_slot(&mut self, b: &BlueGreenSpec) -> Result<Result<String, Result_>> {
+    async fn current_slot(&mut self, b: &BlueGreenSpec) -> Result<Result<String, StrategyResult>> {
         let first = b.slots.keys().next().cloned().unwrap_or_default();
         if let Some(cmd) = &b.current {
             let spec = match self
@@ -322,7 +323,7 @@ impl Run<'_> {
             .unwrap_or(first)))
     }
 
-    async fn canary(&mut self, c: &CanarySpec) -> Result<Result_> {
+    async fn canary(&mut self, c: &CanarySpec) -> Result<StrategyResult> {
         let live_url = health(&c.live_url, &c.health_path);
         if let Some(deploy) = &c.deploy {
             match self
@@ -410,7 +411,7 @@ impl Run<'_> {
         Ok(self.rolled_back(&why, deploy_ms, since, problems, None))
     }
 
-    async fn rolling(&mut self, r: &RollingSpec) -> Result<Result_> {
+    async fn rolling(&mut self, r: &RollingSpec) -> Result<StrategyResult> {
         let mut finished: Vec<&RollingTarget> = Vec::new();
         let mut failure = None;
         'batches: for (i, batch) in r.targets.chunks(r.batch_size.max(1) as usize).enumerate() {
@@ -505,7 +506,7 @@ impl Engine {
             Some(&a.id),
             EventKind::ActionStarted {
                 attempt,
-                kind: "strategy".into(),
+                kind: KindName::Strategy,
                 log: None,
                 process: None,
             },
@@ -552,12 +553,12 @@ impl Engine {
         } else {
             String::new()
         };
-        if r.outcome != "interrupted" {
+        if r.outcome != DeploymentOutcome::Interrupted {
             self.record(
                 Some(&a.id),
                 EventKind::DeploymentRecorded {
                     strategy: s.name().into(),
-                    outcome: r.outcome.into(),
+                    outcome: r.outcome,
                     deploy_ms: r.deploy_ms,
                     rollback_ms: r.rollback_ms,
                     samples: samples.total,
@@ -570,12 +571,14 @@ impl Engine {
         let metrics = json!({
             "strategy": s.name(), "outcome": r.outcome, "deploy_ms": r.deploy_ms, "rollback_ms": r.rollback_ms,
             "samples": samples, "live": r.live, "steps": run.steps,
-            "evidence": format!("{} {} in {}{sampled}", s.name(), r.outcome.replace('_', " "), format_duration(Duration::from_millis(r.deploy_ms))),
+            "evidence": format!("{} {} in {}{sampled}", s.name(), r.outcome.as_str().replace('_', " "), format_duration(Duration::from_millis(r.deploy_ms))),
         });
         let status = match r.outcome {
-            "succeeded" => ActionStatus::Completed,
-            "interrupted" => ActionStatus::Interrupted,
-            _ => ActionStatus::Failed,
+            DeploymentOutcome::Succeeded => ActionStatus::Completed,
+            DeploymentOutcome::Interrupted => ActionStatus::Interrupted,
+            DeploymentOutcome::Failed
+            | DeploymentOutcome::RolledBack
+            | DeploymentOutcome::RollbackFailed => ActionStatus::Failed,
         };
         let message = format!("{}{sampled}", r.message);
         let log = run.logged.then_some(shown_log);

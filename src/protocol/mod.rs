@@ -13,7 +13,7 @@ pub mod yaml;
 pub use config::Config;
 pub use gate::{GateId, GateThresholds};
 pub use model::*;
-pub use outcome::Outcome;
+pub use outcome::{ApprovalVia, DeploymentOutcome, KindName, Outcome};
 
 use crate::error::InputErrors;
 use crate::paths::RepoPaths;

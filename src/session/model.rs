@@ -4,7 +4,7 @@
 //! exactly the session that was running.
 
 use crate::audit::{Event, JournalPos};
-use crate::protocol::{ProtocolName, SessionStatus};
+use crate::protocol::{ApprovalVia, DeploymentOutcome, KindName, ProtocolName, SessionStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,8 +81,8 @@ pub struct RollbackRecord {
 pub struct ApprovalRecord {
     pub by: String,
     pub at: String,
-    /// `command`, `flag`, `env`, `prompt` or `master_state`.
-    pub via: String,
+    /// How the approval came.
+    pub via: ApprovalVia,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -179,8 +179,8 @@ pub struct Session {
 pub struct DeploymentRecord {
     pub action: String,
     pub strategy: String,
-    /// `succeeded`, `rolled_back` or `rollback_failed`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: DeploymentOutcome,
     pub deploy_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_ms: Option<u64>,
@@ -198,7 +198,7 @@ pub struct DeploymentRecord {
 impl DeploymentRecord {
     /// Whether the new version went live and stayed.
     pub fn succeeded(&self) -> bool {
-        self.outcome == "succeeded"
+        self.outcome == DeploymentOutcome::Succeeded
     }
 }
 
@@ -268,7 +268,7 @@ pub enum EventKind {
     },
     ActionStarted {
         attempt: u32,
-        kind: String,
+        kind: KindName,
         #[serde(default)]
         log: Option<String>,
         /// For a command: the process, recorded as it is spawned.
@@ -313,7 +313,7 @@ pub enum EventKind {
         reason: String,
     },
     ApprovalGranted {
-        via: String,
+        via: ApprovalVia,
         #[serde(default)]
         note: Option<String>,
         #[serde(default)]
@@ -347,7 +347,7 @@ pub enum EventKind {
     },
     DeploymentRecorded {
         strategy: String,
-        outcome: String,
+        outcome: DeploymentOutcome,
         deploy_ms: u64,
         #[serde(default)]
         rollback_ms: Option<u64>,
@@ -543,7 +543,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             s.actions.entry(id).or_default().approval = Some(ApprovalRecord {
                 by: e.actor.clone(),
                 at: ts,
-                via: via.clone(),
+                via: *via,
                 note: note.clone(),
             });
         }
@@ -582,7 +582,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
                 ApprovalRecord {
                     by: e.actor.clone(),
                     at: ts,
-                    via: "waiver".into(),
+                    via: ApprovalVia::Waiver,
                     note: Some(reason.clone()),
                 },
             );
@@ -602,7 +602,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         } => s.deployments.push(DeploymentRecord {
             action: id,
             strategy: strategy.clone(),
-            outcome: outcome.clone(),
+            outcome: *outcome,
             deploy_ms: *deploy_ms,
             rollback_ms: *rollback_ms,
             samples: *samples,
@@ -663,7 +663,7 @@ mod tests {
                 Some("start.3.1"),
                 EventKind::ActionStarted {
                     attempt: 1,
-                    kind: "run".into(),
+                    kind: KindName::Run,
                     log: Some("l".into()),
                     process: None,
                 },

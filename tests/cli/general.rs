@@ -80,3 +80,22 @@ fn a_missing_outside_tool_skips_or_fails_never_passes_silently() {
         ));
     }
 }
+
+/// Colors: `--color always` colors both streams (even under NO_COLOR, which
+/// the harness sets); `--color never` and auto on pipes color neither.
+#[test]
+fn color_follows_the_flag_on_each_stream() {
+    let repo = Repo::ready("");
+    let has_ansi = |s: &str| s.contains('\u{1b}');
+    // stdout: the status table's headings; stderr: an error.
+    let always = run(repo.cmd(["--color", "always", "status"]));
+    assert!(has_ansi(&always.stdout), "{}", always.stdout);
+    let always_err = run(repo.cmd(["--color", "always", "done", "start.9.9"]));
+    assert!(has_ansi(&always_err.stderr), "{}", always_err.stderr);
+    for color in ["never", "auto"] {
+        let r = run(repo.cmd(["--color", color, "status"]));
+        assert!(!has_ansi(&r.stdout), "--color {color}: {}", r.stdout);
+        let r = run(repo.cmd(["--color", color, "done", "start.9.9"]));
+        assert!(!has_ansi(&r.stderr), "--color {color}: {}", r.stderr);
+    }
+}
