@@ -63,7 +63,20 @@ impl Closing {
         )?;
         e.reporter.started(a);
         let started = Instant::now();
-        let result = match b {
+        let judges_gates = matches!(
+            b,
+            Builtin::Gates(_)
+                | Builtin::CompletionReport
+                | Builtin::HandoffPackage
+                | Builtin::StatusReport
+                | Builtin::OperationsContext
+        );
+        let gathered = if judges_gates {
+            self.gather(e).await
+        } else {
+            Ok(())
+        };
+        let result = gathered.and_then(|()| match b {
             Builtin::DeploymentContext => self.deployment_context(e).map(Done::from),
             Builtin::Gates(list) => self.gate_step(e, list, false),
             Builtin::CompletionReport => self.gate_step(e, &[], true),
@@ -75,7 +88,7 @@ impl Closing {
             Builtin::OperationsReadiness => self.operations_readiness(e).map(Done::from),
             Builtin::OperationsContext => self.operations_context(e).map(Done::from),
             Builtin::AuditTrail => self.audit_trail(e).map(Done::from),
-        };
+        });
         let took = Some(started.elapsed());
         match result {
             Ok(done) => e.finish(
@@ -182,7 +195,8 @@ impl Closing {
         Ok(facts.judge(&e.set, &self.session(e)?, &thresholds, list))
     }
 
-    /// The gates' facts, gathered on first use in this run.
+    /// The gates' facts, gathered before the first step of this run that
+    /// judges gates (see [`Closing::gather`]).
     fn facts(&self, e: &Engine) -> Result<Rc<gates::Gathered>> {
         if let Some(f) = self.facts.borrow().as_ref() {
             return Ok(f.clone());
@@ -190,6 +204,19 @@ impl Closing {
         let gathered = Rc::new(gates::Gathered::read(&e.paths(), &[])?);
         *self.facts.borrow_mut() = Some(gathered.clone());
         Ok(gathered)
+    }
+
+    /// Reads the history index and verifies the audit trail on a blocking
+    /// thread (they can be large), once per run.
+    async fn gather(&self, e: &Engine) -> Result<()> {
+        if self.facts.borrow().is_some() {
+            return Ok(());
+        }
+        let paths = e.paths();
+        let gathered =
+            tokio::task::spawn_blocking(move || gates::Gathered::read(&paths, &[])).await??;
+        *self.facts.borrow_mut() = Some(Rc::new(gathered));
+        Ok(())
     }
 
     /// end.1.*: the listed gates must pass or be waived. `report` also

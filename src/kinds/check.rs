@@ -141,7 +141,9 @@ fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
 
 impl Engine {
     /// The `check` kind: evaluates the check and records its evidence.
-    pub(crate) fn check(&self, a: &Action, spec: &CheckSpec) -> anyhow::Result<Step> {
+    /// Git status and file globs block: they run on a blocking thread,
+    /// never on the executor while a sibling stage streams output.
+    pub(crate) async fn check(&self, a: &Action, spec: &CheckSpec) -> anyhow::Result<Step> {
         self.record(
             Some(&a.id),
             EventKind::ActionStarted {
@@ -152,7 +154,9 @@ impl Engine {
             },
         )?;
         let started = Instant::now();
-        match evaluate(&self.paths(), spec) {
+        let (paths, owned) = (self.paths(), spec.clone());
+        let verdict = tokio::task::spawn_blocking(move || evaluate(&paths, &owned)).await?;
+        match verdict {
             Ok(evidence) => {
                 let metrics = serde_json::json!({ "evidence": evidence });
                 self.finish(

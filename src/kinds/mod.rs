@@ -81,7 +81,7 @@ impl ActionKind for Check {
             let Kind::Check(spec) = &a.kind else {
                 unreachable!("the table gives Check only check actions")
             };
-            engine.check(a, spec)
+            engine.check(a, spec).await
         })
     }
 }

@@ -11,6 +11,7 @@ mod end;
 mod engine;
 mod export;
 mod general;
+mod human;
 mod humans;
 mod init;
 mod plan;
