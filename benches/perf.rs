@@ -8,10 +8,6 @@
 //! - `audit verify` of those 100,000 events
 //! - two independent `sleep 1` stages
 
-use deploy_session::audit::{Event, JournalPos, Writer};
-use deploy_session::paths::RepoPaths;
-use deploy_session::session::history::{self, HistoryEntry};
-use deploy_session::session::{ActionStatus, EventKind};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,87 +82,7 @@ fn five_hundred() -> String {
 /// open session (opened by the real binary, which snapshots the state).
 fn big_history(dir: &Path, sessions: usize, per: usize) -> u64 {
     ready_repo(dir, "");
-    let paths = RepoPaths::new(dir.to_path_buf());
-    let mut w = Writer::open(&paths.audit(), JournalPos::default()).unwrap();
-    let event = |session: &str, action: Option<&str>, kind: EventKind| {
-        let (name, detail) = kind.split();
-        Event {
-            seq: 0,
-            ts: "2026-11-25T12:00:00Z".into(),
-            session: session.into(),
-            event: name,
-            action: action.map(String::from),
-            actor: "bench <bench@example.com>".into(),
-            detail,
-            prev: String::new(),
-            hash: String::new(),
-        }
-    };
-    for s in 0..sessions {
-        let id = format!("20260101T000000Z-{s:04x}");
-        w.append(event(
-            &id,
-            None,
-            EventKind::SessionOpened {
-                host: "h".into(),
-                pid: 1,
-                tool_version: "0".into(),
-                git: None,
-            },
-        ))
-        .unwrap();
-        for i in 0..(per - 2) / 2 {
-            let a = format!("start.3.{}", i + 1);
-            w.append(event(
-                &id,
-                Some(&a),
-                EventKind::ActionStarted {
-                    attempt: 1,
-                    kind: deploy_session::protocol::KindName::Run,
-                    log: None,
-                    process: None,
-                },
-            ))
-            .unwrap();
-            let done = EventKind::ActionFinished {
-                status: ActionStatus::Completed,
-                exit_code: Some(0),
-                duration_ms: Some(3),
-                message: None,
-                metrics: None,
-                log: None,
-            };
-            w.append(event(&id, Some(&a), done)).unwrap();
-        }
-        w.append(event(
-            &id,
-            None,
-            EventKind::SessionClosed {
-                outcome: "completed".into(),
-                reason: None,
-            },
-        ))
-        .unwrap();
-        let entry = HistoryEntry {
-            session: id.clone(),
-            opened_at: "2026-01-01T00:00:00Z".into(),
-            closed_at: "2026-01-01T00:10:00Z".into(),
-            outcome: "completed".into(),
-            duration_ms: 600_000,
-            deployments: 1,
-            deployments_failed: 0,
-            deploy_ms: Some(1200),
-            rollback_ms: None,
-            strategy: Some("blue-green".into()),
-            git_commit: None,
-            live_slot: Some("blue".into()),
-        };
-        history::append(&paths, &entry).unwrap();
-        let archive = paths.archive(&id);
-        std::fs::create_dir_all(&archive).unwrap();
-        std::fs::write(archive.join("session.json"), "{}").unwrap();
-    }
-    let events = w.pos().seq;
+    let events = deploy_session::api::write_archived_sessions(dir, sessions, per).unwrap();
     assert_eq!(
         ds(dir, &["start"]),
         3,

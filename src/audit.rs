@@ -58,6 +58,7 @@ pub struct Event {
 
 /// Serialises `event` (its `hash` ignored) and returns the full line with
 /// the computed hash, plus that hash.
+#[cfg(test)]
 pub fn encode(event: &Event) -> (String, String) {
     let detail = serde_json::to_string(&event.detail).unwrap_or_else(|_| "null".into());
     line(

@@ -147,8 +147,10 @@ pub enum Command {
     Merge(MergeArgs),
     /// Run a whole deployment session end to end on loopback: a broken
     /// canary that rolls back, a blue-green release, gates, handoff, audit
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// The demo's HTTP service and router (used by the example's scripts)
+    #[cfg(feature = "demo")]
     #[command(hide = true)]
     Serve(ServeArgs),
 }
@@ -230,6 +232,7 @@ pub struct ProbeArgs {
 }
 
 /// `demo` options.
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to create the demo repo (must be empty) [default: a new temp folder]
@@ -238,6 +241,7 @@ pub struct DemoArgs {
 }
 
 /// `serve` options.
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[arg(long)]

@@ -4,12 +4,14 @@
 //! The module map reads like the architecture: the master state file, the
 //! protocol model, and the commands that read and run them.
 
-pub mod audit;
+pub mod api;
+pub(crate) mod audit;
 pub(crate) mod cli;
 pub(crate) mod clock;
 pub(crate) mod closing;
 pub(crate) mod commands;
 pub(crate) mod context;
+#[cfg(feature = "demo")]
 pub(crate) mod demo;
 pub(crate) mod engine;
 pub(crate) mod error;
@@ -20,13 +22,13 @@ pub(crate) mod git;
 pub(crate) mod handoff;
 pub(crate) mod http;
 pub(crate) mod kinds;
-pub mod master_state;
-pub mod paths;
+pub(crate) mod master_state;
+pub(crate) mod paths;
 pub(crate) mod progress;
-pub mod protocol;
+pub(crate) mod protocol;
 pub(crate) mod redact;
 pub(crate) mod reports;
-pub mod session;
+pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod settle;
 pub(crate) mod templating;

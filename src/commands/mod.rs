@@ -64,10 +64,12 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Probe(a) => probe::run(&a, settings),
         Command::Export(a) => export::run(&a, settings),
         Command::Merge(a) => merge::run(&a, settings),
+        #[cfg(feature = "demo")]
         Command::Demo(a) => {
             let opts = crate::demo::Options { dir: a.dir.clone() };
             crate::demo::run(&opts, &settings.printer)
         }
+        #[cfg(feature = "demo")]
         Command::Serve(a) => {
             let opts = crate::demo::serve::Options {
                 port: a.port,

@@ -196,6 +196,7 @@ impl Phase {
     }
 
     /// Whether the phase's state comes from a prose line rather than json.
+    #[cfg(test)]
     pub fn is_prose(&self) -> bool {
         self.source == Source::Prose
     }

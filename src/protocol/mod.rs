@@ -11,7 +11,6 @@ pub mod templates;
 pub mod yaml;
 
 pub use config::Config;
-pub use gate::{GateId, GateThresholds};
 pub use model::*;
 pub use outcome::{ApprovalVia, DeploymentOutcome, KindName, Outcome};
 
@@ -35,6 +34,7 @@ pub fn load(paths: &RepoPaths) -> Result<(ProtocolSet, Config), InputErrors> {
 }
 
 /// The built-in protocols alone.
+#[cfg(test)]
 pub fn builtin() -> Result<ProtocolSet, InputErrors> {
     resolve::resolve(
         templates::builtin()?,

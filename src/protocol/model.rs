@@ -646,20 +646,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind's recorded name.
-    pub fn kind_name(&self) -> super::KindName {
-        use super::KindName as K;
-        match self {
-            Kind::Manual => K::Manual,
-            Kind::Run(_) => K::Run,
-            Kind::Check(_) => K::Check,
-            Kind::Approval(_) => K::Approval,
-            Kind::Probe(_) => K::Probe,
-            Kind::Strategy(_) => K::Strategy,
-            Kind::Builtin(_) => K::Builtin,
-        }
-    }
-
     /// `manual`, `run`, `check`, `approval`, `probe`, `strategy` or `builtin`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -386,10 +386,12 @@ fn strategy_commands_get_their_values_as_environment_variables() {
     assert!(env.contains("DEPLOY_SESSION_BIN="));
 }
 
+#[cfg(feature = "demo")]
 fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
+#[cfg(feature = "demo")]
 fn demo_ports(dir: &std::path::Path) -> Vec<u16> {
     let config = std::fs::read_to_string(dir.join("deploy-session.yaml")).unwrap();
     config
@@ -399,6 +401,7 @@ fn demo_ports(dir: &std::path::Path) -> Vec<u16> {
         .collect()
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
     let dir = tempfile::tempdir().unwrap();
@@ -444,6 +447,7 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
     }
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn ctrl_c_in_the_demo_stops_everything() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,161 @@
+//! The library's public face: what the benchmark and the fuzz targets
+//! drive. Everything else is crate-private (`pub(crate)`), so dead code
+//! shows and the modules can change shape without breaking a caller.
+
+use crate::audit::{Event, JournalPos, Writer};
+use crate::paths::RepoPaths;
+use crate::protocol::KindName;
+use crate::session::history::{self, HistoryEntry};
+use crate::session::{ActionStatus, EventKind};
+use anyhow::Result;
+use std::path::Path;
+
+/// Appends `sessions` finished sessions of `per_session` events each to the
+/// audit trail of the repo at `root`, with their history entries and
+/// archive folders: a long-lived repo, for measuring the readers on it.
+/// Returns the number of events in the trail.
+pub fn write_archived_sessions(root: &Path, sessions: usize, per_session: usize) -> Result<u64> {
+    let paths = RepoPaths::new(root.to_path_buf());
+    let mut w = Writer::open(&paths.audit(), JournalPos::default())?;
+    let event = |session: &str, action: Option<&str>, kind: EventKind| {
+        let (name, detail) = kind.split();
+        Event {
+            seq: 0,
+            ts: "2026-11-25T12:00:00Z".into(),
+            session: session.into(),
+            event: name,
+            action: action.map(String::from),
+            actor: "bench <bench@example.com>".into(),
+            detail,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    };
+    for s in 0..sessions {
+        let id = format!("20260101T000000Z-{s:04x}");
+        w.append(event(
+            &id,
+            None,
+            EventKind::SessionOpened {
+                host: "h".into(),
+                pid: 1,
+                tool_version: "0".into(),
+                git: None,
+            },
+        ))?;
+        for i in 0..per_session.saturating_sub(2) / 2 {
+            let a = format!("start.3.{}", i + 1);
+            let started = EventKind::ActionStarted {
+                attempt: 1,
+                kind: KindName::Run,
+                log: None,
+                process: None,
+            };
+            w.append(event(&id, Some(&a), started))?;
+            let done = EventKind::ActionFinished {
+                status: ActionStatus::Completed,
+                exit_code: Some(0),
+                duration_ms: Some(3),
+                message: None,
+                metrics: None,
+                log: None,
+            };
+            w.append(event(&id, Some(&a), done))?;
+        }
+        let closed = EventKind::SessionClosed {
+            outcome: "completed".into(),
+            reason: None,
+        };
+        w.append(event(&id, None, closed))?;
+        history::append(&paths, &archived_entry(&id))?;
+        let archive = paths.archive(&id);
+        std::fs::create_dir_all(&archive)?;
+        std::fs::write(archive.join("session.json"), "{}")?;
+    }
+    Ok(w.pos().seq)
+}
+
+fn archived_entry(id: &str) -> HistoryEntry {
+    HistoryEntry {
+        session: id.to_string(),
+        opened_at: "2026-01-01T00:00:00Z".into(),
+        closed_at: "2026-01-01T00:10:00Z".into(),
+        outcome: "completed".into(),
+        duration_ms: 600_000,
+        deployments: 1,
+        deployments_failed: 0,
+        deploy_ms: Some(1200),
+        rollback_ms: None,
+        strategy: Some("blue-green".into()),
+        git_commit: None,
+        live_slot: Some("blue".into()),
+    }
+}
+
+/// The master state's promise on any bytes: they parse, or fail with an
+/// error; whatever parses and has a Phase 7 block can be set in progress,
+/// written, and read back with only that change. `Err` names the broken
+/// promise.
+pub fn master_state_round_trip(data: &[u8]) -> Result<(), String> {
+    use crate::master_state::{MasterState, PhaseStatus, set_status};
+    let path = Path::new("framework_progress.md");
+    let Ok(state) = MasterState::parse(path, data) else {
+        return Ok(());
+    };
+    if state.phase(7).is_none() {
+        return Ok(());
+    }
+    let updated = state
+        .update_phase(7, |m| set_status(m, PhaseStatus::InProgress))
+        .map_err(|e| format!("a parsed Phase 7 block could not be updated: {e}"))?;
+    let again = MasterState::parse(path, &updated.to_bytes())
+        .map_err(|e| format!("an updated file does not parse: {e}"))?;
+    match again.phase(7).map(|p| p.status.word()) {
+        Some("in_progress") => Ok(()),
+        other => Err(format!("Phase 7 reads back as {other:?}")),
+    }
+}
+
+/// The config's promise on any text: it loads, or every error names the
+/// file and a line inside the text. `Err` names the broken promise.
+pub fn config_errors_are_located(text: &str) -> Result<(), String> {
+    let lines = text.lines().count().max(1);
+    let Err(errors) = crate::protocol::Config::parse(Path::new("deploy-session.yaml"), text) else {
+        return Ok(());
+    };
+    if errors.0.is_empty() {
+        return Err("an error result with no error".into());
+    }
+    for e in &errors.0 {
+        if let Some(l) = e.line
+            && !(1..=lines + 1).contains(&l)
+        {
+            return Err(format!("line {l} of {lines}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archived_sessions_are_written_and_chained() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = write_archived_sessions(dir.path(), 3, 10).unwrap();
+        assert_eq!(events, 3 * 10);
+        let paths = RepoPaths::new(dir.path().to_path_buf());
+        assert_eq!(history::read(&paths).unwrap().len(), 3);
+        let v = crate::audit::verify(&paths.audit()).unwrap();
+        assert!(v.first_bad.is_none() && v.events == 30, "{v:?}");
+    }
+
+    #[test]
+    fn the_fuzzed_promises_hold_on_the_fixtures() {
+        let master = include_bytes!("../tests/fixtures/master_state/realistic.md");
+        assert_eq!(master_state_round_trip(master), Ok(()));
+        assert_eq!(master_state_round_trip(b"\xff\xfe garbage"), Ok(()));
+        assert_eq!(config_errors_are_located("actions:\n  x: [\n"), Ok(()));
+    }
+}
