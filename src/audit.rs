@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// How far into the trail a reader has got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalPos {
     /// seq of the last line included (0 = none).
     pub seq: u64,
@@ -42,7 +42,7 @@ impl Default for JournalPos {
 }
 
 /// One line of the trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub seq: u64,
     pub ts: String,
@@ -319,7 +319,7 @@ impl Writer {
 }
 
 /// The outcome of verifying a whole trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Verification {
     pub path: PathBuf,
     pub events: u64,

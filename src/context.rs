@@ -16,7 +16,7 @@ pub const TRANSITION_COMMAND: &str = "Load operations/ai_system_prompt_v3.7.md a
 const TEMPLATE: &str = include_str!("../templates/context/deployment_context.md");
 
 /// The facts of the brief; `context --format json` prints them as they are.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Brief {
     pub schema_version: u32,
     pub project: String,
@@ -31,7 +31,7 @@ pub struct Brief {
 }
 
 /// One phase from the master state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PhaseFact {
     pub number: i8,
     pub status: String,
@@ -39,7 +39,7 @@ pub struct PhaseFact {
 }
 
 /// Where the open session stands.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SessionFact {
     pub id: String,
     pub status: String,

@@ -13,6 +13,7 @@ pub(crate) mod commands;
 pub(crate) mod context;
 #[cfg(feature = "demo")]
 pub(crate) mod demo;
+pub(crate) mod documents;
 pub(crate) mod engine;
 pub(crate) mod error;
 pub(crate) mod export;

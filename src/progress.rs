@@ -7,7 +7,7 @@ use crate::session::{ActionStatus, Session};
 use serde::Serialize;
 
 /// An action that can be worked on now, and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NextAction {
     pub id: String,
     pub title: String,

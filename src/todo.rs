@@ -31,8 +31,23 @@ impl DerivedView for TodoFile {
     }
 }
 
+/// `todo --format todowrite`: exactly TodoWrite's input.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TodoWriteDoc {
+    pub todos: Vec<TodoWriteItem>,
+}
+
+/// One TodoWrite item: its three fields, in order.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TodoWriteItem {
+    pub content: String,
+    pub status: TodoStatus,
+    #[serde(rename = "activeForm")]
+    pub active_form: String,
+}
+
 /// TodoWrite's three statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TodoStatus {
     Pending,
@@ -41,7 +56,7 @@ pub enum TodoStatus {
 }
 
 /// One item: TodoWrite's three fields plus where it comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TodoItem {
     pub content: String,
     pub status: TodoStatus,
@@ -54,7 +69,7 @@ pub struct TodoItem {
 }
 
 /// `.ai_context/todos.json`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TodoList {
     pub todos: Vec<TodoItem>,
 }
@@ -94,13 +109,17 @@ pub fn build(protocols: &ProtocolSet, session: Option<&Session>) -> TodoList {
 
 impl TodoList {
     /// Exactly what TodoWrite takes: `{"todos":[{content,status,activeForm}]}`.
-    pub fn todowrite(&self) -> serde_json::Value {
-        let todos: Vec<serde_json::Value> = self
+    pub fn todowrite(&self) -> TodoWriteDoc {
+        let todos = self
             .todos
             .iter()
-            .map(|t| serde_json::json!({"content": t.content, "status": t.status, "activeForm": t.active_form}))
+            .map(|t| TodoWriteItem {
+                content: t.content.clone(),
+                status: t.status,
+                active_form: t.active_form.clone(),
+            })
             .collect();
-        serde_json::json!({ "todos": todos })
+        TodoWriteDoc { todos }
     }
 
     /// TaskCreate-shaped objects for assistants on the newer task tools:
@@ -203,7 +222,7 @@ mod tests {
     #[test]
     fn todowrite_shape_has_exactly_three_fields() {
         let set = crate::protocol::builtin().unwrap();
-        let v = build(&set, None).todowrite();
+        let v = serde_json::to_value(build(&set, None).todowrite()).unwrap();
         for t in v["todos"].as_array().unwrap() {
             let keys: Vec<&String> = t.as_object().unwrap().keys().collect();
             assert_eq!(keys, ["content", "status", "activeForm"]);
@@ -250,7 +269,7 @@ mod proptests {
             let back: TodoList = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(&back, &list);
             let tw = list.todowrite();
-            for (t, v) in list.todos.iter().zip(tw["todos"].as_array().unwrap()) {
+            for (t, v) in list.todos.iter().zip(serde_json::to_value(&tw).unwrap()["todos"].as_array().unwrap()) {
                 let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
                 prop_assert_eq!(keys, vec!["content", "status", "activeForm"]);
                 prop_assert_eq!(v["content"].as_str(), Some(t.content.as_str()));

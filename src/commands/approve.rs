@@ -61,7 +61,12 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
     if args.format == RunFormat::Json {
         super::print_json(
             s,
-            &serde_json::json!({"schema_version": 1, "phase": n, "by": by, "approved_actions": bound}),
+            &crate::documents::PhaseApprovalDoc {
+                schema_version: crate::documents::SchemaVersion,
+                phase: n,
+                by: by.clone(),
+                approved_actions: bound,
+            },
         );
     } else {
         let p = &s.printer;

@@ -32,12 +32,12 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         ReportFormat::Json => super::print_json(
             s,
-            &serde_json::json!({
-                "schema_version": 1,
-                "session": session.id,
-                "passed": ok,
-                "gates": results,
-            }),
+            &crate::documents::GatesDoc {
+                schema_version: crate::documents::SchemaVersion,
+                session: session.id.clone(),
+                passed: ok,
+                gates: results.clone(),
+            },
         ),
         ReportFormat::Markdown => s.printer.out(markdown_table(&header, &rows)),
         ReportFormat::Table => {

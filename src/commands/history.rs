@@ -27,11 +27,16 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         ReportFormat::Json => super::print_json(
             s,
-            &serde_json::json!({
-                "schema_version": 1,
-                "sessions": entries,
-                "reliability": {"deployments": r.deployments, "succeeded": r.succeeded, "sessions": r.sessions, "rate": r.rate()},
-            }),
+            &crate::documents::HistoryDoc {
+                schema_version: crate::documents::SchemaVersion,
+                sessions: entries.clone(),
+                reliability: crate::documents::ReliabilityDoc {
+                    deployments: r.deployments,
+                    succeeded: r.succeeded,
+                    sessions: r.sessions,
+                    rate: r.rate(),
+                },
+            },
         ),
         _ => {
             let header = [

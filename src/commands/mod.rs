@@ -121,7 +121,7 @@ pub fn prints_json(command: &Command) -> bool {
 }
 
 /// Prints a JSON document on stdout.
-pub(crate) fn print_json(settings: &Settings, value: &serde_json::Value) {
+pub(crate) fn print_json(settings: &Settings, value: &impl serde::Serialize) {
     settings
         .printer
         .out(serde_json::to_string_pretty(value).unwrap_or_default());

@@ -7,7 +7,6 @@ use crate::progress;
 use crate::session;
 use crate::settings::Settings;
 use anyhow::Result;
-use serde_json::json;
 
 pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, _) = crate::protocol::load(&s.paths)?;
@@ -18,12 +17,12 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     if args.format == ReportFormat::Json {
         super::print_json(
             s,
-            &json!({
-                "schema_version": 1,
-                "session": sess.map(|x| x.id.clone()),
-                "protocol": protocol,
-                "next": next,
-            }),
+            &crate::documents::NextDoc {
+                schema_version: crate::documents::SchemaVersion,
+                session: sess.map(|x| x.id.clone()),
+                protocol,
+                next,
+            },
         );
         return Ok(ExitStatus::Success);
     }

@@ -151,11 +151,17 @@ pub(super) fn finish(
     if format == RunFormat::Json {
         let status = store
             .session()
-            .map(|x| x.status_of(&a.id).word())
-            .unwrap_or("completed");
+            .map_or(crate::session::ActionStatus::Completed, |x| {
+                x.status_of(&a.id)
+            });
         super::print_json(
             s,
-            &serde_json::json!({"schema_version": 1, "action": a.id, "status": status, "next": next}),
+            &crate::documents::SettleDoc {
+                schema_version: crate::documents::SchemaVersion,
+                action: a.id.clone(),
+                status,
+                next,
+            },
         );
         return Ok(ExitStatus::Success);
     }

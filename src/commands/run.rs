@@ -12,7 +12,6 @@ use crate::session::{self, EventKind, Session, Store};
 use crate::settings::Settings;
 use crate::ui::style;
 use anyhow::Result;
-use serde_json::json;
 
 /// What `end` adds to a run.
 #[derive(Default)]
@@ -164,7 +163,7 @@ fn execute(
     match (&sess, json_out) {
         (Some(sess), true) => {
             let mut j = report_json(protocol, outcome, &set, sess);
-            j["commit"] = serde_json::to_value(&commit)?;
+            j.commit = commit.clone();
             super::print_json(s, &j);
         }
         (Some(sess), false) => print_summary(s, protocol, outcome, &set, sess),
@@ -550,29 +549,36 @@ pub fn report_json(
     outcome: Outcome,
     set: &ProtocolSet,
     sess: &Session,
-) -> serde_json::Value {
-    let actions: Vec<serde_json::Value> = set
+) -> crate::documents::RunDoc {
+    let actions = set
         .get(protocol)
         .actions()
         .map(|a| {
             let r = sess.action(&a.id);
-            json!({
-                "id": a.id, "title": a.title, "kind": a.kind.name(), "status": r.status,
-                "attempts": r.attempts, "duration_ms": r.duration_ms, "exit_code": r.exit_code,
-                "message": r.message, "log": r.log,
-            })
+            crate::documents::RunActionDoc {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                kind: a.kind.kind_name(),
+                status: r.status,
+                attempts: r.attempts,
+                duration_ms: r.duration_ms,
+                exit_code: r.exit_code,
+                message: r.message,
+                log: r.log,
+            }
         })
         .collect();
-    json!({
-        "schema_version": 1,
-        "command": protocol,
-        "session": sess.id,
-        "status": sess.status,
-        "outcome": outcome,
-        "exit_code": exit_status(outcome).code(),
-        "actions": actions,
-        "next": progress::next_actions(set, Some(sess)),
-    })
+    crate::documents::RunDoc {
+        schema_version: crate::documents::SchemaVersion,
+        command: protocol,
+        session: sess.id.clone(),
+        status: sess.status,
+        outcome,
+        exit_code: exit_status(outcome).code(),
+        actions,
+        next: progress::next_actions(set, Some(sess)),
+        commit: None,
+    }
 }
 
 /// `--dry-run`: what would run, in order, from the current state.

@@ -9,7 +9,6 @@ use crate::session::Session;
 use crate::settings::Settings;
 use crate::ui::{markdown_table, style};
 use anyhow::Result;
-use serde_json::json;
 use std::time::Duration;
 
 const HEADER: [&str; 5] = ["phase", "name", "status", "completed", "approval"];
@@ -38,11 +37,14 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         ReportFormat::Json => super::print_json(
             s,
-            &json!({
-                "schema_version": 1,
-                "master_state": { "path": shown, "phases": phases },
-                "session": session.map(|x| session_json(set.as_ref(), x)),
-            }),
+            &crate::documents::StatusDoc {
+                schema_version: crate::documents::SchemaVersion,
+                master_state: crate::documents::MasterStateDoc {
+                    path: shown.display().to_string(),
+                    phases: phases.into_iter().cloned().collect(),
+                },
+                session: session.map(|x| crate::documents::SessionDoc::new(set.as_ref(), x)),
+            },
         ),
         ReportFormat::Markdown => {
             let sess = match session {
@@ -158,24 +160,6 @@ fn action_rows(set: &ProtocolSet, x: &Session) -> Vec<Vec<String>> {
 }
 
 /// The session as JSON, actions in protocol order with id, title and kind.
-fn session_json(set: Option<&ProtocolSet>, x: &Session) -> serde_json::Value {
-    let mut v = serde_json::to_value(x).unwrap_or_default();
-    if let Some(set) = set {
-        let ordered: Vec<serde_json::Value> = set
-            .actions()
-            .map(|a| {
-                let mut r = serde_json::to_value(x.action(&a.id)).unwrap_or_default();
-                r["id"] = a.id.clone().into();
-                r["title"] = a.title.clone().into();
-                r["kind"] = a.kind.name().into();
-                r
-            })
-            .collect();
-        v["actions"] = ordered.into();
-    }
-    v
-}
-
 /// "none open", and the last finished session when there is one.
 fn no_session(s: &Settings) -> String {
     match crate::session::history::read(&s.paths)

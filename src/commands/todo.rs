@@ -20,10 +20,11 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         TodoFormat::Json | TodoFormat::Todowrite | TodoFormat::ClaudeTasks => {
             let mut v = match args.format {
-                TodoFormat::Json => {
-                    serde_json::json!({"schema_version": 1, "todos": list.todos})
-                }
-                TodoFormat::Todowrite => list.todowrite(),
+                TodoFormat::Json => serde_json::to_value(crate::documents::TodoDoc {
+                    schema_version: crate::documents::SchemaVersion,
+                    todos: list.todos.clone(),
+                })?,
+                TodoFormat::Todowrite => serde_json::to_value(list.todowrite())?,
                 _ => list.claude_tasks(&set),
             };
             redactor.mask_json(&mut v);

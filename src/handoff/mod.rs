@@ -160,7 +160,7 @@ const GROUPS: [(&str, &[&str]); 7] = [
     ("incident", &["work.4.4", "work.5.4"]),
 ];
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct ActionFact {
     id: String,
     title: String,

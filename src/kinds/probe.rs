@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// One probe attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Attempt {
     /// Milliseconds since the probe began.
     pub at_ms: u64,
@@ -25,7 +25,7 @@ pub struct Attempt {
 }
 
 /// How a probe ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ProbeOutcome {
     pub url: String,
     pub ok: bool,
@@ -145,7 +145,7 @@ pub async fn probe(url: &str, spec: &ProbeSpec, mut cancel: watch::Receiver<bool
 }
 
 /// Live-URL samples taken while a strategy ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 pub struct Samples {
     pub total: u64,
     pub failed: u64,

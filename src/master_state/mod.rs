@@ -42,7 +42,7 @@ pub fn phase_name(n: i8) -> &'static str {
 }
 
 /// A phase's status, from the framework's vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseStatus {
     Ready,
@@ -103,7 +103,7 @@ const STATUS_WORDS: &str =
     "ready, not_started/pending, in_progress, blocked, completed/complete/done, failed";
 
 /// One deliverable of a phase and whether it counts as completed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Deliverable {
     pub name: String,
     /// The value as written (`pending`, `template_ready`, `completed`, ...).
@@ -112,7 +112,7 @@ pub struct Deliverable {
 }
 
 /// A recorded human decision on a phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Approval {
     pub status: ApprovalStatus,
     pub by: Option<String>,
@@ -121,7 +121,7 @@ pub struct Approval {
 }
 
 /// Approval states the tool understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
     Approved,
@@ -165,7 +165,7 @@ enum Source {
 }
 
 /// One phase as read from the file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Phase {
     pub number: i8,
     pub name: String,

@@ -8,7 +8,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// One quality gate from the seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GateId {
     // Production Readiness Validation
@@ -88,7 +100,7 @@ impl GateId {
 }
 
 /// Gate thresholds from `gates:` in deploy-session.yaml.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateThresholds {
     /// Longest acceptable deployment (seed: under 5 minutes).

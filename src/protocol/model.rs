@@ -11,7 +11,19 @@ use std::fmt;
 use std::time::Duration;
 
 /// The three session protocols, in the order a session runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolName {
     Start,
@@ -45,7 +57,7 @@ impl fmt::Display for ProtocolName {
 }
 
 /// The seed's deployment status values, advanced by the engine as stages run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SessionStatus {
     HandoffProcessing,
@@ -81,7 +93,7 @@ impl fmt::Display for SessionStatus {
 }
 
 /// The seed's TodoWrite task types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskType {
     HandoffValidation,
@@ -113,7 +125,7 @@ impl TaskType {
 }
 
 /// The seed's six deployment agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Agent {
     CloudDevopsExpert,
@@ -140,7 +152,9 @@ pub fn serde_name<T: Serialize>(v: &T) -> String {
 }
 
 /// A duration written as `500ms`, `30s`, `5m` or `1h 30m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Default, schemars::JsonSchema,
+)]
 #[serde(into = "String")]
 pub struct Dur(pub Duration);
 
@@ -189,7 +203,7 @@ impl<'de> Deserialize<'de> for Dur {
 }
 
 /// Built-in `check` kinds: files, master-state phase facts, git facts.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
     /// Paths or globs (relative to the repo) that must exist.
@@ -207,7 +221,7 @@ pub struct CheckSpec {
 }
 
 /// What must hold of a phase.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseCheck {
     pub number: i8,
@@ -223,14 +237,14 @@ pub struct PhaseCheck {
 }
 
 /// The only deliverables rule: all of them completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliverablesRule {
     Completed,
 }
 
 /// What must hold of the git work tree.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GitCheck {
     /// The work tree has no uncommitted changes.
@@ -245,7 +259,7 @@ pub struct GitCheck {
 }
 
 /// A human gate.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalSpec {
     /// Exactly what the person is approving.
@@ -257,7 +271,7 @@ pub struct ApprovalSpec {
 }
 
 /// What an HTTP probe expects.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,7 +281,7 @@ pub struct Expect {
 }
 
 /// An HTTP health probe.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
     /// The URL to GET. Optional inside a strategy, which supplies it.
@@ -290,7 +304,7 @@ pub struct ProbeSpec {
 }
 
 /// A deployment strategy executor, built from the user's commands and probes.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategySpec {
     BlueGreen(BlueGreenSpec),
@@ -310,7 +324,7 @@ impl StrategySpec {
 }
 
 /// Blue-green: deploy to the idle slot, probe it, switch, probe live.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlueGreenSpec {
     /// Slot name → the slot's own base URL (probed before the switch).
@@ -336,7 +350,7 @@ pub struct BlueGreenSpec {
 }
 
 /// Canary: raise the new version's traffic weight step by step.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanarySpec {
     pub live_url: String,
@@ -365,7 +379,7 @@ pub struct CanarySpec {
 }
 
 /// Rolling: deploy targets batch by batch, probing each.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollingSpec {
     /// Target name → its base URL, in rollout order.
@@ -388,7 +402,7 @@ pub struct RollingSpec {
 }
 
 /// One rolling target.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollingTarget {
     pub name: String,
@@ -405,7 +419,7 @@ fn default_batch_size() -> u32 {
 
 /// Steps the tool itself performs (writing the context, the master state,
 /// the handoff package, ...). They cannot be replaced by config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Builtin {
     DeploymentContext,
@@ -452,7 +466,7 @@ impl Builtin {
 /// One action as written: in a template, a config `add:` entry, or (with
 /// only kind and common fields) a config override of an existing action.
 /// One flat shape, so every place reports unknown keys with their location.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -608,7 +622,7 @@ impl ActionSpec {
 }
 
 /// Fields any action may carry, whatever its kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
 pub struct Common {
     /// Per attempt, for `run` commands and strategy steps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -646,6 +660,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind's recorded name.
+    pub fn kind_name(&self) -> super::KindName {
+        use super::KindName as K;
+        match self {
+            Kind::Manual => K::Manual,
+            Kind::Run(_) => K::Run,
+            Kind::Check(_) => K::Check,
+            Kind::Approval(_) => K::Approval,
+            Kind::Probe(_) => K::Probe,
+            Kind::Strategy(_) => K::Strategy,
+            Kind::Builtin(_) => K::Builtin,
+        }
+    }
+
     /// `manual`, `run`, `check`, `approval`, `probe`, `strategy` or `builtin`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -716,7 +744,7 @@ fn describe_check(c: &CheckSpec) -> String {
 }
 
 /// Where an action came from, for messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     BuiltIn,

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every selected stage completed.
@@ -19,7 +19,9 @@ pub enum Outcome {
 }
 
 /// How one measured deployment (a strategy) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentOutcome {
     /// The new version went live and stayed.
@@ -54,7 +56,9 @@ impl std::fmt::Display for DeploymentOutcome {
 }
 
 /// How an approval (or a gate waiver) reached the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalVia {
     /// `deploy-session approve`.
@@ -88,7 +92,9 @@ impl std::fmt::Display for ApprovalVia {
 }
 
 /// The kind of an action, as recorded when it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum KindName {
     /// Completed by a person or an assistant.

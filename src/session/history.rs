@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 
 /// One archived session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryEntry {
     pub session: String,
     pub opened_at: String,
@@ -123,7 +123,7 @@ pub fn append(paths: &RepoPaths, entry: &HistoryEntry) -> Result<()> {
 }
 
 /// The deployment success rate behind the reliability gate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Reliability {
     pub deployments: u64,
     pub succeeded: u64,

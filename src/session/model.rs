@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Where an action stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     #[default]
@@ -46,7 +48,7 @@ impl ActionStatus {
 }
 
 /// The git facts recorded when a session opens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GitFacts {
     pub commit: Option<String>,
     pub branch: Option<String>,
@@ -54,7 +56,7 @@ pub struct GitFacts {
 }
 
 /// A child process recorded before it could outlive us.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessRecord {
     /// Also its process group id (children lead their own group).
     pub pid: i32,
@@ -65,7 +67,7 @@ pub struct ProcessRecord {
 }
 
 /// One rollback command's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RollbackRecord {
     pub command: String,
     pub ok: bool,
@@ -77,7 +79,7 @@ pub struct RollbackRecord {
 }
 
 /// A recorded human approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalRecord {
     pub by: String,
     pub at: String,
@@ -88,7 +90,7 @@ pub struct ApprovalRecord {
 }
 
 /// Everything recorded about one action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct ActionRecord {
     pub status: ActionStatus,
     #[serde(default)]
@@ -126,7 +128,7 @@ pub struct ActionRecord {
 }
 
 /// When a protocol started and finished.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct ProtocolRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
@@ -135,7 +137,7 @@ pub struct ProtocolRecord {
 }
 
 /// A file the session wrote (context, master state, handoff, ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WrittenFile {
     pub path: String,
     pub purpose: String,
@@ -143,7 +145,7 @@ pub struct WrittenFile {
 }
 
 /// One run of the deployment phase, from `start` to `end`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Session {
     pub id: String,
     pub opened_at: String,
@@ -175,7 +177,7 @@ pub struct Session {
 }
 
 /// One measured deployment: what a strategy did and what it cost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeploymentRecord {
     pub action: String,
     pub strategy: String,
@@ -224,7 +226,7 @@ impl Session {
 }
 
 /// `.ai_context/deploy-session/state.json`: the snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StateFile {
     pub format_version: u32,
     /// Incremented by every write; a write based on an older one is refused.
@@ -248,7 +250,7 @@ impl Default for StateFile {
 
 /// Every change to a session, as recorded in the audit trail (`event` is
 /// the variant's name, `detail` its fields).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", content = "detail", rename_all = "snake_case")]
 pub enum EventKind {
     SessionOpened {

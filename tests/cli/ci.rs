@@ -127,6 +127,17 @@ fn every_json_document_matches_its_schema() {
     for name in ["status", "history", "context", "next"] {
         assert_schema(name, &json(&[name, "--format", "json"]));
     }
+    let phase = json(&[
+        "approve",
+        "--phase",
+        "5",
+        "--by",
+        "Ops Lead <ops@example.com>",
+        "--format",
+        "json",
+    ]);
+    assert_schema("approve_phase", &phase);
+    assert_eq!(phase["phase"], 5);
 }
 
 /// testcase name → (status element or "passed", message)
