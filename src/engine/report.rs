@@ -112,7 +112,7 @@ impl Reporter {
         let line = format!("  {} {} {}{time}{detail}", p.paint(st, mark), a.id, a.title);
         if let Some(groups) = &self.groups {
             let lines = groups.borrow_mut().remove(&a.id).unwrap_or_default();
-            let head = crate::reports::github::command("group", &[], line.trim_start());
+            let head = crate::ui::workflow::command("group", &[], line.trim_start());
             let mut block = head;
             for l in lines {
                 block.push('\n');

@@ -12,27 +12,7 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 
-/// Escapes a workflow command's message.
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Escapes a workflow command's property value.
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// One workflow command line: `::name k=v,k=v::message`.
-pub fn command(name: &str, props: &[(&str, String)], message: &str) -> String {
-    let props: Vec<String> = props
-        .iter()
-        .map(|(k, v)| format!("{k}={}", escape_property(v)))
-        .collect();
-    let sep = if props.is_empty() { "" } else { " " };
-    format!("::{name}{sep}{}::{}", props.join(","), escape_data(message))
-}
+pub use crate::ui::workflow::command;
 
 /// `::error` annotations for an error: one per input error, on its file and
 /// line when it has them, so the Actions UI points at the bad line.

@@ -5,6 +5,7 @@
 //! stream that is not a terminal, or under `NO_COLOR` / `TERM=dumb`).
 
 pub mod prompt;
+pub mod workflow;
 
 use anstyle::{AnsiColor, Style};
 use comfy_table::{ContentArrangement, Table, presets};
