@@ -51,17 +51,7 @@ impl ActionKind for Closing {
 
 impl Closing {
     pub(crate) async fn builtin(&self, e: &Rc<Engine>, a: &Action, b: &Builtin) -> Result<Step> {
-        let attempt = e.record_of(&a.id).attempts + 1;
-        e.record(
-            Some(&a.id),
-            EventKind::ActionStarted {
-                attempt,
-                kind: crate::protocol::KindName::Builtin,
-                log: None,
-                process: None,
-            },
-        )?;
-        e.reporter.started(a);
+        e.start_attempt(a, crate::protocol::KindName::Builtin)?;
         let started = Instant::now();
         let judges_gates = matches!(
             b,

@@ -551,6 +551,24 @@ impl Engine {
         })
     }
 
+    /// Records that the next attempt of `a` (of `kind`, run in-process:
+    /// no log, no process) started, and shows it running. Returns the
+    /// attempt's number.
+    pub(crate) fn start_attempt(&self, a: &Action, kind: crate::protocol::KindName) -> Result<u32> {
+        let attempt = self.record_of(&a.id).attempts + 1;
+        self.record(
+            Some(&a.id),
+            EventKind::ActionStarted {
+                attempt,
+                kind,
+                log: None,
+                process: None,
+            },
+        )?;
+        self.reporter.started(a);
+        Ok(attempt)
+    }
+
     /// Reports an action a person settled (through `settle`) in this run.
     pub(crate) fn settled(&self, a: &Action, status: ActionStatus, line: &str) -> Step {
         self.reporter.finished(a, status, None, Some(line));

@@ -7,7 +7,7 @@ use crate::master_state::{MasterState, PhaseStatus};
 use crate::paths::{RepoPaths, inside_repo};
 use crate::protocol::Action;
 use crate::protocol::{CheckSpec, PhaseCheck};
-use crate::session::{ActionStatus, EventKind};
+use crate::session::ActionStatus;
 use std::path::Path;
 use std::time::Instant;
 
@@ -144,15 +144,7 @@ impl Engine {
     /// Git status and file globs block: they run on a blocking thread,
     /// never on the executor while a sibling stage streams output.
     pub(crate) async fn check(&self, a: &Action, spec: &CheckSpec) -> anyhow::Result<Step> {
-        self.record(
-            Some(&a.id),
-            EventKind::ActionStarted {
-                attempt: self.record_of(&a.id).attempts + 1,
-                kind: crate::protocol::KindName::Check,
-                log: None,
-                process: None,
-            },
-        )?;
+        self.start_attempt(a, crate::protocol::KindName::Check)?;
         let started = Instant::now();
         let (paths, owned) = (self.paths(), spec.clone());
         let verdict = tokio::task::spawn_blocking(move || evaluate(&paths, &owned)).await?;

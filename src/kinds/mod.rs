@@ -64,57 +64,37 @@ impl ActionKind for Manual {
     }
 }
 
-impl ActionKind for Run {
-    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
-        Box::pin(async move {
-            let Kind::Run(command) = &a.kind else {
-                unreachable!("the table gives Run only run actions")
-            };
-            engine.run_command_action(a, command).await
-        })
-    }
+/// `impl ActionKind for $kind`: unpacks the action's spec of variant
+/// `Kind::$variant` and runs `$body` with it.
+macro_rules! action_kind {
+    ($kind:ident, $variant:ident, |$engine:ident, $a:ident, $spec:ident| $body:expr) => {
+        impl ActionKind for $kind {
+            fn run<'a>(&'a self, $engine: &'a Rc<Engine>, $a: &'a Action) -> StepFuture<'a> {
+                Box::pin(async move {
+                    let Kind::$variant($spec) = &$a.kind else {
+                        unreachable!(concat!(
+                            "the table gives ",
+                            stringify!($kind),
+                            " only its own kind"
+                        ))
+                    };
+                    $body
+                })
+            }
+        }
+    };
 }
 
-impl ActionKind for Check {
-    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
-        Box::pin(async move {
-            let Kind::Check(spec) = &a.kind else {
-                unreachable!("the table gives Check only check actions")
-            };
-            engine.check(a, spec).await
-        })
-    }
-}
-
-impl ActionKind for Approval {
-    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
-        Box::pin(async move {
-            let Kind::Approval(spec) = &a.kind else {
-                unreachable!("the table gives Approval only approval actions")
-            };
-            engine.approval(a, spec).await
-        })
-    }
-}
-
-impl ActionKind for Probe {
-    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
-        Box::pin(async move {
-            let Kind::Probe(spec) = &a.kind else {
-                unreachable!("the table gives Probe only probe actions")
-            };
-            engine.probe_action(a, spec).await
-        })
-    }
-}
-
-impl ActionKind for Strategy {
-    fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
-        Box::pin(async move {
-            let Kind::Strategy(spec) = &a.kind else {
-                unreachable!("the table gives Strategy only strategy actions")
-            };
-            engine.strategy_action(a, spec).await
-        })
-    }
-}
+action_kind!(Run, Run, |engine, a, command| engine
+    .run_command_action(a, command)
+    .await);
+action_kind!(Check, Check, |engine, a, spec| engine.check(a, spec).await);
+action_kind!(Approval, Approval, |engine, a, spec| engine
+    .approval(a, spec)
+    .await);
+action_kind!(Probe, Probe, |engine, a, spec| engine
+    .probe_action(a, spec)
+    .await);
+action_kind!(Strategy, Strategy, |engine, a, spec| engine
+    .strategy_action(a, spec)
+    .await);

@@ -5,7 +5,7 @@
 use crate::engine::{Engine, Step};
 use crate::http;
 use crate::protocol::{Action, ProbeSpec, format_duration};
-use crate::session::{ActionStatus, EventKind};
+use crate::session::ActionStatus;
 use anyhow::Result;
 use serde::Serialize;
 use std::rc::Rc;
@@ -205,17 +205,7 @@ impl Engine {
         spec: &ProbeSpec,
     ) -> Result<Step> {
         let url = spec.url.clone().unwrap_or_default();
-        let attempt = self.record_of(&a.id).attempts + 1;
-        self.record(
-            Some(&a.id),
-            EventKind::ActionStarted {
-                attempt,
-                kind: crate::protocol::KindName::Probe,
-                log: None,
-                process: None,
-            },
-        )?;
-        self.reporter.started(a);
+        self.start_attempt(a, crate::protocol::KindName::Probe)?;
         let started = Instant::now();
         let out = probe(&url, spec, self.cancel.clone()).await;
         let metrics = serde_json::json!({ "evidence": out.summary, "url": out.url, "attempts": out.attempts });

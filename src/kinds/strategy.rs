@@ -500,18 +500,8 @@ impl Engine {
         a: &Action,
         s: &StrategySpec,
     ) -> Result<Step> {
-        let attempt = self.record_of(&a.id).attempts + 1;
         let (_, shown_log) = self.log_path(a, "");
-        self.record(
-            Some(&a.id),
-            EventKind::ActionStarted {
-                attempt,
-                kind: KindName::Strategy,
-                log: None,
-                process: None,
-            },
-        )?;
-        self.reporter.started(a);
+        let attempt = self.start_attempt(a, KindName::Strategy)?;
         let (live, interval) = match s {
             StrategySpec::BlueGreen(b) => {
                 (Some(health(&b.live_url, &b.health_path)), b.sample_interval)
