@@ -110,7 +110,7 @@ impl RepoPaths {
         CONFIG_NAMES
             .iter()
             .map(|n| self.root.join(n))
-            .filter(|p| p.is_file())
+            .filter(|p| p.exists() || p.is_symlink())
             .collect()
     }
 

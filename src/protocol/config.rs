@@ -69,16 +69,9 @@ impl Config {
             [] => (Config::default(), Vec::new()),
             [one] => {
                 let shown = paths.shown(one);
-                match std::fs::read_to_string(one) {
+                match read_text(one, &shown) {
                     Ok(text) => Config::parse_partial(&shown, &text),
-                    Err(e) => (
-                        Config::default(),
-                        vec![InputError::in_file(
-                            &shown,
-                            None,
-                            format!("cannot read: {e}"),
-                        )],
-                    ),
+                    Err(e) => (Config::default(), vec![e]),
                 }
             }
             [a, b, ..] => {
@@ -181,6 +174,27 @@ fn is_identifier(s: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The config file's text: a folder, an unreadable file or bytes that are
+/// not UTF-8 are errors naming the file (and, for bad bytes, where).
+fn read_text(path: &Path, shown: &Path) -> Result<String, InputError> {
+    if path.is_dir() {
+        return Err(
+            InputError::in_file(shown, None, "is a folder, not a config file")
+                .with_hint("the config is a YAML file; move the folder away"),
+        );
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::in_file(shown, None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        let (line, column) = yaml::position(&before, before.len());
+        InputError::in_file(shown, Some(line), "bytes that are not UTF-8 text")
+            .at_column(Some(column))
+            .with_hint("save the file as UTF-8")
+    })
 }
 
 fn read_vars(file: &Path, node: &Node, errors: &mut Vec<InputError>) -> BTreeMap<String, String> {

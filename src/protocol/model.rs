@@ -195,10 +195,19 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// In the config a duration is a wait, a limit or a period: zero is never
+/// meant (a zero timeout would fail every command at once), so it is
+/// refused there. (`--lock-timeout 0` on the command line stays valid: it
+/// is the default, "do not wait".)
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Dur::parse(&s).map_err(serde::de::Error::custom)
+        match Dur::parse(&s).map_err(serde::de::Error::custom)? {
+            Dur(d) if d.is_zero() => Err(serde::de::Error::custom(format!(
+                "duration {s:?} is zero; give a positive duration like 500ms or 30s"
+            ))),
+            ok => Ok(ok),
+        }
     }
 }
 

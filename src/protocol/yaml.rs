@@ -57,6 +57,10 @@ impl IntoSeg for Seg {
 
 /// Parses YAML text into a marked tree (top level must be a mapping).
 pub fn parse(path: &Path, text: &str) -> Result<Node, InputError> {
+    // A byte-order mark is an editor's, not the config's: read past it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    nul_byte(path, text)?;
+    second_document(path, text)?;
     if text.trim().is_empty() {
         return Ok(Node::Mapping(MarkedMappingNode::new_empty(
             marked_yaml::Span::new_blank(),
@@ -65,6 +69,60 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, InputError> {
     lone_carriage_return(path, text)?;
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| load_error(path, e))
+}
+
+/// 1-based line and column of byte offset `at` in `text`.
+pub(crate) fn position(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A NUL byte ends the text for the YAML reader, so what follows would be
+/// silently dropped (a `secrets:` key after it, say): refused where it is.
+fn nul_byte(path: &Path, text: &str) -> Result<(), InputError> {
+    let Some(at) = text.find('\0') else {
+        return Ok(());
+    };
+    let (line, column) = position(text, at);
+    Err(
+        InputError::in_file(path, Some(line), "a NUL byte (the file is not text)")
+            .at_column(Some(column))
+            .with_hint("remove it; the config is a YAML text file"),
+    )
+}
+
+/// The config is one YAML document; the reader would keep only the first
+/// and drop the rest without a word, so a second one is refused where it
+/// starts (a `---` after content, or content after a `...` end marker).
+fn second_document(path: &Path, text: &str) -> Result<(), InputError> {
+    let mut content_seen = false;
+    let mut ended = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let marker = |m: &str| bare == m || bare.starts_with(&format!("{m} "));
+        let is_content = !bare.trim().is_empty() && !bare.trim_start().starts_with('#');
+        let starts_another = (marker("---") && content_seen) || (ended && is_content);
+        if starts_another {
+            let (line_no, _) = position(text, offset);
+            return Err(InputError::in_file(
+                path,
+                Some(line_no),
+                "a second YAML document starts here; the config is one document",
+            )
+            .at_column(Some(1))
+            .with_hint("merge the documents into one mapping"));
+        }
+        if marker("...") {
+            ended = true;
+        } else if is_content && !marker("---") && !marker("%YAML") && !bare.starts_with('%') {
+            content_seen = true;
+        }
+        offset += line.len();
+    }
+    Ok(())
 }
 
 /// YAML counts a carriage return on its own as a line break, editors and
@@ -77,9 +135,7 @@ fn lone_carriage_return(path: &Path, text: &str) -> Result<(), InputError> {
     else {
         return Ok(());
     };
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let (line, column) = position(text, at);
     Err(InputError::in_file(
         path,
         Some(line),
@@ -274,6 +330,31 @@ pub fn suggest_key(field: &str, expected: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_document_with_its_markers_is_fine_and_a_second_is_located() {
+        let p = Path::new("c.yaml");
+        for ok in [
+            "---\na: 1\n",
+            "# note\n--- # start\na: 1\n...\n# trailing comment\n",
+            "%YAML 1.2\n---\na: |\n  ---\n  not a marker, indented\n",
+        ] {
+            assert!(parse(p, ok).is_ok(), "{ok:?}");
+        }
+        for (bad, line) in [("a: 1\n---\nb: 2\n", 2), ("a: 1\n...\nb: 2\n", 3)] {
+            let e = parse(p, bad).unwrap_err();
+            assert_eq!((e.line, e.column), (Some(line), Some(1)), "{bad:?}: {e}");
+            assert!(e.message.contains("second YAML document"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_nul_byte_is_located_and_a_bom_is_read_past() {
+        let p = Path::new("c.yaml");
+        let e = parse(p, "a: 1\nb: x\0y\n").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(5)));
+        assert!(parse(p, "\u{feff}a: 1\n").unwrap().as_mapping().is_some());
+    }
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
