@@ -76,8 +76,12 @@ impl Settings {
         let paths = RepoPaths::discover(g.repo.as_deref(), &cwd);
         tracing::debug!(repo = %paths.root().display(), "repo resolved");
         let ci = ci_mode(g);
-        let args: Vec<String> = std::env::args().collect();
-        let command_line = format!("deploy-session {}", args[1..].join(" "));
+        // args_os: an argument that is not UTF-8 is shown, never a panic.
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let command_line = format!("deploy-session {}", args.join(" "));
         Ok(Settings {
             paths,
             printer: printer(g),

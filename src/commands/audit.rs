@@ -54,6 +54,16 @@ pub fn log(args: &AuditLogArgs, s: &Settings) -> Result<ExitStatus> {
         .iter()
         .filter(|e| args.session.as_ref().is_none_or(|id| &e.session == id))
         .collect();
+    if let Some(id) = &args.session
+        && events.is_empty()
+    {
+        return Err(crate::error::InputError::usage(format!(
+            "--session {id}: no event of that session in {}",
+            s.paths.shown(&s.paths.audit()).display()
+        ))
+        .with_hint("`deploy-session history` lists the sessions")
+        .into());
+    }
     let header = [
         "seq", "time", "session", "event", "action", "actor", "detail",
     ];

@@ -22,9 +22,19 @@ pub fn run(args: &ProbeArgs, s: &Settings) -> Result<ExitStatus> {
         },
         timeout: Some(Dur(args.timeout)),
         interval: Some(Dur(args.interval)),
-        consecutive: Some(args.consecutive.max(1)),
+        consecutive: Some(args.consecutive),
         retries: args.retries,
     };
+    if let Some((field, why)) = spec.problems().into_iter().next() {
+        use crate::protocol::model::ProbeField;
+        let (flag, value) = match field {
+            ProbeField::Status => ("--status", args.status.to_string()),
+            ProbeField::Consecutive => ("--consecutive", args.consecutive.to_string()),
+            ProbeField::Timeout => ("--timeout", format!("{:?}", args.timeout)),
+            ProbeField::Interval => ("--interval", format!("{:?}", args.interval)),
+        };
+        return Err(InputError::usage(format!("{flag} {value}: {why}")).into());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -312,6 +312,50 @@ pub struct ProbeSpec {
     pub retries: Option<u32>,
 }
 
+/// A field of a probe that can hold an impossible value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeField {
+    /// `expect.status` (`--status`).
+    Status,
+    /// `consecutive` (`--consecutive`).
+    Consecutive,
+    /// `timeout` (`--timeout`).
+    Timeout,
+    /// `interval` (`--interval`).
+    Interval,
+}
+
+impl ProbeSpec {
+    /// What is impossible about this probe, field by field: one rule for
+    /// the config and the `probe` command.
+    pub fn problems(&self) -> Vec<(ProbeField, String)> {
+        let mut out = Vec::new();
+        if let Some(s) = self.expect.status
+            && !(100..=599).contains(&s)
+        {
+            out.push((ProbeField::Status, format!("{s} is not an HTTP status")));
+        }
+        if self.consecutive == Some(0) {
+            out.push((
+                ProbeField::Consecutive,
+                "`consecutive` must be at least 1".to_string(),
+            ));
+        }
+        for (field, d) in [
+            (ProbeField::Timeout, self.timeout),
+            (ProbeField::Interval, self.interval),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                out.push((
+                    field,
+                    "a zero duration; give a positive one like 500ms or 30s".into(),
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// A deployment strategy executor, built from the user's commands and probes.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -436,23 +436,19 @@ fn kind_problems(spec: &ActionSpec) -> Vec<(Vec<Seg>, String)> {
 }
 
 fn probe_problems(p: &ProbeSpec, base: Vec<Seg>) -> Vec<(Vec<Seg>, String)> {
-    let at = |k: &[Seg]| [base.clone(), k.to_vec()].concat();
-    let mut out = Vec::new();
-    if let Some(s) = p.expect.status
-        && !(100..=599).contains(&s)
-    {
-        out.push((
-            at(&yaml_path!["expect", "status"]),
-            format!("{s} is not an HTTP status"),
-        ));
-    }
-    if p.consecutive == Some(0) {
-        out.push((
-            at(&yaml_path!["consecutive"]),
-            "`consecutive` must be at least 1".to_string(),
-        ));
-    }
-    out
+    use crate::protocol::model::ProbeField;
+    p.problems()
+        .into_iter()
+        .map(|(field, why)| {
+            let key = match field {
+                ProbeField::Status => yaml_path!["expect", "status"],
+                ProbeField::Consecutive => yaml_path!["consecutive"],
+                ProbeField::Timeout => yaml_path!["timeout"],
+                ProbeField::Interval => yaml_path!["interval"],
+            };
+            ([base.clone(), key].concat(), why)
+        })
+        .collect()
 }
 
 fn strategy_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
