@@ -89,11 +89,52 @@ fn fingerprint(bytes: &[u8]) -> String {
 /// The state as a reader sees it: snapshot + journal tail, no lock, no
 /// writes. A torn last line (a writer mid-append) is ignored.
 pub fn read_only(paths: &RepoPaths) -> Result<StateFile> {
-    let (mut state, _) = read_state_file(&paths.state(), &paths.shown(&paths.state()))?;
-    let tail = audit::read_tail(&paths.audit(), &state.journal)?;
-    replay(&mut state, &tail.events);
+    let (state, _, tail) = load_state(paths)?;
+    let mut state = state;
     state.journal = tail.end;
     Ok(state)
+}
+
+/// The snapshot with the trail's later events replayed on it, its
+/// fingerprint and the tail read. The open session's id becomes folder
+/// names (logs, archive, handoff), so one that could leave its folder is
+/// refused, naming where it came from.
+fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Tail)> {
+    let shown = paths.shown(&paths.state());
+    let (mut state, fp) = read_state_file(&paths.state(), &shown)?;
+    let tail = audit::read_tail(&paths.audit(), &state.journal)?;
+    replay(&mut state, &tail.events);
+    if let Some(id) = state.session.as_ref().map(|s| s.id.clone())
+        && let Err(why) = check_session_id(&id)
+    {
+        let bytes = std::fs::read(paths.state()).unwrap_or_default();
+        let quoted = serde_json::to_string(&id).unwrap_or_default();
+        let (file, (line, column)) = match key_position(&bytes, &quoted) {
+            (Some(l), c) => (shown, (Some(l), c)),
+            _ => (paths.shown(&paths.audit()), (None, None)),
+        };
+        return Err(
+            InputError::in_file(&file, line, format!("session id {quoted} {why}"))
+                .at_column(column)
+                .with_hint("a session id is written by deploy-session; undo the edit")
+                .into(),
+        );
+    }
+    Ok((state, fp, tail))
+}
+
+/// A session id is safe as one folder name: letters, digits, `.`, `_`, `-`,
+/// not starting with a dot, at most 64 characters (ids the tool makes look
+/// like `20261125T120000Z-0afe`).
+pub fn check_session_id(id: &str) -> Result<(), &'static str> {
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if id.is_empty() || id.len() > 64 || id.starts_with('.') || !ok_chars {
+        Err("is not a session id: it would not stay one folder inside the repo")
+    } else {
+        Ok(())
+    }
 }
 
 fn replay(state: &mut StateFile, events: &[Event]) {
@@ -173,9 +214,7 @@ impl Store {
                 tracing::info!(removed = n, dir = %dir.display(), "removed temp files left by a killed writer");
             }
         }
-        let (mut state, fp) = read_state_file(&paths.state(), &paths.shown(&paths.state()))?;
-        let tail = audit::read_tail(&paths.audit(), &state.journal)?;
-        replay(&mut state, &tail.events);
+        let (mut state, fp, tail) = load_state(paths)?;
         state.journal = tail.end.clone();
         let writer = audit::Writer::open(&paths.audit(), tail.end)?;
         let mut store = Store {
@@ -365,7 +404,26 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::key_position;
+    use super::{check_session_id, key_position};
+
+    #[test]
+    fn session_ids_stay_one_folder() {
+        for ok in ["20261125T120000Z-0afe", "a.b_c-d"] {
+            assert_eq!(check_session_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../../tmp/x",
+            "a/b",
+            ".hidden",
+            "a b",
+            "x\u{1b}[2J",
+            &"x".repeat(65),
+        ] {
+            assert!(check_session_id(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn key_position_is_one_based_line_and_column() {

@@ -340,6 +340,23 @@ const CASES: &[Case] = &[
         says: &[".ai_context/deploy-session/state.json:2:3:", "version 99"],
     },
     Case {
+        name: "state.json session id that climbs out of the repo",
+        base: Base::Waiting,
+        files: &[],
+        edits: &[(
+            STATE,
+            "\"id\": \"20261125T120000Z-",
+            "\"id\": \"../../../../tmp/x-",
+        )],
+        args: &["start"],
+        code: 2,
+        says: &[
+            ".ai_context/deploy-session/state.json:10:11:",
+            "\"../../../../tmp/x-",
+            "is not a session id",
+        ],
+    },
+    Case {
         name: "audit line edited",
         base: Base::Waiting,
         files: &[],
