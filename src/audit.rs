@@ -244,9 +244,8 @@ impl Writer {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
+        crate::fsio::not_a_symlink(path)?;
+        let file = crate::fsio::no_follow(OpenOptions::new().create(true).append(true))
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         Ok(Writer { file, pos })

@@ -9,6 +9,7 @@
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Marker in the name of every temp file this tool creates.
@@ -31,6 +32,7 @@ pub fn write_atomic_fast(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    not_a_symlink(path)?;
     let dir = parent_dir(path);
     fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
     let name = path
@@ -39,8 +41,12 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         .unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}{TEMP_MARKER}"))
+        // As git and editors do: a new file gets 0666 less the umask...
+        .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    keep_mode_and_owner(path, tmp.as_file())
+        .with_context(|| format!("cannot give the new {} the old one's mode", path.display()))?;
     tmp.write_all(bytes)
         .and_then(|()| {
             if durable {
@@ -54,6 +60,45 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", path.display()))?;
     if durable { sync_dir(dir) } else { Ok(()) }
+}
+
+/// ...and a rewritten file keeps its mode, and its owner where the process
+/// may set it (root rewriting someone else's file).
+fn keep_mode_and_owner(path: &Path, new: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(old) = fs::metadata(path) else {
+        return Ok(());
+    };
+    if !old.is_file() {
+        return Ok(());
+    }
+    new.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))?;
+    let _ = std::os::unix::fs::fchown(new, Some(old.uid()), Some(old.gid()));
+    Ok(())
+}
+
+/// Refuses an owned file that is a symbolic link: writing through it would
+/// change a file outside the tool's (a committed link to `~/.ssh/...`), and
+/// replacing it would silently turn the link into a file. Named in the
+/// error; nothing is written.
+pub fn not_a_symlink(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(crate::error::InputError::in_file(
+            path,
+            None,
+            "is a symbolic link; deploy-session writes its own files in place, never through a link",
+        )
+        .with_hint("replace the link with a regular file (or remove it)")
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Opening options that fail on a symbolic link instead of following it
+/// (closing the window between [`not_a_symlink`] and the open).
+pub fn no_follow(opts: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    opts.custom_flags(nix::libc::O_NOFOLLOW)
 }
 
 /// Copies `path` to `path` + `.bak` (atomically) when it exists.
@@ -128,6 +173,22 @@ fn parent_dir(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewritten_file_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o664, 0o600, 0o640] {
+            let p = dir.path().join(format!("f{mode:o}"));
+            fs::write(&p, b"old").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            write_atomic(&p, b"new").unwrap();
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+                mode
+            );
+            assert_eq!(fs::read(&p).unwrap(), b"new");
+        }
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temp() {

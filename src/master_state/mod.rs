@@ -220,6 +220,14 @@ impl MasterState {
     pub fn load_required(paths: &crate::paths::RepoPaths) -> Result<MasterState> {
         let path = paths.master_state();
         let shown = paths.shown(&path);
+        crate::fsio::not_a_symlink(&path).map_err(|_| {
+            InputError::in_file(
+                &shown,
+                None,
+                "is a symbolic link; deploy-session writes its own files in place, never through a link",
+            )
+            .with_hint("replace the link with the file itself")
+        })?;
         if !path.exists() {
             return Err(
                 InputError::in_file(&shown, None, "the master state file does not exist")

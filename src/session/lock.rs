@@ -54,13 +54,17 @@ pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<Lock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    crate::fsio::not_a_symlink(path)?;
+    crate::fsio::not_a_symlink(&holder_path(path))?;
+    let file = crate::fsio::no_follow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(path)
+    .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     let deadline = Instant::now() + timeout;
     loop {
         match file.try_lock() {
@@ -86,8 +90,7 @@ pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<Lock> {
         since: crate::clock::now_rfc3339(),
     };
     let holder_file = holder_path(path);
-    std::fs::write(&holder_file, serde_json::to_string(&holder)?)
-        .with_context(|| format!("cannot write {}", holder_file.display()))?;
+    crate::fsio::write_atomic_fast(&holder_file, serde_json::to_string(&holder)?.as_bytes())?;
     Ok(Lock {
         _file: file,
         holder: holder_file,

@@ -188,6 +188,17 @@ impl Store {
     pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
         let paths = &ctx.paths;
         let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
+        // Every file a writer rewrites in place, checked before anything is
+        // written: a link among them refuses the command as a whole.
+        for owned in [
+            paths.state(),
+            paths.audit(),
+            paths.todos(),
+            paths.deployment_context(),
+            paths.master_state(),
+        ] {
+            fsio::not_a_symlink(&owned)?;
+        }
         // A killed writer can only have been writing the newest session's
         // handoff package or archive: those are cleaned all the way down.
         let newest = [paths.ai_context().join("handoff"), paths.archive_root()]

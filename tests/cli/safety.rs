@@ -327,3 +327,51 @@ fn runtime_values_reach_commands_literally() {
         );
     }
 }
+
+/// A rewritten file keeps its mode; a new one gets 0666 less the umask, as
+/// git and editors do (never 0600 whatever the umask).
+#[test]
+fn files_keep_their_mode_and_new_ones_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::ready("");
+    let master = repo.path().join(".ai_context/framework_progress.md");
+    std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let template = repo.std_cmd(["start"]);
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", "umask 027; exec \"$@\"", "sh"])
+        .arg(template.get_program())
+        .args(template.get_args())
+        .current_dir(repo.path());
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |rel: &str| {
+        std::fs::metadata(repo.path().join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        mode(".ai_context/framework_progress.md"),
+        0o664,
+        "rewritten, mode kept"
+    );
+    for new in [
+        ".ai_context/todos.json",
+        ".ai_context/deploy-session/state.json",
+        ".ai_context/deployment_context.md",
+    ] {
+        assert_eq!(mode(new), 0o640, "{new}: 0666 less the umask 027");
+    }
+}

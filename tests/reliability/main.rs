@@ -8,6 +8,7 @@
 mod harness;
 
 mod catalogue;
+mod confinement;
 mod crash;
 mod diskfull;
 mod hostile;
