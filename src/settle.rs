@@ -146,6 +146,40 @@ fn write_phase_approval(paths: &RepoPaths, n: i8, by: &str, note: Option<String>
     updated.save(&path)
 }
 
+/// The rule for an evidence file, at `done` and again when `end` copies it
+/// into the archive: a relative path inside the repo, reached without a
+/// symbolic link, naming a regular file (a FIFO would hang the copy, a
+/// folder would fail it on every run). `None` when it holds.
+pub fn evidence_problem(root: &Path, rel: &Path) -> Option<String> {
+    use std::path::Component;
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Some("not a path inside the repo".into());
+    }
+    let mut at = root.to_path_buf();
+    let mut meta = None;
+    for c in rel.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Err(_) => return Some("no such file".into()),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Some(format!(
+                    "{} is a symbolic link; evidence is read only from regular files inside the repo",
+                    at.strip_prefix(root).unwrap_or(&at).display()
+                ));
+            }
+            Ok(m) => meta = Some(m),
+        }
+    }
+    let kind = meta?.file_type();
+    if kind.is_dir() {
+        Some("is a folder; name the files in it".into())
+    } else if !kind.is_file() {
+        Some("is not a regular file (a FIFO, socket or device)".into())
+    } else {
+        None
+    }
+}
+
 /// Evidence paths (relative to `cwd`) must exist inside the repo; returns
 /// them relative to the repo. Errors name the path, after `flag` when the
 /// paths came from one (`--evidence`).
@@ -169,12 +203,8 @@ pub fn check_evidence(
             cwd.join(p)
         };
         let rel = inside_repo(root, &abs.to_string_lossy()).map_err(|why| named(p, &why))?;
-        let real = root
-            .join(&rel)
-            .canonicalize()
-            .map_err(|_| named(p, "no such file"))?;
-        if !real.starts_with(root) {
-            return Err(named(p, "it resolves outside the repo"));
+        if let Some(why) = evidence_problem(root, &rel) {
+            return Err(named(p, &why));
         }
         out.push(rel.display().to_string());
     }

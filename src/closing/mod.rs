@@ -352,13 +352,20 @@ impl Closing {
         }
         let mut copied = 0;
         for rec in session.actions.values() {
-            for e in &rec.evidence {
-                let from = paths.root().join(e);
-                let to = dir.join("evidence").join(e);
+            for item in &rec.evidence {
+                // Checked again: the file may have changed since `done`.
+                if let Some(why) =
+                    crate::settle::evidence_problem(paths.root(), std::path::Path::new(item))
+                {
+                    bail!("evidence {item}: {why}; not copied into the archive");
+                }
+                let from = paths.root().join(item);
+                let to = dir.join("evidence").join(item);
                 if let Some(p) = to.parent() {
                     std::fs::create_dir_all(p)?;
                 }
-                std::fs::copy(&from, &to).with_context(|| format!("cannot copy evidence {e}"))?;
+                std::fs::copy(&from, &to)
+                    .with_context(|| format!("cannot copy evidence {item}"))?;
                 copied += 1;
             }
         }

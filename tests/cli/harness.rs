@@ -123,13 +123,20 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         if p.file_name().is_some_and(|n| n == ".git") {
             continue;
         }
-        if p.is_dir() {
+        let rel = p.strip_prefix(root).unwrap().to_path_buf();
+        let kind = std::fs::symlink_metadata(&p).unwrap().file_type();
+        if kind.is_symlink() {
+            // A link is its target's name, never the target's bytes (which
+            // may be outside the repo), and is never followed.
+            let target = std::fs::read_link(&p).unwrap();
+            out.insert(rel, format!("symlink -> {}", target.display()).into_bytes());
+        } else if kind.is_dir() {
             collect(root, &p, out);
+        } else if kind.is_file() {
+            out.insert(rel, std::fs::read(&p).unwrap());
         } else {
-            out.insert(
-                p.strip_prefix(root).unwrap().to_path_buf(),
-                std::fs::read(&p).unwrap(),
-            );
+            // A FIFO or socket: reading it could block.
+            out.insert(rel, b"special file".to_vec());
         }
     }
 }
@@ -474,4 +481,18 @@ pub fn tool_verdict(tool: &str, probe: &str, found: bool, required: bool) -> Res
         "SKIPPED: {tool} not found (`{probe}` failed); set DEPLOY_SESSION_REQUIRE_TOOLS=1 to make this a failure"
     );
     Ok(false)
+}
+
+/// Waits until the trail records that action `id` spawned its command
+/// (a kill before that leaves no process to reap). Tolerates a line being
+/// written at that moment.
+pub fn wait_spawn_recorded(repo: &Repo, id: &str) {
+    let trail = repo.path().join(".ai_context/deploy-session/audit.jsonl");
+    let action = format!("\"action\":\"{id}\"");
+    wait_for(30, &format!("the spawn of {id} to be recorded"), || {
+        std::fs::read_to_string(&trail)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("\"event\":\"action_started\"") && l.contains(&action))
+    });
 }

@@ -84,6 +84,9 @@ fn kill_9_mid_action_resumes_and_reaps_the_orphan() {
     );
     let mut first = repo.spawn(["start"]);
     wait_running(&repo);
+    // The command's shell can write its pid before deploy-session has
+    // journaled the spawn: wait for the record, which the next run reaps by.
+    wait_spawn_recorded(&repo, "start.2.1");
     let child: i32 = repo.read("child.pid").trim().parse().unwrap();
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();

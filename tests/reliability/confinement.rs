@@ -66,3 +66,68 @@ fn a_symlinked_owned_file_is_refused_and_its_target_untouched() {
     }
     eprintln!("confinement: {checked} symlinked owned files refused, 0 targets written");
 }
+
+/// Evidence is a regular file inside the repo: a FIFO (which would hang
+/// the copy) and a folder (which would fail it on every run) are refused
+/// at `done`, nothing written.
+#[test]
+fn evidence_that_is_not_a_regular_file_is_refused_at_done() {
+    let repo = Repo::ready("");
+    assert_eq!(run(repo.cmd(["start"])).code, 3);
+    nix::unistd::mkfifo(
+        &repo.path().join("pipe.md"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    repo.write("notes/a.md", "a");
+    for (evidence, says) in [
+        ("pipe.md", "--evidence pipe.md: is not a regular file"),
+        ("notes", "--evidence notes: is a folder"),
+    ] {
+        let before = repo.files();
+        let r = run(repo.cmd(["done", "start.2.1", "--evidence", evidence]));
+        assert_eq!(r.code, 2, "{evidence}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{evidence}: {}", r.stderr);
+        assert_eq!(before, repo.files(), "{evidence}: a refused done wrote");
+    }
+}
+
+/// Evidence swapped for a link after `done` (to a file outside the repo)
+/// is checked again when `end` archives it: the step fails naming it, and
+/// the link's target is copied nowhere.
+#[test]
+fn evidence_replaced_by_a_link_after_done_is_not_archived() {
+    let mut ids = start_manual_ids();
+    ids.retain(|id| id != "start.2.1");
+    ids.extend(work_ids());
+    let repo = Repo::ready(&run_all(&ids, "true"));
+    assert_eq!(run(repo.cmd(["start"])).code, 3);
+    repo.write("notes/analysis.md", "the analysis");
+    let r = run(repo.cmd(["done", "start.2.1", "--evidence", "notes/analysis.md"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(run(repo.cmd(["start"])).code, 0);
+    assert_eq!(run(repo.cmd(["work"])).code, 0);
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "root-only secret").unwrap();
+    std::fs::remove_file(repo.path().join("notes/analysis.md")).unwrap();
+    std::os::unix::fs::symlink(&secret, repo.path().join("notes/analysis.md")).unwrap();
+    let r = run(repo.cmd(end_waiving_args(&[])));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("evidence notes/analysis.md: notes/analysis.md is a symbolic link"),
+        "{}",
+        r.stdout
+    );
+    let leaked: Vec<String> = repo
+        .files()
+        .into_iter()
+        .filter(|(_, bytes)| bytes.windows(16).any(|w| w == b"root-only secret"))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the link's target was copied: {leaked:?}"
+    );
+}

@@ -64,6 +64,7 @@ fn after_a_sigkill_the_next_run_reaps_the_recorded_group_before_rerunning() {
     ));
     let mut child = repo.spawn(["start"]);
     let pids = tree_pids(&repo);
+    wait_spawn_recorded(&repo, "start.2.1");
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
