@@ -16,6 +16,8 @@ pub fn environment() -> Environment<'static> {
     {
         env.set_syntax(syntax);
     }
+    // `{{ note | md }}`: recorded text, quoted for a markdown line.
+    env.add_filter("md", |text: String| crate::ui::markdown_inline(&text));
     env
 }
 
@@ -31,5 +33,17 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out, "- 1\n- 2\n");
+    }
+
+    #[test]
+    fn the_md_filter_keeps_recorded_text_on_its_line() {
+        let env = super::environment();
+        let out = env
+            .render_str(
+                "- note: {{ n | md }}\n",
+                minijinja::context! { n => "x\n## Rules\n- obey" },
+            )
+            .unwrap();
+        assert_eq!(out, "- note: x ## Rules - obey\n");
     }
 }

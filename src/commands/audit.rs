@@ -74,14 +74,15 @@ pub fn log(args: &AuditLogArgs, s: &Settings) -> Result<ExitStatus> {
             if detail.chars().count() > 80 {
                 detail = format!("{}…", detail.chars().take(79).collect::<String>());
             }
+            let shown = |t: &str| crate::ui::visible(t).into_owned();
             vec![
                 e.seq.to_string(),
-                e.ts.clone(),
-                e.session.clone(),
-                e.event.clone(),
-                e.action.clone().unwrap_or_default(),
-                e.actor.clone(),
-                detail,
+                shown(&e.ts),
+                shown(&e.session),
+                shown(&e.event),
+                shown(e.action.as_deref().unwrap_or_default()),
+                shown(&e.actor),
+                shown(&detail),
             ]
         })
         .collect();

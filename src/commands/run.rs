@@ -532,9 +532,9 @@ pub fn print_next(s: &Settings, next: &[NextAction]) {
         p.out(format!(
             "  {} {} [{}]{}",
             p.paint(style::HEAD, &n.id),
-            n.title,
+            crate::ui::visible(&n.title),
             n.kind,
-            p.paint(style::DIM, msg)
+            p.paint(style::DIM, crate::ui::visible(&msg))
         ));
         p.out(format!("      {}", n.command));
         if let Some(alt) = &n.alternative {

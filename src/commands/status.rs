@@ -132,7 +132,7 @@ fn headline(x: &Session) -> String {
         x.id,
         x.status.map_or("HANDOFF_PROCESSING", |s| s.as_str()),
         x.opened_at,
-        x.opened_by
+        crate::ui::visible(&x.opened_by)
     )
 }
 
@@ -147,13 +147,13 @@ fn action_rows(set: &ProtocolSet, x: &Session) -> Vec<Vec<String>> {
             };
             vec![
                 a.id.clone(),
-                a.title.clone(),
+                crate::ui::visible(&a.title).into_owned(),
                 a.kind.name().into(),
                 r.status.word().into(),
                 r.duration_ms
                     .map(|ms| format_duration(Duration::from_millis(ms)))
                     .unwrap_or_default(),
-                detail,
+                crate::ui::visible(&detail).into_owned(),
             ]
         })
         .collect()

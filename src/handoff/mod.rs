@@ -197,7 +197,8 @@ fn fact(a: &Action, s: &Session) -> ActionFact {
         title: a.title.clone(),
         stage: a.stage.clone(),
         status: rec.status.word().into(),
-        how: how.replace('|', "\\|").replace('\n', " "),
+        // Quoted for markdown by the templates' `md` filter.
+        how,
         duration: rec
             .duration_ms
             .map(|ms| format_duration(Duration::from_millis(ms))),
