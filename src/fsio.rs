@@ -112,6 +112,28 @@ pub fn keep_backup(path: &Path) -> Result<()> {
     write_atomic_fast(Path::new(&bak), &bytes)
 }
 
+/// Copies `path` to the first free name of `path.bak`, `path.bak.1`,
+/// `path.bak.2`, … and returns it: a backup that never replaces an older
+/// one (for `init --force`, which may run more than once).
+pub fn keep_numbered_backup(path: &Path) -> Result<std::path::PathBuf> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = |n: u32| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(if n == 0 {
+            ".bak".to_string()
+        } else {
+            format!(".bak.{n}")
+        });
+        std::path::PathBuf::from(s)
+    };
+    let target = (0..)
+        .map(name)
+        .find(|p| fs::symlink_metadata(p).is_err())
+        .expect("a free backup name");
+    write_atomic(&target, &bytes)?;
+    Ok(target)
+}
+
 /// fsyncs a folder so a rename inside it survives a power cut.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

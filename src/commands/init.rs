@@ -35,28 +35,43 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
     let ctx = minijinja::context! { project => project, date => crate::clock::today() };
     let env = crate::templating::environment();
     let p = &s.printer;
+    // Replacing files takes the writers' lock and is refused mid-session:
+    // `init --force` in the middle of a `start` would pull the master state
+    // and the config out from under it.
+    let _lock = if args.force {
+        let lock = crate::session::lock::acquire(&s.paths.lock(), s.lock_timeout, &s.command_line)?;
+        if let Some(open) = crate::session::read_only(&s.paths)?.session {
+            return Err(crate::error::InputError::usage(format!(
+                "--force: session {} is open; its master state and config are in use",
+                open.id
+            ))
+            .with_hint("finish it (`deploy-session end`) or close it (`deploy-session abort --reason ...`) first")
+            .into());
+        }
+        Some(lock)
+    } else {
+        None
+    };
     for (rel, template) in FILES {
         let target = root.join(rel);
         let exists = target.exists();
         if exists && !args.force {
             p.info(format!(
-                "kept     {rel} (it exists; --force replaces it, keeping a .bak)"
+                "kept     {rel} (it exists; --force replaces it, keeping a numbered .bak)"
             ));
             continue;
         }
         let text = env
             .render_str(template, &ctx)
             .with_context(|| format!("cannot render the template for {rel}"))?;
-        if exists {
-            fsio::keep_backup(&target)?;
-        }
+        let backup = exists
+            .then(|| fsio::keep_numbered_backup(&target))
+            .transpose()?;
         fsio::write_atomic(&target, text.as_bytes())?;
         let verb = if exists { "replaced" } else { "created " };
-        let note = if exists {
-            format!(" (previous kept as {rel}.bak)")
-        } else {
-            String::new()
-        };
+        let note = backup
+            .map(|b| format!(" (previous kept as {})", s.paths.shown(&b).display()))
+            .unwrap_or_default();
         p.info(format!("{verb} {rel}{note}"));
     }
     if let Some(assistant) = args.assistant {

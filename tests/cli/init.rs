@@ -79,3 +79,44 @@ fn init_force_keeps_a_backup_first() {
             .contains("previous kept as .ai_context/framework_progress.md.bak")
     );
 }
+
+/// A second `--force` keeps the first backup and numbers the next one.
+#[test]
+fn init_force_never_overwrites_a_backup() {
+    let repo = Repo::new();
+    repo.write(".ai_context/framework_progress.md", "# mine\n");
+    assert_eq!(run(repo.cmd(["init", "--force"])).code, 0);
+    repo.write(".ai_context/framework_progress.md", "# second\n");
+    let r = run(repo.cmd(["init", "--force"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        repo.read(".ai_context/framework_progress.md.bak"),
+        "# mine\n"
+    );
+    assert_eq!(
+        repo.read(".ai_context/framework_progress.md.bak.1"),
+        "# second\n"
+    );
+    assert!(
+        r.stderr
+            .contains("previous kept as .ai_context/framework_progress.md.bak.1"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `--force` is refused while a session is open: nothing is replaced.
+#[test]
+fn init_force_is_refused_while_a_session_is_open() {
+    let repo = Repo::ready("");
+    assert_eq!(run(repo.cmd(["start"])).code, 3);
+    let before = repo.files();
+    let r = run(repo.cmd(["init", "--force"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--force: session ") && r.stderr.contains("is open"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(before, repo.files(), "a refused init --force changed files");
+}

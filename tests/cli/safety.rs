@@ -56,6 +56,25 @@ fn a_second_writer_exits_4_and_readers_never_wait() {
 }
 
 #[test]
+fn init_force_takes_the_writers_lock() {
+    let repo = blocking_repo();
+    let first = repo.spawn(["start"]);
+    wait_running(&repo);
+    let master = repo.read(".ai_context/framework_progress.md");
+    let r = run(repo.cmd(["init", "--force"]));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("another deploy-session is working in this repo"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(repo.read(".ai_context/framework_progress.md"), master);
+    repo.write("release", "");
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(3));
+}
+
+#[test]
 fn lock_timeout_waits_for_the_holder() {
     let repo = blocking_repo();
     let mut first = repo.spawn(["start"]);
