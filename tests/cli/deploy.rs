@@ -455,7 +455,9 @@ fn ctrl_c_in_the_demo_stops_everything() {
     let repo = Repo::bare();
     let child = repo.spawn(["demo", "--dir", target.to_str().unwrap()]);
     wait_for(30, "the demo's services to start", || {
-        target.join(".demo/router.pid").exists()
+        // The whole pid, not just the file: it exists empty for a moment.
+        std::fs::read_to_string(target.join(".demo/router.pid"))
+            .is_ok_and(|t| t.trim().parse::<i32>().is_ok())
     });
     // The processes themselves, not their ports: a port freed by the demo
     // may be taken by another test running at the same time.

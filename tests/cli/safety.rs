@@ -13,8 +13,13 @@ fn blocking_repo() -> Repo {
     )
 }
 
+/// Waits until start.2.1's shell has written its whole pid (the file
+/// exists, empty, for a moment before the number is in it).
 fn wait_running(repo: &Repo) {
-    wait_for(15, "start.2.1 to be running", || repo.exists("child.pid"));
+    let pid_file = repo.path().join("child.pid");
+    wait_for(15, "start.2.1 to be running", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
+    });
 }
 
 fn alive(pid: i32) -> bool {
