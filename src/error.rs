@@ -32,6 +32,15 @@ impl ExitStatus {
     }
 }
 
+/// 1-based line and column (in characters) of byte offset `at` in `text`:
+/// where an editor puts the cursor for an error at that byte.
+pub fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 /// A problem with something the user wrote: a file, a flag, an id.
 /// Carries where it is so an editor (or a person) can jump to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -85,7 +85,8 @@ impl GateResult {
             self.group.to_string(),
             self.id.as_str().to_string(),
             self.verdict.word().to_string(),
-            self.explanation(),
+            // Waiver reasons and notes are recorded text: shown, not obeyed.
+            crate::ui::visible(&self.explanation()).into_owned(),
         ]
     }
 }

@@ -504,7 +504,8 @@ fn print_summary(
             for a in set.get(protocol).actions() {
                 let rec = sess.action(&a.id);
                 if rec.status == session::ActionStatus::Failed {
-                    p.out(format!("  {} {}: {}", a.id, a.title, rec.message.unwrap_or_default()));
+                    let shown = |t: &str| crate::ui::visible(t).into_owned();
+                    p.out(format!("  {} {}: {}", a.id, shown(&a.title), shown(&rec.message.unwrap_or_default())));
                 }
             }
             let skippable = set.get(protocol).actions().any(|a| {

@@ -108,8 +108,16 @@ impl Reporter {
                 )
             })
             .unwrap_or_default();
-        let detail = detail.map(|d| format!(" — {d}")).unwrap_or_default();
-        let line = format!("  {} {} {}{time}{detail}", p.paint(st, mark), a.id, a.title);
+        // A detail can carry recorded text (a person's failure reason).
+        let detail = detail
+            .map(|d| format!(" — {}", crate::ui::visible(d)))
+            .unwrap_or_default();
+        let line = format!(
+            "  {} {} {}{time}{detail}",
+            p.paint(st, mark),
+            a.id,
+            crate::ui::visible(&a.title)
+        );
         if let Some(groups) = &self.groups {
             let lines = groups.borrow_mut().remove(&a.id).unwrap_or_default();
             let head = crate::ui::workflow::command("group", &[], line.trim_start());

@@ -190,7 +190,7 @@ fn read_text(path: &Path, shown: &Path) -> Result<String, InputError> {
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-        let (line, column) = yaml::position(&before, before.len());
+        let (line, column) = crate::error::line_column(&before, before.len());
         InputError::in_file(shown, Some(line), "bytes that are not UTF-8 text")
             .at_column(Some(column))
             .with_hint("save the file as UTF-8")

@@ -3,6 +3,7 @@
 //! any key path so later checks can point at the exact spot.
 
 use crate::error::InputError;
+use crate::error::line_column as position;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Marker, Node};
 use serde::de::DeserializeOwned;
@@ -69,14 +70,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, InputError> {
     lone_carriage_return(path, text)?;
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| load_error(path, e))
-}
-
-/// 1-based line and column of byte offset `at` in `text`.
-pub(crate) fn position(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 /// A NUL byte ends the text for the YAML reader, so what follows would be

@@ -65,21 +65,14 @@ fn read_state_file(path: &Path, shown: &Path) -> Result<(StateFile, Option<Strin
 
 /// 1-based line and column of the first occurrence of `needle` in `bytes`.
 fn key_position(bytes: &[u8], needle: &str) -> (Option<usize>, Option<usize>) {
-    let Some(at) = bytes
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-    else {
-        return (None, None);
-    };
-    let before = &bytes[..at];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = at
-        - before
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |p| p + 1)
-        + 1;
-    (Some(line), Some(column))
+    let text = String::from_utf8_lossy(bytes);
+    match text.find(needle) {
+        Some(at) => {
+            let (line, column) = crate::error::line_column(&text, at);
+            (Some(line), Some(column))
+        }
+        None => (None, None),
+    }
 }
 
 fn fingerprint(bytes: &[u8]) -> String {

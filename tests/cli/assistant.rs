@@ -28,18 +28,7 @@ fn context_is_a_short_brief_of_where_things_stand() {
         r.stdout.trim_end(),
         repo.read(".ai_context/deployment_context.md").trim_end()
     );
-    let session = repo.session()["id"].as_str().unwrap().to_string();
-    let project = repo
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let text = r
-        .stdout
-        .replace(&session, "<session>")
-        .replace(&project, "<project>");
-    insta::assert_snapshot!("context_mid_session", text);
+    insta::assert_snapshot!("context_mid_session", placeholders(&repo, &r.stdout));
     assert!(r.stdout.lines().count() < 60, "the brief must stay short");
     assert_same_files(&before, &repo.files(), "context must never write");
 }

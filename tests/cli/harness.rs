@@ -496,3 +496,25 @@ pub fn wait_spawn_recorded(repo: &Repo, id: &str) {
             .any(|l| l.contains("\"event\":\"action_started\"") && l.contains(&action))
     });
 }
+
+/// `text` with what changes from run to run named instead: the repo's path
+/// (`<repo>`), its folder name (`<project>`) and the open session's id
+/// (`<session>`). For snapshots.
+pub fn placeholders(repo: &Repo, text: &str) -> String {
+    let root = repo.path().display().to_string();
+    let project = repo
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut text = text.replace(&root, "<repo>").replace(&project, "<project>");
+    if let Some(id) = repo
+        .exists(".ai_context/deploy-session/state.json")
+        .then(|| repo.session()["id"].as_str().map(String::from))
+        .flatten()
+    {
+        text = text.replace(&id, "<session>");
+    }
+    text
+}

@@ -21,21 +21,7 @@ fn seen(repo: &Repo, args: &[&str]) -> String {
 /// Snapshots `text` with the repo's path and name, the session id and
 /// durations replaced by placeholders (and table padding collapsed).
 fn snapshot(name: &str, repo: &Repo, text: &str) {
-    let root = repo.path().display().to_string();
-    let project = repo
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let mut text = text.replace(&root, "<repo>").replace(&project, "<project>");
-    if let Some(id) = repo
-        .exists(".ai_context/deploy-session/state.json")
-        .then(|| repo.session()["id"].as_str().map(String::from))
-        .flatten()
-    {
-        text = text.replace(&id, "<session>");
-    }
+    let text = placeholders(repo, text);
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"\(\d+(\.\d+)?(ms|s)\)", "(<dur>)");
     // A table's column width follows its longest cell, and a measured

@@ -178,6 +178,22 @@ fn recorded_text_reaches_terminals_and_assistants_escaped() {
         );
         places += 1;
     }
+    // A run reports the person's failure with its reason (exit 1).
+    let r = run(repo.cmd(["start"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for raw in ['\u{1b}', '\r', '\u{202e}', '\u{7}'] {
+        assert!(
+            !r.stdout.contains(raw),
+            "start shows {raw:?} raw:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("\\u{1b}"),
+        "start: the escape is not shown:\n{}",
+        r.stdout
+    );
+    places += 1;
     for (what, text) in [
         ("context", run(repo.cmd(["context"])).stdout),
         (
