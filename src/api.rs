@@ -31,7 +31,7 @@ pub fn write_archived_sessions(root: &Path, sessions: usize, per_session: usize)
             hash: String::new(),
         }
     };
-    for s in 0..sessions {
+    for (sealed, s) in (0..sessions).enumerate() {
         let id = format!("20260101T000000Z-{s:04x}");
         w.append(event(
             &id,
@@ -62,12 +62,21 @@ pub fn write_archived_sessions(root: &Path, sessions: usize, per_session: usize)
             };
             w.append(event(&id, Some(&a), done))?;
         }
+        let mut entry = archived_entry(&id);
         let closed = EventKind::SessionClosed {
             outcome: "completed".into(),
             reason: None,
+            history: Some(entry.clone()),
+            position: Some(sealed as u64),
         };
-        w.append(event(&id, None, closed))?;
-        history::append(&paths, &archived_entry(&id))?;
+        let offset = w.pos().offset;
+        let line = w.append(event(&id, None, closed))?;
+        entry.seal = Some(history::Seal {
+            seq: line.seq,
+            offset,
+            hash: line.hash,
+        });
+        history::append(&paths, &entry)?;
         let archive = paths.archive(&id);
         std::fs::create_dir_all(&archive)?;
         std::fs::write(archive.join("session.json"), "{}")?;
@@ -89,6 +98,7 @@ fn archived_entry(id: &str) -> HistoryEntry {
         strategy: Some("blue-green".into()),
         git_commit: None,
         live_slot: Some("blue".into()),
+        seal: None,
     }
 }
 

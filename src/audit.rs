@@ -329,6 +329,13 @@ pub struct Verification {
 
 /// Verifies every line and the chain between them.
 pub fn verify(path: &Path) -> Result<Verification> {
+    verify_each(path, |_, _| {})
+}
+
+/// Verifies like [`verify`], handing each intact line's event and the byte
+/// offset just after it to `visit` (the anchors are checked in the same
+/// pass).
+pub fn verify_each(path: &Path, mut visit: impl FnMut(&Event, u64)) -> Result<Verification> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -341,8 +348,10 @@ pub fn verify(path: &Path) -> Result<Verification> {
         head: GENESIS.to_string(),
     };
     let mut expected_seq = 1;
+    let mut offset = 0u64;
     for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
         let n = i as u64 + 1;
+        offset += raw.len() as u64;
         let Some(raw) = raw.strip_suffix(b"\n") else {
             v.first_bad = Some((
                 n,
@@ -358,6 +367,7 @@ pub fn verify(path: &Path) -> Result<Verification> {
             Ok(e) if e.seq != expected_seq => Some(format!("seq {} where {expected_seq} was expected (deleted or reordered lines)", e.seq)),
             Ok(e) if e.prev != v.head => Some("`prev` does not match the previous line's hash (deleted, inserted or reordered lines)".to_string()),
             Ok(e) => {
+                visit(&e, offset);
                 v.head = e.hash;
                 v.events += 1;
                 expected_seq += 1;

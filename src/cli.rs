@@ -363,6 +363,9 @@ pub enum AuditCommand {
     Verify(FormatArgs),
     /// Show the events
     Log(AuditLogArgs),
+    /// Write state.json, todos.json and the history index again from the
+    /// audit trail (after a view was edited; the old state.json is kept)
+    Rebuild,
 }
 
 /// `audit log` options.

@@ -114,8 +114,12 @@ pub struct Gathered {
 impl Gathered {
     /// Reads the history and, when `list` has the audit gate (or is empty:
     /// every gate), verifies the audit trail.
-    pub fn read(paths: &crate::paths::RepoPaths, list: &[GateId]) -> anyhow::Result<Gathered> {
-        let history = crate::session::history::read(paths)?;
+    pub fn read(
+        paths: &crate::paths::RepoPaths,
+        state: &crate::session::StateFile,
+        list: &[GateId],
+    ) -> anyhow::Result<Gathered> {
+        let history = crate::session::history::read_verified(paths, state)?;
         let needs_audit = list.is_empty() || list.contains(&GateId::AuditTrail);
         let audit = if needs_audit {
             crate::audit::verify(&paths.audit())?
@@ -153,11 +157,15 @@ impl Gathered {
 pub fn judge(
     paths: &crate::paths::RepoPaths,
     set: &ProtocolSet,
-    session: &Session,
+    state: &crate::session::StateFile,
     thresholds: &GateThresholds,
     list: &[GateId],
 ) -> anyhow::Result<Vec<GateResult>> {
-    Ok(Gathered::read(paths, list)?.judge(set, session, thresholds, list))
+    let session = state
+        .session
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no open session to judge"))?;
+    Ok(Gathered::read(paths, state, list)?.judge(set, session, thresholds, list))
 }
 
 /// Evaluates `gates` (every gate when empty).
@@ -673,6 +681,7 @@ mod evaluation_tests {
             strategy: None,
             git_commit: None,
             live_slot: None,
+            seal: None,
         };
         let s = session();
         let t = GateThresholds {

@@ -4,6 +4,7 @@
 //! The module map reads like the architecture: the master state file, the
 //! protocol model, and the commands that read and run them.
 
+pub(crate) mod anchors;
 pub mod api;
 pub(crate) mod audit;
 pub(crate) mod cli;

@@ -134,6 +134,26 @@ impl Settings {
 
     /// Loads the protocols and opens the store for writing (takes the lock).
     pub fn open_store(&self, by: Option<&str>) -> Result<(Store, Arc<ProtocolSet>, Config)> {
+        let (ctx, set, config) = self.store_context(by)?;
+        let mut store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
+        store.add_view(Box::new(crate::todo::TodoFile));
+        Ok((store, set, config))
+    }
+
+    /// Takes the lock and writes the views again from the audit trail
+    /// (`audit rebuild`); returns the store and the old state.json's backup.
+    pub fn rebuild_store(&self) -> Result<(Store, Option<std::path::PathBuf>)> {
+        let (ctx, _, _) = self.store_context(None)?;
+        let (mut store, backup) = Store::rebuild(ctx, self.lock_timeout, &self.command_line)?;
+        store.add_view(Box::new(crate::todo::TodoFile));
+        store.refresh_views()?;
+        Ok((store, backup))
+    }
+
+    fn store_context(
+        &self,
+        by: Option<&str>,
+    ) -> Result<(session::Context, Arc<ProtocolSet>, Config)> {
         let (set, config) = protocol::load(&self.paths)?;
         let set = Arc::new(set);
         let ctx = session::Context {
@@ -143,8 +163,6 @@ impl Settings {
             redactor: self.redactor(&config),
             actor: self.actor(by),
         };
-        let mut store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
-        store.add_view(Box::new(crate::todo::TodoFile));
-        Ok((store, set, config))
+        Ok((ctx, set, config))
     }
 }

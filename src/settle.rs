@@ -126,6 +126,7 @@ pub fn approve_phase(
         EventKind::FileWritten {
             path: shown,
             purpose: format!("Phase {n} approval"),
+            sha256: None,
         },
     )
 }

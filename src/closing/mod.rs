@@ -129,6 +129,7 @@ impl Closing {
             EventKind::FileWritten {
                 path: self.shown(e, &path),
                 purpose: purpose.into(),
+                sha256: None,
             },
         )?;
         Ok(updated)
@@ -148,6 +149,7 @@ impl Closing {
             EventKind::FileWritten {
                 path: self.shown(e, path),
                 purpose: purpose.into(),
+                sha256: None,
             },
         )
     }
@@ -191,7 +193,8 @@ impl Closing {
         if let Some(f) = self.facts.borrow().as_ref() {
             return Ok(f.clone());
         }
-        let gathered = Rc::new(gates::Gathered::read(&e.paths(), &[])?);
+        let state = e.store.borrow().state.clone();
+        let gathered = Rc::new(gates::Gathered::read(&e.paths(), &state, &[])?);
         *self.facts.borrow_mut() = Some(gathered.clone());
         Ok(gathered)
     }
@@ -203,8 +206,10 @@ impl Closing {
             return Ok(());
         }
         let paths = e.paths();
+        let state = e.store.borrow().state.clone();
         let gathered =
-            tokio::task::spawn_blocking(move || gates::Gathered::read(&paths, &[])).await??;
+            tokio::task::spawn_blocking(move || gates::Gathered::read(&paths, &state, &[]))
+                .await??;
         *self.facts.borrow_mut() = Some(Rc::new(gathered));
         Ok(())
     }
@@ -305,10 +310,10 @@ impl Closing {
             (
                 store.ctx().config.secrets.clone(),
                 store.ctx().redactor.clone(),
-                store.state.journal.hash.clone(),
+                store.state.journal.clone(),
             )
         };
-        let dir = crate::handoff::write(
+        let (dir, manifest_sha256) = crate::handoff::write(
             &e.paths(),
             &e.set,
             &session,
@@ -322,7 +327,8 @@ impl Closing {
             None,
             EventKind::FileWritten {
                 path: shown.clone(),
-                purpose: "handoff package".into(),
+                purpose: crate::handoff::HANDOFF_PURPOSE.into(),
+                sha256: Some(manifest_sha256),
             },
         )?;
         let report = crate::handoff::verify::verify(&dir);
@@ -378,6 +384,7 @@ impl Closing {
             EventKind::FileWritten {
                 path: self.shown(e, &dir),
                 purpose: "session archive".into(),
+                sha256: None,
             },
         )?;
         Ok(format!(

@@ -9,9 +9,11 @@ use anyhow::Result;
 
 pub fn verify(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let path = s.paths.audit();
-    let v = audit::verify(&path)?;
-    let ok = v.first_bad.is_none();
+    let report = crate::anchors::verify(&s.paths)?;
+    let v = &report.chain;
+    let ok = report.ok();
     let shown = s.paths.shown(&path).display().to_string();
+    let unanchored = v.events.saturating_sub(report.anchored_to);
     if args.format == ReportFormat::Json {
         super::print_json(
             s,
@@ -22,6 +24,10 @@ pub fn verify(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 "events": v.events,
                 "head": v.head,
                 "first_bad": v.first_bad.as_ref().map(|(line, why)| serde_json::json!({"line": line, "reason": why})),
+                "anchors": report.anchors,
+                "anchored_to": report.anchored_to,
+                "unanchored": unanchored,
+                "signature": "unsigned",
             }),
         );
     } else {
@@ -39,6 +45,30 @@ pub fn verify(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 v.events
             )),
         }
+        for a in &report.anchors {
+            let mark = if a.ok {
+                p.paint(style::OK, "✓")
+            } else {
+                p.paint(style::BAD, "✗")
+            };
+            p.out(format!(
+                "{mark} anchor {}: {}",
+                a.anchor,
+                crate::ui::visible(&a.detail)
+            ));
+        }
+        if report.anchors.is_empty() {
+            p.out(format!(
+                "{} no anchor: nothing outside the trail records it, so cutting or rewriting it cannot be detected",
+                p.paint(style::WAIT, "!")
+            ));
+        }
+        p.out(format!(
+            "{} unsigned: {unanchored} of {} events rest on the chain alone (after seq {}); anyone who can write the file could have appended them",
+            p.paint(style::WAIT, "!"),
+            v.events,
+            report.anchored_to
+        ));
     }
     Ok(if ok {
         ExitStatus::Success
@@ -98,5 +128,34 @@ pub fn log(args: &AuditLogArgs, s: &Settings) -> Result<ExitStatus> {
             s.printer.out(t);
         }
     }
+    Ok(ExitStatus::Success)
+}
+
+/// `audit rebuild`: the views written again from the trail alone.
+pub fn rebuild(s: &Settings) -> Result<ExitStatus> {
+    let (store, backup) = s.rebuild_store()?;
+    crate::context::refresh(&store)?;
+    let (sessions, index_backup) = crate::session::history::rebuild(&s.paths)?;
+    let shown = |p: &std::path::Path| s.paths.shown(p).display().to_string();
+    let state = shown(&s.paths.state());
+    match backup {
+        Some(old) => s.printer.info(format!(
+            "rebuilt {state} and the todo list from {} events of the audit trail; the old state.json is kept as {}",
+            store.state.journal.seq,
+            shown(&old)
+        )),
+        None => s.printer.info(format!(
+            "rebuilt {state} and the todo list from {} events of the audit trail",
+            store.state.journal.seq
+        )),
+    }
+    let index = shown(&s.paths.archive_root().join("index.jsonl"));
+    s.printer.info(match index_backup {
+        Some(old) => format!(
+            "rebuilt {index} from the trail's seals: {sessions} sessions; the old index is kept as {}",
+            shown(&old)
+        ),
+        None => format!("{index}: {sessions} sessions, as the trail seals them"),
+    });
     Ok(ExitStatus::Success)
 }

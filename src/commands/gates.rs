@@ -25,7 +25,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
             .with_hint(hint)
             .into());
     };
-    let results = gates::judge(&s.paths, &set, session, &config.gates, &[])?;
+    let results = gates::judge(&s.paths, &set, &state, &config.gates, &[])?;
     let ok = results.iter().all(|g| g.verdict.acceptable());
     let rows: Vec<Vec<String>> = results.iter().map(gates::GateResult::row).collect();
     let header = gates::TABLE_HEADER;

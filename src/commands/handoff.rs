@@ -19,7 +19,8 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
         ))
         .into());
     }
-    let report = verify::verify(&dir);
+    let mut report = verify::verify(&dir);
+    report.problems.extend(anchor_problems(s, &dir)?);
     let ok = report.problems.is_empty();
     if args.format == ReportFormat::Json {
         super::print_json(
@@ -61,6 +62,45 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     } else {
         ExitStatus::Failure
     })
+}
+
+/// What the repo's record says of a package inside it: the folder must be
+/// the real one (no link on the way), and its manifest the one whose digest
+/// the audit trail recorded when the package was written. A package copied
+/// out of the repo has no such anchor; only its signature vouches for it.
+fn anchor_problems(s: &Settings, dir: &std::path::Path) -> Result<Vec<verify::Problem>> {
+    let absolute = std::path::absolute(dir)?;
+    let root = s.paths.root();
+    let Ok(rel) = absolute.strip_prefix(root) else {
+        return Ok(Vec::new());
+    };
+    let shown = rel.display().to_string();
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(vec![verify::Problem {
+                kind: "link-outside",
+                path: s.paths.shown(&at).display().to_string(),
+                detail: "the package folder is reached through a link: not the package the session wrote".into(),
+            }]);
+        }
+    }
+    let Ok(bytes) = std::fs::read(absolute.join("manifest.json")) else {
+        return Ok(Vec::new());
+    };
+    let (_, index) = crate::anchors::index_trail(&s.paths)?;
+    let sha = crate::audit::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    Ok(index
+        .manifest_recorded(&shown, &sha)
+        .err()
+        .map(|why| verify::Problem {
+            kind: "not-anchored",
+            path: "manifest.json".into(),
+            detail: why,
+        })
+        .into_iter()
+        .collect())
 }
 
 /// The open session's package, else the last finished session's.

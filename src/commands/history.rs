@@ -11,7 +11,8 @@ use anyhow::Result;
 use std::time::Duration;
 
 pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
-    let entries = history::read(&s.paths)?;
+    let state = crate::session::read_only(&s.paths)?;
+    let entries = history::read_verified(&s.paths, &state)?;
     let r = Reliability::of(&entries, None);
     let ms = |v: Option<u64>| {
         v.map(|m| format_duration(Duration::from_millis(m)))

@@ -57,6 +57,7 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Handoff(HandoffCommand::Verify(a)) => handoff::verify(&a, settings),
         Command::Audit(AuditCommand::Verify(a)) => audit::verify(&a, settings),
         Command::Audit(AuditCommand::Log(a)) => audit::log(&a, settings),
+        Command::Audit(AuditCommand::Rebuild) => audit::rebuild(settings),
         Command::History(a) => history::run(&a, settings),
         Command::Abort(a) => abort::run(&a, settings),
         Command::Config(ConfigCommand::Check(a)) => config::check(&a, settings),

@@ -312,6 +312,10 @@ fn facts(
     })
 }
 
+/// The `file_written` purpose that records a package and its manifest's
+/// digest: the trail's anchor for `handoff verify`.
+pub const HANDOFF_PURPOSE: &str = "handoff package";
+
 /// Writes the package for `s` and returns its folder. Files are rendered,
 /// masked, written to a temp folder and moved into place together.
 pub fn write(
@@ -321,8 +325,8 @@ pub fn write(
     gates: &[GateResult],
     secrets: &[String],
     redactor: &Redactor,
-    audit_head: &str,
-) -> Result<PathBuf> {
+    audit: &crate::audit::JournalPos,
+) -> Result<(PathBuf, String)> {
     let dir = paths.handoff(&s.id);
     let shown = paths.shown(&dir).display().to_string();
     let ctx = facts(paths, set, s, gates, secrets, &shown);
@@ -365,17 +369,19 @@ pub fn write(
             "git_commit": s.git.as_ref().and_then(|g| g.commit.clone()),
             "tool_version": env!("CARGO_PKG_VERSION"),
             "created": crate::clock::now_rfc3339(),
-            "audit_head": audit_head,
+            "audit_head": audit.hash,
+            "audit_seq": audit.seq,
         },
     });
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;
     bytes.push(b'\n');
+    let manifest_sha256 = crate::audit::hex(&Sha256::digest(&bytes));
     std::fs::write(staging.path().join("manifest.json"), bytes)?;
     for f in std::fs::read_dir(staging.path())?.flatten() {
         std::fs::File::open(f.path())?.sync_all()?;
     }
     replace_dir(staging.keep(), &dir)?;
-    Ok(dir)
+    Ok((dir, manifest_sha256))
 }
 
 /// Puts `new` where `target` is, keeping the old one until the new is in place.

@@ -39,8 +39,15 @@ fn safe_name(name: &str) -> bool {
     !name.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Verifies the package in `dir`.
+/// Verifies the package in `dir`, which must list every deliverable.
 pub fn verify(dir: &Path) -> Report {
+    let required: Vec<&str> = super::TEMPLATES.iter().map(|(name, _)| *name).collect();
+    verify_listing(dir, &required)
+}
+
+/// Verifies the package in `dir` against its manifest, which must list
+/// every name in `required`.
+fn verify_listing(dir: &Path, required: &[&str]) -> Report {
     let mut report = Report {
         dir: dir.to_path_buf(),
         files_ok: 0,
@@ -119,6 +126,15 @@ pub fn verify(dir: &Path) -> Report {
             }
         }
     }
+    for name in required {
+        if !listed.contains(*name) {
+            report.problems.push(problem(
+                "missing",
+                name.to_string(),
+                "a required deliverable, not in the manifest",
+            ));
+        }
+    }
     for rel in files_under(dir) {
         let name = rel.to_string_lossy().into_owned();
         if name == "manifest.json" || listed.contains(&name) {
@@ -195,9 +211,25 @@ mod tests {
     #[test]
     fn a_good_package_verifies() {
         let d = package();
-        let r = verify(d.path());
+        let r = verify_listing(d.path(), &[]);
         assert_eq!(r.problems, vec![]);
         assert_eq!(r.files_ok, 1);
+    }
+
+    #[test]
+    fn every_deliverable_must_be_listed() {
+        let d = package();
+        let r = verify_listing(d.path(), &["a.md", "b.md"]);
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(
+            (r.problems[0].kind, r.problems[0].path.as_str()),
+            ("missing", "b.md")
+        );
+        assert!(r.problems[0].detail.contains("required deliverable"));
+        assert_eq!(
+            verify(d.path()).problems.len(),
+            super::super::TEMPLATES.len()
+        );
     }
 
     #[test]
@@ -209,7 +241,7 @@ mod tests {
         std::fs::write(outside.path().join("secret"), "s").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("link.md"))
             .unwrap();
-        let kinds: Vec<(&str, String)> = verify(d.path())
+        let kinds: Vec<(&str, String)> = verify_listing(d.path(), &[])
             .problems
             .into_iter()
             .map(|p| (p.kind, p.path))
@@ -236,10 +268,17 @@ mod tests {
             ],
         });
         std::fs::write(d.path().join("manifest.json"), manifest.to_string()).unwrap();
-        let kinds: Vec<&str> = verify(d.path()).problems.iter().map(|p| p.kind).collect();
+        let kinds: Vec<&str> = verify_listing(d.path(), &[])
+            .problems
+            .iter()
+            .map(|p| p.kind)
+            .collect();
         assert_eq!(kinds, ["unsafe-name", "unsafe-name", "missing", "extra"]);
         std::fs::write(d.path().join("manifest.json"), "{nope").unwrap();
-        assert_eq!(verify(d.path()).problems[0].kind, "bad-manifest");
+        assert_eq!(
+            verify_listing(d.path(), &[]).problems[0].kind,
+            "bad-manifest"
+        );
     }
 }
 

@@ -311,7 +311,7 @@ impl Run<'_> {
                 .session()
                 .and_then(|s| s.deployments.iter().rev().find_map(|d| d.live.clone()));
             here.or_else(|| {
-                crate::session::history::read(&store.ctx().paths)
+                crate::session::history::read_verified(&store.ctx().paths, &store.state)
                     .ok()?
                     .iter()
                     .rev()

@@ -4,7 +4,7 @@
 //! is written once.
 
 use super::{EventKind, Store};
-use crate::session::history::{self, HistoryEntry};
+use crate::session::history::{self, HistoryEntry, Seal};
 use anyhow::{Context, Result};
 
 /// Closes the open session with `outcome` (`completed` or `aborted`).
@@ -27,20 +27,26 @@ pub fn close(store: &mut Store, outcome: &str, reason: Option<String>) -> Result
     let mut bytes = serde_json::to_vec_pretty(&value)?;
     bytes.push(b'\n');
     crate::fsio::write_atomic(&dir.join("session.json"), &bytes)?;
-    let entry = HistoryEntry::of(&session, outcome, &now);
-    let known = history::read(&paths)?
-        .iter()
-        .any(|h| h.session == session.id);
-    if !known {
-        history::append(&paths, &entry)?;
-    }
+    // The trail seals the entry first (the index is a view of the seals),
+    // then the index gets the line with where its seal is.
+    let mut entry = HistoryEntry::of(&session, outcome, &now);
+    let position = store.state.sealed.as_ref().map_or(0, |s| s.sessions);
+    let offset = store.state.journal.offset;
     store.record(
         None,
         EventKind::SessionClosed {
             outcome: outcome.to_string(),
             reason,
+            history: Some(entry.clone()),
+            position: Some(position),
         },
     )?;
     store.sync_audit()?;
+    entry.seal = Some(Seal {
+        seq: store.state.journal.seq,
+        offset,
+        hash: store.state.journal.hash.clone(),
+    });
+    history::append(&paths, &entry)?;
     Ok(entry)
 }

@@ -4,7 +4,7 @@
 //! sessions.
 
 use crate::paths::RepoPaths;
-use crate::session::Session;
+use crate::session::{EventKind, Session, StateFile};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -34,6 +34,19 @@ pub struct HistoryEntry {
     /// The blue-green slot live at the end of the session.
     #[serde(default)]
     pub live_slot: Option<String>,
+    /// Where the audit trail seals this entry (its `session_closed` line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
+}
+
+/// A `session_closed` line of the audit trail: its seq, the byte offset
+/// where it starts, and its hash. A reader seeks there, so checking the
+/// index costs one read per session, not a pass over the trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Seal {
+    pub seq: u64,
+    pub offset: u64,
+    pub hash: String,
 }
 
 impl HistoryEntry {
@@ -72,6 +85,7 @@ impl HistoryEntry {
                 .iter()
                 .rev()
                 .find_map(|d| d.live.clone()),
+            seal: None,
         }
     }
 }
@@ -103,6 +117,165 @@ pub fn read(paths: &RepoPaths) -> Result<Vec<HistoryEntry>> {
             })
         })
         .collect()
+}
+
+/// Every archived session, each checked against the `session_closed` line
+/// of the audit trail that seals it, and the count against the seals the
+/// state (itself checked against the trail) knows of. Used where history
+/// decides something (gates, `history`, `end`), not on the hot path.
+pub fn read_verified(paths: &RepoPaths, state: &StateFile) -> Result<Vec<HistoryEntry>> {
+    let entries = read(paths)?;
+    let index = paths.shown(&paths.archive_root().join("index.jsonl"));
+    let refuse = |line: Option<usize>, why: String| -> anyhow::Error {
+        crate::error::InputError::in_file(&index, line, format!("does not match the audit trail: {why}"))
+            .with_hint("the history index is a view of the audit trail and nothing was written; undo the edit, or run `deploy-session audit rebuild`")
+            .into()
+    };
+    let sealed = state.sealed.as_ref().map_or(0, |s| s.sessions) as usize;
+    if entries.len() != sealed {
+        return Err(refuse(
+            None,
+            format!(
+                "it lists {} sessions where the trail sealed {sealed}",
+                entries.len()
+            ),
+        ));
+    }
+    let mut trail = match std::fs::File::open(paths.audit()) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && entries.is_empty() => None,
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open {}", paths.audit().display()));
+        }
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        let (Some(seal), Some(file)) = (&entry.seal, trail.as_mut()) else {
+            return Err(refuse(
+                Some(i + 1),
+                format!("session {} has no seal in the trail", entry.session),
+            ));
+        };
+        let why = match sealed_entry(file, seal) {
+            Ok((sealed_entry, position)) => {
+                let mut unsealed = entry.clone();
+                unsealed.seal = None;
+                let want = serde_json::to_value(&sealed_entry).unwrap_or_default();
+                let got = serde_json::to_value(&unsealed).unwrap_or_default();
+                if position != i as u64 {
+                    Some(format!(
+                        "session {} is line {} of the index, its seal says line {}",
+                        entry.session,
+                        i + 1,
+                        position + 1
+                    ))
+                } else {
+                    crate::session::views::first_difference(&want, &got, String::new()).map(
+                        |(path, trail, file)| {
+                            format!(
+                                "`{path}` is {file} where the trail's seal (seq {}) gives {trail}",
+                                seal.seq
+                            )
+                        },
+                    )
+                }
+            }
+            Err(why) => Some(why),
+        };
+        if let Some(why) = why {
+            return Err(refuse(Some(i + 1), why));
+        }
+    }
+    if let (Some(last), Some(s)) = (entries.last(), &state.sealed)
+        && last
+            .seal
+            .as_ref()
+            .is_none_or(|l| l.seq != s.seq || l.hash != s.hash)
+    {
+        return Err(refuse(
+            Some(entries.len()),
+            "its last line is not the trail's last seal".into(),
+        ));
+    }
+    Ok(entries)
+}
+
+/// The history entry and index position sealed by the line at `seal`.
+fn sealed_entry(file: &mut std::fs::File, seal: &Seal) -> Result<(HistoryEntry, u64), String> {
+    use std::io::{BufRead, Seek};
+    let at = format!("seq {} at byte {}", seal.seq, seal.offset);
+    file.seek(std::io::SeekFrom::Start(seal.offset))
+        .map_err(|e| format!("cannot read the trail at {at}: {e}"))?;
+    let mut line = String::new();
+    std::io::BufReader::new(&mut *file)
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the trail at {at}: {e}"))?;
+    let event = crate::audit::check_line(line.trim_end_matches('\n'))
+        .map_err(|why| format!("the trail has no intact line at {at}: {why}"))?;
+    if event.seq != seal.seq || event.hash != seal.hash {
+        return Err(format!(
+            "the trail's line at {at} is not the seal the index names"
+        ));
+    }
+    match EventKind::from_event(&event) {
+        Some(EventKind::SessionClosed {
+            history: Some(h),
+            position: Some(p),
+            ..
+        }) => Ok((h, p)),
+        _ => Err(format!("the trail's line at {at} seals no history entry")),
+    }
+}
+
+/// Writes the index again from the trail's seals (`audit rebuild`),
+/// keeping a differing old one as a numbered backup; returns how many
+/// sessions it lists and that backup.
+pub fn rebuild(paths: &RepoPaths) -> Result<(usize, Option<std::path::PathBuf>)> {
+    let trail = match std::fs::read(paths.audit()) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", paths.audit().display()));
+        }
+    };
+    let mut text = String::new();
+    let mut offset = 0u64;
+    let mut sessions = 0;
+    for raw in trail.split_inclusive(|&b| b == b'\n') {
+        let at = offset;
+        offset += raw.len() as u64;
+        let Some(event) = raw
+            .strip_suffix(b"\n")
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(|l| crate::audit::check_line(l).ok())
+        else {
+            continue;
+        };
+        if let Some(EventKind::SessionClosed {
+            history: Some(mut entry),
+            ..
+        }) = EventKind::from_event(&event)
+        {
+            entry.seal = Some(Seal {
+                seq: event.seq,
+                offset: at,
+                hash: event.hash,
+            });
+            text.push_str(&serde_json::to_string(&entry)?);
+            text.push('\n');
+            sessions += 1;
+        }
+    }
+    let path = paths.archive_root().join("index.jsonl");
+    let old = std::fs::read(&path).ok();
+    let backup = match &old {
+        Some(bytes) if bytes != text.as_bytes() => Some(crate::fsio::keep_numbered_backup(&path)?),
+        _ => None,
+    };
+    if old.as_deref() != Some(text.as_bytes()) && (sessions > 0 || old.is_some()) {
+        std::fs::create_dir_all(paths.archive_root())?;
+        crate::fsio::write_atomic(&path, text.as_bytes())?;
+    }
+    Ok((sessions, backup))
 }
 
 /// Appends an entry (fsynced).

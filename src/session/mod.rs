@@ -8,6 +8,7 @@ pub mod history;
 pub mod lock;
 pub mod merge;
 pub mod model;
+pub mod views;
 
 use crate::audit::{self, Event};
 use crate::error::InputError;
@@ -96,6 +97,7 @@ fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Ta
     let shown = paths.shown(&paths.state());
     let (mut state, fp) = read_state_file(&paths.state(), &shown)?;
     let tail = audit::read_tail(&paths.audit(), &state.journal)?;
+    let on_disk = (fp.is_some()).then(|| state.clone());
     replay(&mut state, &tail.events);
     if let Some(id) = state.session.as_ref().map(|s| s.id.clone())
         && let Err(why) = check_session_id(&id)
@@ -112,6 +114,12 @@ fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Ta
                 .with_hint("a session id is written by deploy-session; undo the edit")
                 .into(),
         );
+    }
+    if let Some(fp) = &fp
+        && let Some(on_disk) = &on_disk
+        && let Some(why) = views::snapshot_problem(&paths.audit(), on_disk, fp, &tail)
+    {
+        return Err(views::mismatch_error(&shown, &why));
     }
     Ok((state, fp, tail))
 }
@@ -171,6 +179,8 @@ pub struct Store {
     writer: audit::Writer,
     _lock: lock::Lock,
     fingerprint: Option<String>,
+    /// Nothing was recorded since state.json was written.
+    unchanged: bool,
     views: Vec<Box<dyn DerivedView>>,
     views_at: Option<Instant>,
 }
@@ -179,6 +189,38 @@ impl Store {
     /// Takes the lock and loads the state, replaying the journal's tail. A
     /// torn last line is quarantined and recorded.
     pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
+        let lock = Self::lock_and_clean(&ctx, lock_timeout, command)?;
+        let (state, fp, tail) = load_state(&ctx.paths)?;
+        Self::with_state(ctx, lock, state, fp, tail)
+    }
+
+    /// Takes the lock and derives the state from the whole trail, ignoring
+    /// state.json (`audit rebuild`): the trail's chain must hold. The old
+    /// state.json is kept as a numbered backup, returned.
+    pub fn rebuild(
+        ctx: Context,
+        lock_timeout: Duration,
+        command: &str,
+    ) -> Result<(Store, Option<std::path::PathBuf>)> {
+        let lock = Self::lock_and_clean(&ctx, lock_timeout, command)?;
+        let tail = audit::read_tail(&ctx.paths.audit(), &audit::JournalPos::default())?;
+        let mut state = StateFile::default();
+        replay(&mut state, &tail.events);
+        let old = ctx.paths.state();
+        let backup = match std::fs::symlink_metadata(&old) {
+            Ok(_) => {
+                let kept = fsio::keep_numbered_backup(&old)?;
+                std::fs::remove_file(&old)?;
+                Some(kept)
+            }
+            Err(_) => None,
+        };
+        let mut store = Self::with_state(ctx, lock, state, None, tail)?;
+        store.snapshot()?;
+        Ok((store, backup))
+    }
+
+    fn lock_and_clean(ctx: &Context, lock_timeout: Duration, command: &str) -> Result<lock::Lock> {
         let paths = &ctx.paths;
         let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
         // Every file a writer rewrites in place, checked before anything is
@@ -218,7 +260,18 @@ impl Store {
                 tracing::info!(removed = n, dir = %dir.display(), "removed temp files left by a killed writer");
             }
         }
-        let (mut state, fp, tail) = load_state(paths)?;
+        Ok(lock)
+    }
+
+    fn with_state(
+        ctx: Context,
+        lock: lock::Lock,
+        mut state: StateFile,
+        fp: Option<String>,
+        tail: audit::Tail,
+    ) -> Result<Store> {
+        let paths = &ctx.paths;
+        let unchanged = fp.is_some() && tail.events.len() == 1 && tail.torn.is_none();
         state.journal = tail.end.clone();
         let writer = audit::Writer::open(&paths.audit(), tail.end)?;
         let mut store = Store {
@@ -227,6 +280,7 @@ impl Store {
             writer,
             _lock: lock,
             fingerprint: fp,
+            unchanged,
             views: Vec::new(),
             views_at: None,
         };
@@ -290,6 +344,15 @@ impl Store {
         Ok(())
     }
 
+    /// Records an event in the open session, or outside any session (the
+    /// `session` member empty) when none is open: snapshots, master-state
+    /// writes, approvals between sessions.
+    pub fn record_anywhere(&mut self, kind: EventKind) -> Result<()> {
+        let session = self.session().map(|s| s.id.clone()).unwrap_or_default();
+        let actor = self.ctx.actor.clone();
+        self.append(&session, None, &actor, kind)
+    }
+
     fn append(
         &mut self,
         session: &str,
@@ -329,6 +392,7 @@ impl Store {
         };
         self.state.apply(&event, &applied);
         self.state.journal = self.writer.pos().clone();
+        self.unchanged = false;
         Ok(())
     }
 
@@ -351,6 +415,7 @@ impl Store {
             self.state.apply(&applied, &kind);
         }
         self.state.journal = self.writer.pos().clone();
+        self.unchanged = false;
         Ok(())
     }
 
@@ -362,6 +427,9 @@ impl Store {
     /// Writes the snapshot (refusing if state.json changed behind our back)
     /// and refreshes the derived views.
     pub fn snapshot(&mut self) -> Result<()> {
+        if self.unchanged {
+            return self.refresh_views();
+        }
         let path = self.ctx.paths.state();
         let on_disk = match std::fs::read(&path) {
             Ok(b) => Some(fingerprint(&b)),
@@ -381,8 +449,18 @@ impl Store {
         self.state.serial += 1;
         let mut bytes = serde_json::to_vec_pretty(&self.state)?;
         bytes.push(b'\n');
+        let sha256 = fingerprint(&bytes);
+        // The trail announces the snapshot (durably) before it exists, so a
+        // reader always finds the line that vouches for the file it reads.
+        let kind = EventKind::SnapshotTaken {
+            serial: self.state.serial,
+            sha256: sha256.clone(),
+        };
+        self.record_anywhere(kind)?;
+        self.writer.sync()?;
         fsio::write_atomic(&path, &bytes)?;
-        self.fingerprint = Some(fingerprint(&bytes));
+        self.fingerprint = Some(sha256);
+        self.unchanged = true;
         self.refresh_views()
     }
 
@@ -481,8 +559,11 @@ mod proptests {
             "\\PC{1,30}".prop_map(|reason| EventKind::ActionWaiting { reason }),
             ("[a-z_]{1,12}", "\\PC{1,30}")
                 .prop_map(|(gate, reason)| EventKind::GateWaived { gate, reason }),
-            ("[a-z./]{1,20}", "\\PC{1,20}")
-                .prop_map(|(path, purpose)| EventKind::FileWritten { path, purpose }),
+            ("[a-z./]{1,20}", "\\PC{1,20}").prop_map(|(path, purpose)| EventKind::FileWritten {
+                path,
+                purpose,
+                sha256: None
+            }),
         ]
     }
 

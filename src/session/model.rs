@@ -235,6 +235,19 @@ pub struct StateFile {
     pub journal: JournalPos,
     /// The open session, if any.
     pub session: Option<Session>,
+    /// How many sessions the trail has sealed, and the last seal: the
+    /// history index must hold exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
+}
+
+/// The trail's last `session_closed` line with a history entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Sealed {
+    /// Sessions sealed so far (lines the history index must have).
+    pub sessions: u64,
+    pub seq: u64,
+    pub hash: String,
 }
 
 impl Default for StateFile {
@@ -244,6 +257,7 @@ impl Default for StateFile {
             serial: 0,
             journal: JournalPos::default(),
             session: None,
+            sealed: None,
         }
     }
 }
@@ -338,6 +352,10 @@ pub enum EventKind {
     FileWritten {
         path: String,
         purpose: String,
+        /// The digest of what was written, where it anchors something (the
+        /// handoff manifest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
     },
     GateWaived {
         gate: String,
@@ -364,6 +382,25 @@ pub enum EventKind {
         outcome: String,
         #[serde(default)]
         reason: Option<String>,
+        /// The history entry this close adds, exactly (the index is a view
+        /// of these), and its 0-based line in the index.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history: Option<crate::session::history::HistoryEntry>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<u64>,
+    },
+    /// state.json was written: its serial and the SHA-256 of its bytes. A
+    /// reader checks the file against the first of these after the
+    /// position the file records, so an edited view is caught.
+    SnapshotTaken {
+        serial: u64,
+        sha256: String,
+    },
+    /// The master state was rewritten (in a session or not): the event's
+    /// actor is who, `why` the command, `sha256` the bytes written.
+    MasterStateWritten {
+        why: String,
+        sha256: String,
     },
     /// Another job's events were appended (`merge`): they forked from this
     /// trail after `fork_seq`; `head` is the other trail's last hash, so
@@ -411,6 +448,18 @@ impl EventKind {
 impl StateFile {
     /// Applies one recorded event.
     pub fn apply(&mut self, e: &Event, kind: &EventKind) {
+        if let EventKind::SessionClosed {
+            history: Some(_),
+            position: Some(position),
+            ..
+        } = kind
+        {
+            self.sealed = Some(Sealed {
+                sessions: position + 1,
+                seq: e.seq,
+                hash: e.hash.clone(),
+            });
+        }
         if let EventKind::SessionOpened { host, git, .. } = kind {
             self.session = Some(Session {
                 id: e.session.clone(),
@@ -573,7 +622,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         EventKind::StageRolledBack { stage, .. } => {
             s.rolled_back.insert(stage.clone());
         }
-        EventKind::FileWritten { path, purpose } => s.files.push(WrittenFile {
+        EventKind::FileWritten { path, purpose, .. } => s.files.push(WrittenFile {
             path: path.clone(),
             purpose: purpose.clone(),
             at: ts,
@@ -614,7 +663,9 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             at: ts,
         }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),
-        EventKind::SessionMerged { .. } => {}
+        EventKind::SessionMerged { .. }
+        | EventKind::SnapshotTaken { .. }
+        | EventKind::MasterStateWritten { .. } => {}
     }
 }
 
@@ -733,6 +784,8 @@ mod tests {
             EventKind::SessionClosed {
                 outcome: "completed".into(),
                 reason: None,
+                history: None,
+                position: None,
             },
         ];
         for k in kinds {
@@ -763,6 +816,8 @@ mod tests {
                 EventKind::SessionClosed {
                     outcome: "completed".into(),
                     reason: None,
+                    history: None,
+                    position: None,
                 },
             ),
         ]);

@@ -41,6 +41,20 @@ impl Repo {
         repo
     }
 
+    /// A copy of this repo (its git folder too) in a new temp folder.
+    pub fn copy(&self) -> Repo {
+        let copy = Repo::bare();
+        let ok = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(self.path().join("."))
+            .arg(copy.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cp -a {}", self.path().display());
+        copy
+    }
+
     /// A folder that is not a git repo.
     pub fn bare() -> Repo {
         Repo {

@@ -36,7 +36,14 @@ fn done_records_who_note_and_evidence() {
     assert_eq!(a["by"], "Ana <ana@example.com>");
     assert_eq!(a["note"], "artifacts reviewed");
     assert_eq!(a["evidence"], serde_json::json!(["notes/analysis.md"]));
-    let last = repo.audit().last().unwrap().clone();
+    let trail = repo.audit();
+    let last = trail
+        .iter()
+        .rev()
+        .find(|e| e["event"] != "snapshot_taken")
+        .unwrap()
+        .clone();
+    assert_eq!(trail.last().unwrap()["event"], "snapshot_taken");
     assert_eq!(last["event"], "action_resolved");
     assert_eq!(last["actor"], "Ana <ana@example.com>");
 }
