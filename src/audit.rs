@@ -232,23 +232,38 @@ pub fn quarantine_path(path: &Path) -> PathBuf {
 }
 
 /// Appends events to the trail. Only the lock holder has one.
+/// The file is opened (and created) at the first append, so a command
+/// that records nothing leaves no trail behind.
 #[derive(Debug)]
 pub struct Writer {
-    file: File,
+    path: PathBuf,
+    file: Option<File>,
     pos: JournalPos,
 }
 
 impl Writer {
     /// Opens the trail for appending after `pos` (which must be its end).
     pub fn open(path: &Path, pos: JournalPos) -> Result<Writer> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         crate::fsio::not_a_symlink(path)?;
-        let file = crate::fsio::no_follow(OpenOptions::new().create(true).append(true))
-            .open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Writer { file, pos })
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file: None,
+            pos,
+        })
+    }
+
+    fn file(&mut self) -> Result<&mut File> {
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            crate::fsio::not_a_symlink(&self.path)?;
+            let file = crate::fsio::no_follow(OpenOptions::new().create(true).append(true))
+                .open(&self.path)
+                .with_context(|| format!("cannot open {}", self.path.display()))?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
     }
 
     /// Where the trail ends.
@@ -296,11 +311,13 @@ impl Writer {
             detail,
             &self.pos.hash,
         );
-        if let Err(e) = self.file.write_all(line.as_bytes()) {
+        let offset = self.pos.offset;
+        let file = self.file()?;
+        if let Err(e) = file.write_all(line.as_bytes()) {
             // Disk full or a size limit mid-line: cut the partial line off so
             // the trail ends where it did (if even that fails, the next
             // writer quarantines the torn line).
-            let _ = self.file.set_len(self.pos.offset);
+            let _ = file.set_len(offset);
             return Err(e).context("cannot append to the audit trail");
         }
         self.pos = JournalPos {
@@ -313,7 +330,15 @@ impl Writer {
 
     /// Makes everything appended so far durable.
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().context("cannot sync the audit trail")
+        match &self.file {
+            Some(f) => f.sync_data().context("cannot sync the audit trail"),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether anything was appended through this writer.
+    pub fn appended(&self) -> bool {
+        self.file.is_some()
     }
 }
 

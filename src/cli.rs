@@ -106,7 +106,7 @@ pub enum Command {
     /// Mark a manual action done
     Done(DoneArgs),
     /// Skip an action, with a reason (not approvals, not the tool's own steps)
-    Skip(ReasonArgs),
+    Skip(SkipArgs),
     /// Mark a manual action or an approval failed, with a reason
     Fail(ReasonArgs),
     /// Approve an approval action, or record a phase's approval in the
@@ -293,6 +293,10 @@ pub struct RunArgs {
     /// complete. What the exported CI pipelines run, one job per stage
     #[arg(long, value_name = "ID")]
     pub stage: Vec<String>,
+    /// `start` only: open a new deployment session although Phase 7 is
+    /// completed (the finished session stays in history and the trail)
+    #[arg(long)]
+    pub new_session: bool,
 }
 
 /// `walk` options.
@@ -329,7 +333,7 @@ pub struct EndArgs {
     #[arg(long, value_name = "GATE", requires = "reason")]
     pub waive: Vec<String>,
     /// Why the gates given with --waive are waived
-    #[arg(long, requires = "waive")]
+    #[arg(long, value_parser = non_blank, requires = "waive")]
     pub reason: Option<String>,
     /// Commit the session's .ai_context changes when `end` completes
     #[arg(long)]
@@ -382,7 +386,7 @@ pub struct AuditLogArgs {
 #[derive(Debug, Args)]
 pub struct AbortArgs {
     /// Why the session is abandoned
-    #[arg(long, required = true)]
+    #[arg(long, value_parser = non_blank, required = true)]
     pub reason: String,
     /// Who decided (default: git identity)
     #[arg(long, value_name = "NAME")]
@@ -415,13 +419,34 @@ pub struct DoneArgs {
     pub format: RunFormat,
 }
 
+/// A reason is recorded as evidence of a decision: blank is none.
+fn non_blank(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("a reason must say why: it is recorded in the audit trail".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// `skip` options.
+#[derive(Debug, Args)]
+pub struct SkipArgs {
+    #[command(flatten)]
+    pub reason: ReasonArgs,
+    /// Skip one of the tool's own validations (a check or a built-in
+    /// step): needs --by, is recorded as an override and shown as one in
+    /// status, gates and the handoff package
+    #[arg(long = "override", requires = "by")]
+    pub override_validation: bool,
+}
+
 /// `skip` and `fail` options.
 #[derive(Debug, Args)]
 pub struct ReasonArgs {
     /// The action's id
     pub id: String,
     /// Why (recorded in the audit trail)
-    #[arg(long, required = true)]
+    #[arg(long, value_parser = non_blank, required = true)]
     pub reason: String,
     /// Who decided (default: git config user.name and user.email)
     #[arg(long, value_name = "NAME")]
@@ -446,6 +471,10 @@ pub struct ApproveArgs {
     /// A note kept with the approval
     #[arg(long)]
     pub note: Option<String>,
+    /// With --phase: replace an approval (or rejection) the phase already
+    /// records; the old one is kept in the audit trail
+    #[arg(long, requires = "phase")]
+    pub replace: bool,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,

@@ -28,6 +28,17 @@ pub struct Brief {
     pub files: Vec<&'static str>,
     /// The Operations transition command, once the phase is complete.
     pub transition: Option<&'static str>,
+    /// No session is open and Phase 7 is completed.
+    pub deployment_finished: bool,
+}
+
+/// No session is open and the master state records Phase 7 completed: what
+/// comes next is the Operations handoff, not another `start`.
+pub fn deployment_finished(session: Option<&Session>, master: Option<&MasterState>) -> bool {
+    session.is_none()
+        && master
+            .and_then(|m| m.phase(7))
+            .is_some_and(|p| p.status == crate::master_state::PhaseStatus::Completed)
 }
 
 /// One phase from the master state.
@@ -114,10 +125,15 @@ pub fn brief(
         generated_at: crate::clock::now_rfc3339(),
         phases,
         session: session_fact,
-        next: progress::next_actions(set, session),
+        next: if deployment_finished(session, master) {
+            Vec::new()
+        } else {
+            progress::next_actions(set, session)
+        },
         rules: RULES.to_vec(),
         files: FILES.to_vec(),
         transition: finished.then_some(TRANSITION_COMMAND),
+        deployment_finished: deployment_finished(session, master),
     }
 }
 

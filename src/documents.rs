@@ -132,6 +132,9 @@ pub(crate) struct NextDoc {
     pub session: Option<String>,
     pub protocol: Option<ProtocolName>,
     pub next: Vec<NextAction>,
+    /// No session is open and Phase 7 is completed: the deployment is
+    /// finished (`start --new-session` opens another).
+    pub deployment_finished: bool,
 }
 
 /// `gates --format json`.

@@ -239,7 +239,8 @@ fn from_actions(f: &Facts, gate: GateId) -> Judgement {
             )),
             _ if a.optional() => {}
             ActionStatus::Skipped => missing.push(format!(
-                "{id} was skipped ({})",
+                "{id} was {} ({})",
+                rec.status_shown(),
                 rec.note.as_deref().unwrap_or("no reason")
             )),
             other => missing.push(format!("{id} is {}", other.word())),

@@ -30,6 +30,40 @@ pub fn current_protocol(set: &ProtocolSet, session: Option<&Session>) -> Option<
 }
 
 /// Whether every non-optional action of `p` is done.
+/// The seed's status the session has reached by its settled actions,
+/// however they were settled (runs, `done`, `skip`): the status of the
+/// first action still open in the protocol under way, or the status the
+/// last complete protocol ends in.
+pub fn settled_status(
+    set: &crate::protocol::ProtocolSet,
+    session: &Session,
+) -> Option<crate::protocol::SessionStatus> {
+    let mut reached = None;
+    for p in &set.protocols {
+        if protocol_complete(p, session) {
+            reached = p
+                .completes_with
+                .or(p.stages.iter().rev().find_map(|s| s.status))
+                .or(reached);
+            continue;
+        }
+        let started = p
+            .actions()
+            .any(|a| session.status_of(&a.id) != ActionStatus::Pending);
+        if !started {
+            return reached;
+        }
+        let open = p.stages.iter().find_map(|st| {
+            st.actions
+                .iter()
+                .find(|a| !a.optional() && !session.status_of(&a.id).is_done())
+                .map(|a| a.status.or(st.status))
+        });
+        return open.flatten().or(reached);
+    }
+    reached
+}
+
 pub fn protocol_complete(p: &Protocol, session: &Session) -> bool {
     p.actions()
         .all(|a| a.optional() || session.status_of(&a.id).is_done())

@@ -18,31 +18,36 @@ pub fn done(
     note: Option<String>,
     evidence: Vec<String>,
 ) -> Result<()> {
-    resolve(store, id, by, ActionStatus::Completed, note, evidence)
+    resolve(
+        store,
+        id,
+        by,
+        ActionStatus::Completed,
+        note,
+        evidence,
+        false,
+    )
 }
 
-/// Skips an action, with the reason.
-pub fn skip(store: &mut Store, id: &str, by: &str, reason: &str) -> Result<()> {
+/// Skips an action, with the reason; `overridden` when it is one of the
+/// tool's own validations (`skip --override`).
+pub fn skip(store: &mut Store, id: &str, by: &str, reason: &str, overridden: bool) -> Result<()> {
+    let note = Some(reason.into());
     resolve(
         store,
         id,
         by,
         ActionStatus::Skipped,
-        Some(reason.into()),
+        note,
         Vec::new(),
+        overridden,
     )
 }
 
 /// Marks a manual action or an approval failed, with the reason.
 pub fn fail(store: &mut Store, id: &str, by: &str, reason: &str) -> Result<()> {
-    resolve(
-        store,
-        id,
-        by,
-        ActionStatus::Failed,
-        Some(reason.into()),
-        Vec::new(),
-    )
+    let note = Some(reason.into());
+    resolve(store, id, by, ActionStatus::Failed, note, Vec::new(), false)
 }
 
 fn resolve(
@@ -52,6 +57,7 @@ fn resolve(
     status: ActionStatus,
     note: Option<String>,
     evidence: Vec<String>,
+    overridden: bool,
 ) -> Result<()> {
     store.record_as(
         by,
@@ -60,8 +66,27 @@ fn resolve(
             status,
             note,
             evidence,
+            overridden,
         },
     )
+}
+
+/// A phase's approval to write into the master state: which phase, and
+/// whether an approval it already records may be replaced (`--replace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseApproval {
+    pub phase: i8,
+    pub replace: bool,
+}
+
+impl PhaseApproval {
+    /// Phase `n`, never replacing a recorded decision.
+    pub fn of(n: i8) -> PhaseApproval {
+        PhaseApproval {
+            phase: n,
+            replace: false,
+        }
+    }
 }
 
 /// Approves approval action `id` (recording a phase's approval in the master
@@ -74,13 +99,13 @@ pub fn approve(
     id: &str,
     by: &str,
     note: Option<String>,
-    phase: Option<i8>,
+    phase: Option<PhaseApproval>,
     via: ApprovalVia,
 ) -> Result<()> {
-    if let Some(n) = phase {
-        approve_phase(store, paths, n, by, note.clone())?;
+    if let Some(p) = phase {
+        approve_phase(store, paths, p, by, note.clone())?;
     }
-    record_approval(store, id, by, note, phase, via)
+    record_approval(store, id, by, note, phase.map(|p| p.phase), via)
 }
 
 /// Records that `by` approved action `id` (an approval already in the
@@ -102,39 +127,25 @@ pub fn record_approval(
             phase,
         },
     )?;
-    resolve(store, id, by, ActionStatus::Completed, note, Vec::new())?;
+    done(store, id, by, note, Vec::new())?;
     store.sync_audit()
 }
 
-/// Records Phase `n`'s approval in the master state, and that the file was
-/// written in the session's trail when one is open.
+/// Records Phase `n`'s approval in the master state, and the write in the
+/// audit trail (in the session, or outside any when none is open), with
+/// the approval it replaced.
 pub fn approve_phase(
     store: &mut Store,
     paths: &RepoPaths,
-    n: i8,
+    p: PhaseApproval,
     by: &str,
     note: Option<String>,
 ) -> Result<()> {
-    write_phase_approval(paths, n, by, note)?;
-    if store.session().is_none() {
-        return Ok(());
-    }
-    let shown = paths.shown(&paths.master_state()).display().to_string();
-    store.record_as(
-        by,
-        None,
-        EventKind::FileWritten {
-            path: shown,
-            purpose: format!("Phase {n} approval"),
-            sha256: None,
-        },
-    )
-}
-
-/// Records `by`'s approval in phase `n`'s block (preservation rule).
-fn write_phase_approval(paths: &RepoPaths, n: i8, by: &str, note: Option<String>) -> Result<()> {
+    let n = p.phase;
     let path = paths.master_state();
-    let master = MasterState::load(&path, &paths.shown(&path))?;
+    let shown = paths.shown(&path);
+    let master = MasterState::load(&path, &shown)?;
+    let old = phase_approvable(&master, &shown, p)?;
     let approval = Approval {
         status: ApprovalStatus::Approved,
         by: Some(by.to_string()),
@@ -144,7 +155,93 @@ fn write_phase_approval(paths: &RepoPaths, n: i8, by: &str, note: Option<String>
     let updated = master.update_phase(n, |m| {
         m.insert("approval".into(), approval.to_json());
     })?;
-    updated.save(&path)
+    let why = match old {
+        Some(old) => format!("Phase {n} approval, replacing {old}"),
+        None => format!("Phase {n} approval"),
+    };
+    record_master_write(store, paths, &updated, &why, by)
+}
+
+/// Writes the master state and records the write — who, why and the
+/// digest of the bytes — in the audit trail, in a session or not: every
+/// master-state write the tool makes goes through here.
+pub fn record_master_write(
+    store: &mut Store,
+    paths: &RepoPaths,
+    updated: &MasterState,
+    why: &str,
+    by: &str,
+) -> Result<()> {
+    use sha2::Digest;
+    let path = paths.master_state();
+    updated.save(&path)?;
+    let sha256 = crate::audit::hex(&sha2::Sha256::digest(updated.to_bytes()));
+    let kind = EventKind::MasterStateWritten {
+        why: why.to_string(),
+        sha256: sha256.clone(),
+    };
+    if store.session().is_some() {
+        store.record_as(by, None, kind)?;
+        store.record_as(
+            by,
+            None,
+            EventKind::FileWritten {
+                path: paths.shown(&path).display().to_string(),
+                purpose: why.to_string(),
+                sha256: Some(sha256),
+            },
+        )
+    } else {
+        store.record_anywhere(kind)
+    }
+}
+
+/// Whether Phase `p.phase` may be approved: it exists, is completed, and
+/// records no decision already (unless replacing). Returns the approval it
+/// replaces, as JSON text, to keep in the trail.
+fn phase_approvable(
+    master: &MasterState,
+    shown: &Path,
+    p: PhaseApproval,
+) -> Result<Option<String>, InputError> {
+    let n = p.phase;
+    let Some(phase) = master.phase(n) else {
+        return Err(InputError::in_file(
+            shown,
+            None,
+            format!("has no Phase {n} to approve"),
+        ));
+    };
+    if phase.status != crate::master_state::PhaseStatus::Completed {
+        return Err(InputError::in_file(
+            shown,
+            Some(phase.line),
+            format!(
+                "Phase {n} is `{}`, not completed: an approval would vouch for unfinished work",
+                phase.status.word()
+            ),
+        )
+        .with_hint(format!("finish Phase {n} and record it completed first")));
+    }
+    let Some(old) = &phase.approval else {
+        return Ok(None);
+    };
+    let decided = old.is_named() || old.status == ApprovalStatus::Rejected;
+    if decided && !p.replace {
+        let who = old.by.as_deref().unwrap_or("someone");
+        let when = old
+            .at
+            .as_deref()
+            .map(|t| format!(" at {t}"))
+            .unwrap_or_default();
+        return Err(InputError::in_file(
+            shown,
+            Some(phase.line),
+            format!("Phase {n} is already {} by {who}{when}", old.status.word()),
+        )
+        .with_hint("`--replace` replaces it; the old approval is kept in the audit trail"));
+    }
+    Ok(Some(old.to_json().to_string()))
 }
 
 /// The rule for an evidence file, at `done` and again when `end` copies it

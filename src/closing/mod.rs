@@ -123,15 +123,9 @@ impl Closing {
         let path = paths.master_state();
         let master = MasterState::load(&path, &paths.shown(&path))?;
         let updated = edit(&master)?;
-        updated.save(&path)?;
-        e.record(
-            None,
-            EventKind::FileWritten {
-                path: self.shown(e, &path),
-                purpose: purpose.into(),
-                sha256: None,
-            },
-        )?;
+        let mut store = e.store.borrow_mut();
+        let by = store.ctx().actor.clone();
+        crate::settle::record_master_write(&mut store, &paths, &updated, purpose, &by)?;
         Ok(updated)
     }
 
@@ -160,6 +154,14 @@ impl Closing {
         let id = e.session_id();
         let updated = self.edit_master(e, "Phase 7 in_progress", |m| {
             let u = m.update_phase(7, |b| {
+                // A new session after a completed one (`start --new-session`)
+                // keeps the finished one's record beside it.
+                if let Some(done_at) = b.remove("completed_at") {
+                    if let Some(old) = b.get("session").cloned() {
+                        b.insert("previous_session".into(), old);
+                    }
+                    b.insert("previous_completed_at".into(), done_at);
+                }
                 set_status(b, PhaseStatus::InProgress);
                 b.insert("session".into(), id.clone().into());
             })?;

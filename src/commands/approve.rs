@@ -2,7 +2,6 @@
 
 use crate::cli::{ApproveArgs, RunFormat};
 use crate::error::ExitStatus;
-use crate::master_state::MasterState;
 use crate::protocol::Kind;
 use crate::settings::Settings;
 use crate::settle;
@@ -10,7 +9,7 @@ use crate::ui::style;
 use anyhow::Result;
 
 pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
-    let (mut store, set, _) = s.open_store(args.by.as_deref())?;
+    let (mut store, set) = super::resolve::open_for_settling(s, args.by.as_deref())?;
     let by = s.actor(args.by.as_deref());
     let approve = |store: &mut crate::session::Store, id: &str, phase: Option<i8>| {
         settle::approve(
@@ -19,7 +18,10 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
             id,
             &by,
             args.note.clone(),
-            phase,
+            phase.map(|n| settle::PhaseApproval {
+                phase: n,
+                replace: args.replace,
+            }),
             crate::protocol::ApprovalVia::Command,
         )
     };
@@ -34,7 +36,6 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
         return super::resolve::finish(s, &mut store, &set, a, "approved", args.format);
     }
     let n = args.phase.unwrap_or(6);
-    MasterState::load_required(&s.paths)?;
     // Approval actions bound to this phase are satisfied by it.
     let bound: Vec<String> = set
         .actions()
@@ -48,14 +49,20 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
         .collect();
     match bound.first() {
         Some(id) => approve(&mut store, id, Some(n))?,
-        None => settle::approve_phase(&mut store, &s.paths, n, &by, args.note.clone())?,
+        None => {
+            let p = settle::PhaseApproval {
+                phase: n,
+                replace: args.replace,
+            };
+            settle::approve_phase(&mut store, &s.paths, p, &by, args.note.clone())?
+        }
     }
     for id in bound.iter().skip(1) {
         approve(&mut store, id, None)?;
     }
     store.sync_audit()?;
+    store.snapshot()?;
     if store.session().is_some() {
-        store.snapshot()?;
         crate::context::refresh(&store)?;
     }
     if args.format == RunFormat::Json {

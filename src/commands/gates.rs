@@ -45,6 +45,14 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
             let mut t = p.table(&header);
             t.add_rows(rows);
             p.out(t);
+            for (id, by, reason) in session.overrides() {
+                p.out(format!(
+                    "{} override: {id} (one of deploy-session's validations) was skipped by {}: {}",
+                    p.paint(style::WAIT, "!"),
+                    crate::ui::visible(by),
+                    crate::ui::visible(reason)
+                ));
+            }
             let failing: Vec<&str> = results
                 .iter()
                 .filter(|g| !g.verdict.acceptable())

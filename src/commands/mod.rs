@@ -104,7 +104,8 @@ pub fn prints_json(command: &Command) -> bool {
         Command::Start(a) | Command::Work(a) => run(a.format),
         Command::End(a) => run(a.run.format),
         Command::Done(a) => run(a.format),
-        Command::Skip(a) | Command::Fail(a) => run(a.format),
+        Command::Skip(a) => run(a.reason.format),
+        Command::Fail(a) => run(a.format),
         Command::Approve(a) => run(a.format),
         Command::Probe(a) => run(a.format),
         Command::Status(a) | Command::Next(a) | Command::Gates(a) | Command::History(a) => {

@@ -12,7 +12,17 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, _) = crate::protocol::load(&s.paths)?;
     let state = session::read_only(&s.paths)?;
     let sess = state.session.as_ref();
-    let next = progress::next_actions(&set, sess);
+    let master = crate::master_state::MasterState::load(
+        &s.paths.master_state(),
+        &s.paths.shown(&s.paths.master_state()),
+    )
+    .ok();
+    let finished = crate::context::deployment_finished(sess, master.as_ref());
+    let next = if finished {
+        Vec::new()
+    } else {
+        progress::next_actions(&set, sess)
+    };
     let protocol = progress::current_protocol(&set, sess);
     if args.format == ReportFormat::Json {
         super::print_json(
@@ -22,12 +32,17 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 session: sess.map(|x| x.id.clone()),
                 protocol,
                 next,
+                deployment_finished: finished,
             },
         );
         return Ok(ExitStatus::Success);
     }
     let p = &s.printer;
     match (sess, protocol) {
+        (None, _) if finished => p.out(format!(
+            "The deployment is finished: no session is open and Phase 7 is completed.\n  hand off to Operations: {}\n  another deployment session: deploy-session start --new-session",
+            crate::context::TRANSITION_COMMAND
+        )),
         (None, _) => p.out("No deployment session is open.\n  deploy-session start"),
         (Some(x), None) => p.out(format!("Every protocol of session {} is complete.", x.id)),
         (Some(x), Some(pr)) => {

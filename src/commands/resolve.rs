@@ -1,6 +1,6 @@
 //! `done`, `skip` and `fail`: a person (or assistant) settles an action.
 
-use crate::cli::{DoneArgs, ReasonArgs, RunFormat};
+use crate::cli::{DoneArgs, ReasonArgs, RunFormat, SkipArgs};
 use crate::error::{ExitStatus, InputError};
 use crate::protocol::{Action, Kind, ProtocolSet};
 use crate::session::{ActionStatus, Store};
@@ -10,7 +10,7 @@ use crate::ui::style;
 use anyhow::Result;
 
 pub fn done(args: &DoneArgs, s: &Settings) -> Result<ExitStatus> {
-    let (mut store, set, _) = s.open_store(args.by.as_deref())?;
+    let (mut store, set) = open_for_settling(s, args.by.as_deref())?;
     let a = settleable(&store, &set, &args.id, "mark {} done", |k| {
         matches!(k, Kind::Manual)
     })?;
@@ -30,22 +30,38 @@ pub fn done(args: &DoneArgs, s: &Settings) -> Result<ExitStatus> {
     finish(s, &mut store, &set, a, "done", args.format)
 }
 
-pub fn skip(args: &ReasonArgs, s: &Settings) -> Result<ExitStatus> {
-    let (mut store, set, _) = s.open_store(args.by.as_deref())?;
+pub fn skip(skip: &SkipArgs, s: &Settings) -> Result<ExitStatus> {
+    let args = &skip.reason;
+    let (mut store, set) = open_for_settling(s, args.by.as_deref())?;
+    let overriding = skip.override_validation;
     let a = settleable(&store, &set, &args.id, "skip {}", |k| {
-        !matches!(k, Kind::Approval(_) | Kind::Builtin(_))
+        !matches!(k, Kind::Approval(_)) && (overriding || !k.is_validation())
     })?;
+    if overriding && !a.kind.is_validation() {
+        return Err(InputError::usage(format!(
+            "--override: {} is a `{}` action, not one of the tool's validations; skip it without --override",
+            a.id,
+            a.kind.name()
+        ))
+        .into());
+    }
     settle::skip(
         &mut store,
         &a.id,
         &s.actor(args.by.as_deref()),
         &args.reason,
+        overriding,
     )?;
-    finish(s, &mut store, &set, a, "skipped", args.format)
+    let verb = if overriding {
+        "skipped by override"
+    } else {
+        "skipped"
+    };
+    finish(s, &mut store, &set, a, verb, args.format)
 }
 
 pub fn fail(args: &ReasonArgs, s: &Settings) -> Result<ExitStatus> {
-    let (mut store, set, _) = s.open_store(args.by.as_deref())?;
+    let (mut store, set) = open_for_settling(s, args.by.as_deref())?;
     let a = settleable(&store, &set, &args.id, "fail {}", Kind::needs_human)?;
     settle::fail(
         &mut store,
@@ -54,6 +70,18 @@ pub fn fail(args: &ReasonArgs, s: &Settings) -> Result<ExitStatus> {
         &args.reason,
     )?;
     finish(s, &mut store, &set, a, "failed", args.format)
+}
+
+/// Opens the store for a person's decision. A broken master state refuses
+/// it first (exit 2, nothing written): the session must not move on a
+/// record nobody can read.
+pub(super) fn open_for_settling(
+    s: &Settings,
+    by: Option<&str>,
+) -> Result<(Store, std::sync::Arc<ProtocolSet>)> {
+    crate::master_state::MasterState::load_required(&s.paths)?;
+    let (store, set, _) = s.open_store(by)?;
+    Ok((store, set))
 }
 
 /// The action `id`, if a person may settle it now: it exists, its kind
@@ -92,6 +120,27 @@ pub(super) fn settleable<'a>(
             .into());
         }
     }
+    let protocol = set.get(a.protocol);
+    let waiting_on: Vec<&str> = protocol
+        .stages
+        .iter()
+        .find(|st| st.id == a.stage)
+        .map(|st| st.needs.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|need| protocol.stages.iter().find(|st| &st.id == need))
+        .flat_map(|st| st.actions.iter())
+        .filter(|x| !x.optional() && !session.status_of(&x.id).is_done())
+        .map(|x| x.id.as_str())
+        .collect();
+    if !waiting_on.is_empty() {
+        return Err(InputError::usage(format!(
+            "cannot {what}: its stage starts once the stages before it are complete (not done: {})",
+            waiting_on.join(", ")
+        ))
+        .with_hint("`deploy-session next` shows what comes first")
+        .into());
+    }
     let rec = session.action(id);
     if rec.status.is_done() {
         let by = rec.by.map(|b| format!(" by {b}")).unwrap_or_default();
@@ -118,9 +167,9 @@ fn wrong_kind(a: &Action, what: &str) -> InputError {
             "approve it with `deploy-session approve {}` (or fail it)",
             a.id
         ),
-        Kind::Builtin(_) => format!(
-            "deploy-session performs it itself when `deploy-session {}` runs",
-            a.protocol
+        k if k.is_validation() => format!(
+            "it is one of deploy-session's own validations and runs with `deploy-session {}`; to pass it by anyway, name yourself: `deploy-session skip {} --override --by \"Name <email>\" --reason \"...\"` (shown as an override in status, gates and the handoff)",
+            a.protocol, a.id
         ),
         Kind::Manual => format!(
             "`deploy-session done {}`, `skip {} --reason ...` or `fail {} --reason ...`",
@@ -134,6 +183,28 @@ fn wrong_kind(a: &Action, what: &str) -> InputError {
     InputError::usage(format!("cannot {what}: it is a `{}` action", a.kind.name())).with_hint(how)
 }
 
+/// Moves the session's status forward (never back) to what its settled
+/// actions have reached: a session completed by hand advances as a run
+/// would.
+fn advance_status(store: &mut Store, set: &ProtocolSet) -> Result<()> {
+    let Some(session) = store.session() else {
+        return Ok(());
+    };
+    let Some(reached) = crate::progress::settled_status(set, session) else {
+        return Ok(());
+    };
+    let now = session.status;
+    // Every status between, in the seed's order: each was passed through.
+    let passed: Vec<_> = crate::protocol::SessionStatus::ALL
+        .into_iter()
+        .filter(|st| now.is_none_or(|n| *st > n) && *st <= reached)
+        .collect();
+    for status in passed {
+        store.record(None, crate::session::EventKind::StatusChanged { status })?;
+    }
+    Ok(())
+}
+
 /// Saves, refreshes the context and says what is next (JSON: `{schema_version,
 /// action, status, next}`).
 pub(super) fn finish(
@@ -144,6 +215,7 @@ pub(super) fn finish(
     verb: &str,
     format: RunFormat,
 ) -> Result<ExitStatus> {
+    advance_status(store, set)?;
     store.sync_audit()?;
     store.snapshot()?;
     crate::context::refresh(store)?;

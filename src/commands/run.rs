@@ -63,6 +63,9 @@ fn execute(
     // A missing or malformed master state is refused before anything is
     // written (no lock file, no session).
     crate::master_state::MasterState::load_required(&s.paths)?;
+    if protocol == ProtocolName::Start && session::read_only(&s.paths)?.session.is_none() {
+        phase7_may_start(s, args.new_session)?;
+    }
     let (mut store, set, config) = s.open_store(args.by.as_deref())?;
     let opts = RunOptions {
         rerun: args.rerun.clone(),
@@ -82,7 +85,7 @@ fn execute(
         set: &set,
         redactor: s.redactor(&config),
     };
-    open_or_check(&mut store, &set, protocol, s, json_out)?;
+    open_or_check(&mut store, &set, protocol, s, json_out, args.new_session)?;
     check_stage_needs(&store, &set, protocol, &args.stage)?;
     if !extras.waivers.is_empty() {
         let by = s.actor(args.by.as_deref());
@@ -183,6 +186,45 @@ fn execute(
     Ok(exit_status(outcome))
 }
 
+/// Phase 7's lifecycle: a completed Phase 7 is reopened only by an
+/// explicit `--new-session`, and a blocked one never (its reason is the
+/// team's to resolve in the master state).
+fn phase7_may_start(s: &Settings, new_session: bool) -> Result<()> {
+    use crate::master_state::{MasterState, PhaseStatus};
+    let master = MasterState::load_required(&s.paths)?;
+    let Some(p7) = master.phase(7) else {
+        return Ok(());
+    };
+    let shown = s.paths.shown(&s.paths.master_state());
+    let facts: Vec<String> = p7
+        .facts
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", crate::ui::visible(v)))
+        .collect();
+    let recorded = if facts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", facts.join(", "))
+    };
+    match p7.status {
+        PhaseStatus::Completed if !new_session => Err(InputError::in_file(
+            &shown,
+            Some(p7.line),
+            format!("Phase 7 is completed{recorded}: this deployment is finished"),
+        )
+        .with_hint("`deploy-session start --new-session` opens another deployment session (the finished one stays in history and the audit trail)")
+        .into()),
+        PhaseStatus::Blocked => Err(InputError::in_file(
+            &shown,
+            Some(p7.line),
+            format!("Phase 7 is blocked{recorded}"),
+        )
+        .with_hint("resolve the block and record Phase 7 as ready in the master state, then run start")
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Opens a session for `start` (saying so), or checks that `protocol`'s
 /// prerequisite protocol is complete in the open one.
 pub(crate) fn open_or_check(
@@ -191,6 +233,7 @@ pub(crate) fn open_or_check(
     protocol: ProtocolName,
     s: &Settings,
     json_out: bool,
+    new_session: bool,
 ) -> Result<()> {
     let p = &s.printer;
     if store.session().is_none() {
@@ -199,6 +242,7 @@ pub(crate) fn open_or_check(
                 .with_hint("`deploy-session start` opens one")
                 .into());
         }
+        phase7_may_start(s, new_session)?;
         let git = crate::git::facts(s.paths.root());
         store.open_session(git.clone())?;
         let id = store.session().map(|s| s.id.clone()).unwrap_or_default();

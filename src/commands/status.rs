@@ -149,7 +149,7 @@ fn action_rows(set: &ProtocolSet, x: &Session) -> Vec<Vec<String>> {
                 a.id.clone(),
                 crate::ui::visible(&a.title).into_owned(),
                 a.kind.name().into(),
-                r.status.word().into(),
+                r.status_shown().into(),
                 r.duration_ms
                     .map(|ms| format_duration(Duration::from_millis(ms)))
                     .unwrap_or_default(),

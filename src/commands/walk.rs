@@ -34,7 +34,7 @@ pub fn walk(protocol: Option<ProtocolName>, s: &Settings) -> Result<ExitStatus> 
     let protocol = protocol
         .or_else(|| progress::current_protocol(&set, store.session()))
         .unwrap_or(ProtocolName::Start);
-    crate::commands::run::open_or_check(&mut store, &set, protocol, s, false)?;
+    crate::commands::run::open_or_check(&mut store, &set, protocol, s, false, false)?;
     let by = s.actor(None);
     let p = &s.printer;
     p.out(p.paint(
@@ -200,13 +200,13 @@ fn reason(question: &str) -> Result<String> {
 }
 
 fn automated(store: Store, s: &Settings, a: &Action, by: &str) -> Result<(Choice, Store)> {
-    let builtin = matches!(a.kind, Kind::Builtin(_));
-    let keys: &[&str] = if builtin {
+    let validation = a.kind.is_validation();
+    let keys: &[&str] = if validation {
         &["yes", "no", "quit"]
     } else {
         &["yes", "no", "skip", "quit"]
     };
-    let question = if builtin {
+    let question = if validation {
         "Run it now? [Y/n/quit]"
     } else {
         "Run it now? [Y/n/skip/quit]"
@@ -287,7 +287,7 @@ fn manual(
 /// Skips `a` with a reason the operator must give.
 fn skip(store: &mut Store, s: &Settings, a: &Action, by: &str) -> Result<()> {
     let why = reason("Why skip it?")?;
-    settle::skip(store, &a.id, by, &why)?;
+    settle::skip(store, &a.id, by, &why, false)?;
     s.printer.out(format!(
         "{} {} skipped: {why}",
         s.printer.paint(style::DIM, "↷"),
@@ -361,7 +361,7 @@ fn approval(
             &a.id,
             by,
             None,
-            phase,
+            phase.map(settle::PhaseApproval::of),
             crate::protocol::ApprovalVia::Walk,
         )?;
         p.out(format!("{} {} approved", p.paint(style::OK, "✓"), a.id));

@@ -182,21 +182,29 @@ fn fact(a: &Action, s: &Session) -> ActionFact {
             .trim()
             .to_string(),
         ActionStatus::Skipped => format!(
-            "skipped by {}: {}",
+            "{} by {}: {}",
+            if rec.overridden {
+                "a validation of deploy-session's skipped by override"
+            } else {
+                "skipped"
+            },
             rec.by.as_deref().unwrap_or("someone"),
             rec.note.as_deref().unwrap_or("no reason")
         ),
         other => format!(
             "{}{}",
             other.word(),
-            rec.message.map(|m| format!(": {m}")).unwrap_or_default()
+            rec.message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         ),
     };
     ActionFact {
         id: a.id.clone(),
         title: a.title.clone(),
         stage: a.stage.clone(),
-        status: rec.status.word().into(),
+        status: rec.status_shown().into(),
         // Quoted for markdown by the templates' `md` filter.
         how,
         duration: rec
@@ -306,6 +314,7 @@ fn facts(
         "gates_summary": gates_summary,
         "approvals": approvals,
         "waivers": waivers,
+        "overrides": s.overrides().iter().map(|(action, by, reason)| json!({"action": action, "by": by, "reason": reason})).collect::<Vec<_>>(),
         "secrets": secrets,
         "transition": TRANSITION_COMMAND,
         "documents": DOCUMENTS.iter().map(|(f, t, about)| json!({"file": f, "title": t, "about": about})).collect::<Vec<_>>(),

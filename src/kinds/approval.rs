@@ -33,6 +33,16 @@ impl Engine {
                 return Ok(self.settled(a, ActionStatus::Completed, &line));
             }
         }
+        if let Some(n) = spec.phase {
+            let paths = self.paths();
+            let master =
+                MasterState::load(&paths.master_state(), &paths.shown(&paths.master_state()))?;
+            if master.phase(n).is_some_and(|p| p.approved_unnamed()) {
+                self.reporter.say(format!(
+                    "    Phase {n} is marked approved in the master state, but names no one or no time: a named approval is needed"
+                ));
+            }
+        }
         if let Some((_, via)) = self.opts.approvals.iter().find(|(id, _)| *id == a.id) {
             let by = self
                 .opts
@@ -77,7 +87,7 @@ impl Engine {
             &a.id,
             by,
             note,
-            spec.phase,
+            spec.phase.map(crate::settle::PhaseApproval::of),
             via,
         )?;
         Ok(self.settled(

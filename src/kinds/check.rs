@@ -133,6 +133,11 @@ fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
                 "Phase {n} approved by {}",
                 a.by.as_deref().unwrap_or("an unnamed approver")
             )),
+            Some(_) if p.approved_unnamed() => {
+                return Err(format!(
+                    "Phase {n}'s approval names no one or no time: an approval needs who and when"
+                ));
+            }
             _ => return Err(format!("Phase {n} has no recorded approval")),
         }
     }

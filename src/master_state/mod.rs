@@ -120,6 +120,16 @@ pub struct Approval {
     pub note: Option<String>,
 }
 
+/// Keys of a phase block that say why it stands where it does.
+const FACT_KEYS: [&str; 6] = [
+    "session",
+    "completed_at",
+    "blocked_reason",
+    "blocker",
+    "reason",
+    "notes",
+];
+
 /// Approval states the tool understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -129,7 +139,25 @@ pub enum ApprovalStatus {
     Pending,
 }
 
+impl ApprovalStatus {
+    /// The word the master state uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Rejected => "rejected",
+            ApprovalStatus::Pending => "pending",
+        }
+    }
+}
+
 impl Approval {
+    /// Approved, naming who and when.
+    pub fn is_named(&self) -> bool {
+        self.status == ApprovalStatus::Approved
+            && self.by.as_deref().is_some_and(|b| !b.trim().is_empty())
+            && self.at.is_some()
+    }
+
     /// The json object the tool writes into a phase block.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -176,6 +204,10 @@ pub struct Phase {
     pub deliverables: Vec<Deliverable>,
     pub approval: Option<Approval>,
     pub dependencies: Vec<String>,
+    /// What the block says about why it stands where it does (a blocked
+    /// reason, the session that completed it, and when): shown, never
+    /// overwritten silently.
+    pub facts: Vec<(String, String)>,
     #[serde(skip)]
     heading_index: usize,
     #[serde(skip)]
@@ -189,10 +221,17 @@ pub struct Phase {
 
 impl Phase {
     /// Whether the phase carries a recorded approval.
+    /// Approved by a named person at a recorded time: what an approval
+    /// gate accepts. A bare `"approved"` names no one and is not enough.
     pub fn approved(&self) -> bool {
+        self.approval.as_ref().is_some_and(Approval::is_named)
+    }
+
+    /// Marked approved, but without who or when.
+    pub fn approved_unnamed(&self) -> bool {
         self.approval
             .as_ref()
-            .is_some_and(|a| a.status == ApprovalStatus::Approved)
+            .is_some_and(|a| a.status == ApprovalStatus::Approved && !a.is_named())
     }
 
     /// Whether the phase's state comes from a prose line rather than json.
@@ -276,6 +315,16 @@ impl MasterState {
             phases: Vec::new(),
         };
         state.phases = state.read_phases()?;
+        if state.phases.is_empty() {
+            let why = if state.text.trim().is_empty() {
+                "the master state is empty"
+            } else {
+                "the master state has no phase headings"
+            };
+            return Err(InputError::in_file(path, Some(1), why).with_hint(
+                "a master state has a heading per phase (`#### **Phase 6: Testing & Quality Assurance**`) with a ```json block; `deploy-session init` writes one",
+            ));
+        }
         Ok(state)
     }
 
@@ -332,9 +381,11 @@ impl MasterState {
                 if map == old {
                     return Ok(self.clone());
                 }
-                let body = json_style::render(&Value::Object(map), indent, unit, nl);
                 let start = self.scan.lines[*open].next;
                 let end = self.scan.lines[*close].start;
+                let before = &self.text[start..end.max(start)];
+                let body = json_style::edit(before, &old, &map, indent, unit, nl)
+                    .unwrap_or_else(|| json_style::render(&Value::Object(map), indent, unit, nl));
                 self.splice(start, end, &body)
             }
             Source::Prose | Source::Heading => {
@@ -496,6 +547,7 @@ impl MasterState {
             deliverables: Vec::new(),
             approval: None,
             dependencies: Vec::new(),
+            facts: Vec::new(),
             heading_index: heading,
             level,
             source: Source::Heading,
@@ -534,7 +586,9 @@ impl MasterState {
         let start = self.scan.lines[open].next;
         let end = self.scan.lines[close].start;
         let body = &self.text[start..end.max(start)];
-        match serde_json::from_str::<Value>(body) {
+        let parsed = json_style::check_no_duplicate_keys(body)
+            .and_then(|()| serde_json::from_str::<Value>(body));
+        match parsed {
             Ok(Value::Object(map)) => Ok(map),
             Ok(_) => Err(self.err(open + 1, "a phase's json block must be an object `{...}`")),
             Err(e) => {
@@ -585,10 +639,26 @@ impl MasterState {
             }
         };
         if completed_flag {
+            let stated = map.get("status").and_then(Value::as_str);
+            if stated.is_some() && phase.status != PhaseStatus::Completed {
+                return Err(self
+                    .err(
+                        key_line("status"),
+                        format!(
+                            "Phase {n} says `\"completed\": true` but its status is {:?}: which is it?",
+                            stated.unwrap_or_default()
+                        ),
+                    )
+                    .with_hint("make them agree: status \"completed\" with completed true, or completed false"));
+            }
             phase.status = PhaseStatus::Completed;
         }
         phase.completed = phase.status == PhaseStatus::Completed;
         phase.deliverables = read_deliverables(map.get("deliverables"));
+        phase.facts = FACT_KEYS
+            .iter()
+            .filter_map(|k| map.get(*k).map(|v| (k.to_string(), value_text(v))))
+            .collect();
         phase.dependencies = match map.get("dependencies") {
             Some(Value::Array(items)) => items.iter().map(value_text).collect(),
             _ => Vec::new(),
@@ -601,6 +671,11 @@ impl MasterState {
     }
 
     fn read_approval(&self, v: &Value, line: usize, n: i8) -> Result<Approval, InputError> {
+        // The framework's own files write a bare word: read it, naming no one.
+        if let Value::String(word) = v {
+            let object = serde_json::json!({ "status": word });
+            return self.read_approval(&object, line, n);
+        }
         let Value::Object(m) = v else {
             return Err(self.err(
                 line,

@@ -211,6 +211,14 @@ pub fn phase_heading(text: &str) -> Option<(i8, String)> {
             continue;
         }
         let rest = &digits_from[digits.len()..];
+        // `Phase 7.5` is the framework's Validation phase: a phase of its
+        // own, never Phase 7.
+        let mut after_digits = rest.chars();
+        if after_digits.next() == Some('.')
+            && after_digits.next().is_some_and(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
         return Some((n, clean_name(rest)));
     }
     None
@@ -261,6 +269,15 @@ mod tests {
         assert_eq!(s.fences[0].lang, "bash");
         assert!(s.in_fence(2));
         assert!(!s.in_fence(4));
+    }
+
+    #[test]
+    fn a_sub_phase_is_not_its_parent_phase() {
+        assert_eq!(
+            phase_heading("**Phase 7.5: Validation Framework** ✅"),
+            None
+        );
+        assert_eq!(phase_heading("Phase 7. Deployment").map(|p| p.0), Some(7));
     }
 
     #[test]

@@ -163,7 +163,9 @@ fn non_phase_blocks_and_code_are_ignored() {
     assert_eq!(s.phases().len(), 1);
     let p6 = s.phase(6).unwrap();
     assert_eq!(p6.status, PhaseStatus::Completed);
-    assert!(p6.approved());
+    // "Approved" by "ops" at no time: marked, but not a named approval.
+    assert!(!p6.approved());
+    assert!(p6.approved_unnamed());
 }
 
 #[test]

@@ -57,7 +57,9 @@ impl fmt::Display for ProtocolName {
 }
 
 /// The seed's deployment status values, advanced by the engine as stages run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SessionStatus {
     HandoffProcessing,
@@ -71,6 +73,18 @@ pub enum SessionStatus {
 }
 
 impl SessionStatus {
+    /// Every status, in the seed's order.
+    pub const ALL: [SessionStatus; 8] = [
+        SessionStatus::HandoffProcessing,
+        SessionStatus::InfrastructureProvisioning,
+        SessionStatus::PipelineConfiguration,
+        SessionStatus::DeploymentExecuting,
+        SessionStatus::ValidationRunning,
+        SessionStatus::OperationsPreparation,
+        SessionStatus::ProductionReady,
+        SessionStatus::OperationsHandoffReady,
+    ];
+
     /// The seed's spelling (`HANDOFF_PROCESSING`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -277,6 +291,11 @@ pub struct ApprovalSpec {
     /// master state satisfies the gate, and approving records it there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<i8>,
+    /// The built-in protocols' default gate where a team may put its own
+    /// validation instead: a config that gives the action another kind
+    /// replaces the approval (work.4.1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaceable: bool,
 }
 
 /// What an HTTP probe expects.
@@ -648,6 +667,9 @@ impl ActionSpec {
 
     /// Applies an override: every field it sets replaces this one's.
     pub fn apply_override(&mut self, o: &ActionSpec) {
+        if !o.kind_names().is_empty() && self.approval.as_ref().is_some_and(|a| a.replaceable) {
+            self.approval = None;
+        }
         macro_rules! take {
             ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f.clone(); } )* };
         }
@@ -713,6 +735,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The tool's own validations (checks and built-in steps): `skip` passes
+    /// them by only as a recorded override.
+    pub fn is_validation(&self) -> bool {
+        matches!(self, Kind::Check(_) | Kind::Builtin(_))
+    }
+
     /// The kind's recorded name.
     pub fn kind_name(&self) -> super::KindName {
         use super::KindName as K;
@@ -753,6 +781,9 @@ impl Kind {
             Kind::Check(c) => format!("check: {}", describe_check(c)),
             Kind::Approval(a) => match a.phase {
                 Some(n) => format!("approval (Phase {n})"),
+                None if a.replaceable => {
+                    "approval by a named person (the default; give it a run or check in the config to replace it)".into()
+                }
                 None => "approval".into(),
             },
             Kind::Probe(p) => format!("probe: GET {}", p.url.as_deref().unwrap_or("?")),

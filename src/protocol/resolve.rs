@@ -164,7 +164,8 @@ impl Checker<'_> {
         let target = &mut drafts[p].template.stages[s].actions[a];
         let current = target.to_kind();
         let new_kinds = spec.kind_names();
-        if !new_kinds.is_empty() && current != Kind::Manual {
+        let replaceable = matches!(&current, Kind::Approval(a) if a.replaceable);
+        if !new_kinds.is_empty() && current != Kind::Manual && !replaceable {
             errs.push(
                 self.err(
                     &[base.clone(), yaml_path![new_kinds[0]]].concat(),

@@ -34,7 +34,29 @@ impl std::fmt::Display for Holder {
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
+    path: PathBuf,
     holder: PathBuf,
+    /// What taking the lock created (folders, the lock file), deepest
+    /// last: removed again by [`Lock::leave_no_trace`].
+    created: Vec<PathBuf>,
+}
+
+impl Lock {
+    /// Removes what taking the lock created, for a command that then wrote
+    /// nothing: a refused command leaves the repo as it found it. Safe
+    /// while held: a waiter checks, once it has the lock, that the file it
+    /// locked is still the one at the path.
+    pub fn leave_no_trace(&mut self) {
+        let _ = std::fs::remove_file(&self.holder);
+        for p in self.created.iter().rev() {
+            if *p == self.path {
+                let _ = std::fs::remove_file(p);
+            } else {
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+        self.created.clear();
+    }
 }
 
 impl Drop for Lock {
@@ -51,11 +73,43 @@ fn holder_path(lock: &Path) -> PathBuf {
 
 /// Takes the lock, waiting up to `timeout` for a holder to finish.
 pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<Lock> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (file, created) = lock_file(path, deadline)?;
+        if same_file(path, &file) {
+            return hold(path, file, created, command);
+        }
+        // The file was removed (a refused command cleaning up) while we
+        // waited on it: lock the one at the path now.
+    }
+}
+
+/// Whether `file` is still the file at `path`.
+fn same_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+/// Creates what is missing (noting it), opens the lock file and locks it.
+fn lock_file(path: &Path, deadline: Instant) -> Result<(File, Vec<PathBuf>)> {
+    let mut created = Vec::new();
     if let Some(dir) = path.parent() {
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        created.extend(missing.into_iter().rev());
     }
     crate::fsio::not_a_symlink(path)?;
     crate::fsio::not_a_symlink(&holder_path(path))?;
+    if std::fs::symlink_metadata(path).is_err() {
+        created.push(path.to_path_buf());
+    }
     let file = crate::fsio::no_follow(
         OpenOptions::new()
             .read(true)
@@ -65,7 +119,6 @@ pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<Lock> {
     )
     .open(path)
     .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    let deadline = Instant::now() + timeout;
     loop {
         match file.try_lock() {
             Ok(()) => break,
@@ -83,6 +136,11 @@ pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<Lock> {
             }
         }
     }
+    Ok((file, created))
+}
+
+/// Writes who holds the lock next to it.
+fn hold(path: &Path, file: File, created: Vec<PathBuf>, command: &str) -> Result<Lock> {
     let holder = Holder {
         pid: std::process::id(),
         host: crate::session::hostname(),
@@ -93,7 +151,9 @@ pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<Lock> {
     crate::fsio::write_atomic_fast(&holder_file, serde_json::to_string(&holder)?.as_bytes())?;
     Ok(Lock {
         _file: file,
+        path: path.to_path_buf(),
         holder: holder_file,
+        created,
     })
 }
 

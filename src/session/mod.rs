@@ -185,6 +185,16 @@ pub struct Store {
     views_at: Option<Instant>,
 }
 
+impl Drop for Store {
+    /// A command that recorded nothing (refused, or with nothing to do)
+    /// leaves no lock file or folder it created behind.
+    fn drop(&mut self) {
+        if !self.writer.appended() {
+            self._lock.leave_no_trace();
+        }
+    }
+}
+
 impl Store {
     /// Takes the lock and loads the state, replaying the journal's tail. A
     /// torn last line is quarantined and recorded.
@@ -533,12 +543,16 @@ mod proptests {
             (
                 status.clone(),
                 proptest::option::of("\\PC{0,30}"),
-                prop::collection::vec("[a-z/.]{1,12}", 0..3)
+                prop::collection::vec("[a-z/.]{1,12}", 0..3),
+                any::<bool>()
             )
-                .prop_map(|(status, note, evidence)| EventKind::ActionResolved {
-                    status,
-                    note,
-                    evidence
+                .prop_map(|(status, note, evidence, overridden)| {
+                    EventKind::ActionResolved {
+                        status,
+                        note,
+                        evidence,
+                        overridden,
+                    }
                 }),
             (
                 status,

@@ -125,6 +125,10 @@ pub struct ActionRecord {
     /// Measurements (probe results, strategy timings, gate verdicts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<serde_json::Value>,
+    /// A validation of the tool's own skipped by a named person
+    /// (`skip --override`): shown as an override wherever it is reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overridden: bool,
 }
 
 /// When a protocol started and finished.
@@ -195,6 +199,34 @@ pub struct DeploymentRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<String>,
     pub at: String,
+}
+
+impl ActionRecord {
+    /// The status as reports show it: an override says so.
+    pub fn status_shown(&self) -> &'static str {
+        if self.overridden {
+            "skipped (override)"
+        } else {
+            self.status.word()
+        }
+    }
+}
+
+impl Session {
+    /// Validations of the tool's own skipped by override: `(id, by, reason)`.
+    pub fn overrides(&self) -> Vec<(&str, &str, &str)> {
+        self.actions
+            .iter()
+            .filter(|(_, a)| a.overridden)
+            .map(|(id, a)| {
+                (
+                    id.as_str(),
+                    a.by.as_deref().unwrap_or("someone"),
+                    a.note.as_deref().unwrap_or(""),
+                )
+            })
+            .collect()
+    }
 }
 
 impl DeploymentRecord {
@@ -324,6 +356,9 @@ pub enum EventKind {
         note: Option<String>,
         #[serde(default)]
         evidence: Vec<String>,
+        /// One of the tool's own validations skipped (`skip --override`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        overridden: bool,
     },
     ActionReset {
         reason: String,
@@ -566,9 +601,11 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             status,
             note,
             evidence,
+            overridden,
         } => {
             let a = s.actions.entry(id).or_default();
             a.status = *status;
+            a.overridden = *overridden;
             a.ended_at = Some(ts);
             a.by = Some(e.actor.clone());
             a.note = note.clone();
@@ -848,6 +885,7 @@ mod tests {
                     status: ActionStatus::Completed,
                     note: Some("n".into()),
                     evidence: vec!["e.md".into()],
+                    overridden: false,
                 },
             ),
         ]);

@@ -48,7 +48,8 @@ fn context_json_has_the_same_facts() {
             "next",
             "rules",
             "files",
-            "transition"
+            "transition",
+            "deployment_finished"
         ]
     );
     assert_eq!(j["schema_version"], 1);

@@ -402,7 +402,7 @@ fn commit_is_refused_before_anything_runs() {
 fn a_second_session_appears_in_history() {
     let repo = through_work();
     assert_eq!(end_waiving(&repo, &[]).code, 0);
-    assert_eq!(run(repo.cmd(["start"])).code, 0);
+    assert_eq!(run(repo.cmd(["start", "--new-session"])).code, 0);
     let r = run(repo.cmd(["abort", "--reason", "superseded by a hotfix"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = run(repo.cmd(["history", "--format", "json"])).json();

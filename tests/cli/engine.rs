@@ -76,7 +76,26 @@ fn done_and_rerun_continue_until_start_and_work_finish() {
     assert!(r.stdout.contains("start complete"), "{}", r.stdout);
     let r = run(repo.cmd(["work"]));
     assert_eq!(r.code, 3);
-    repo.done_all(&work_ids().iter().map(String::as_str).collect::<Vec<_>>());
+    let (before, after): (Vec<String>, Vec<String>) = work_ids()
+        .into_iter()
+        .filter(|id| id != "work.4.1")
+        .partition(|id| id.as_str() < "work.5");
+    repo.done_all(&before.iter().map(String::as_str).collect::<Vec<_>>());
+    // Pre-deployment validation is a named person's approval by default.
+    let r = run(repo.cmd(["done", "work.4.1", "--note", "looks fine"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`approval` action"), "{}", r.stderr);
+    let r = run(repo.cmd(["done", "work.5.1", "--note", "early"]));
+    assert_eq!(r.code, 2, "work.5 waits for work.4: {}", r.stderr);
+    assert!(r.stderr.contains("not done: work.4.1"), "{}", r.stderr);
+    let r = run(repo.cmd([
+        "approve",
+        "work.4.1",
+        "--by",
+        "Rel Manager <rm@example.com>",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    repo.done_all(&after.iter().map(String::as_str).collect::<Vec<_>>());
     let r = run(repo.cmd(["work"]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let s = repo.session();
@@ -179,7 +198,7 @@ fn phase_6_not_approved_waits_for_the_approval() {
 #[test]
 fn phase_6_deliverables_missing_are_listed() {
     let repo = Repo::with_phase6(
-        r#"{"status": "completed", "deliverables": {"bdd_testing": "complete", "security_testing": "pending", "load_testing": "in_progress"}, "approval": {"status": "approved", "by": "x"}}"#,
+        r#"{"status": "completed", "deliverables": {"bdd_testing": "complete", "security_testing": "pending", "load_testing": "in_progress"}, "approval": {"status": "approved", "by": "x", "at": "2026-10-01T16:20:00Z"}}"#,
     );
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 1);

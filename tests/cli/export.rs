@@ -197,8 +197,12 @@ fn export_refuses_to_replace_a_different_file_and_check_finds_stale_ones() {
         "{}",
         r.stderr
     );
-    // A config change makes the committed pipeline stale.
-    repo.write("deploy-session.yaml", &format!("actions:\n{GATED}"));
+    // A config change makes the committed pipeline stale: here the team's
+    // own validation replaces the default approval at work.4.1.
+    repo.write(
+        "deploy-session.yaml",
+        "actions:\n  work.4.1:\n    run: ./validate.sh\n",
+    );
     let r = run(repo.cmd(["export", "gitlab-ci", "--check"]));
     assert_eq!(r.code, 1);
     assert!(
@@ -214,7 +218,8 @@ fn export_refuses_to_replace_a_different_file_and_check_finds_stale_ones() {
     assert_eq!(repo.read(".gitlab-ci.yml"), before);
     assert_eq!(run(repo.cmd(["export", "gitlab-ci", "--force"])).code, 0);
     assert_eq!(repo.read(".gitlab-ci.yml.bak"), before);
-    assert!(repo.read(".gitlab-ci.yml").contains("approve-work-4:"));
+    assert!(before.contains("approve-work-4:"), "the default approval");
+    assert!(!repo.read(".gitlab-ci.yml").contains("approve-work-4:"));
 }
 
 /// `examples/ci/` holds what `export` writes for `examples/demo` today.

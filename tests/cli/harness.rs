@@ -196,12 +196,17 @@ impl Repo {
 
     /// A ready repo whose master state's Phase 6 block is `block`.
     pub fn with_phase6(block: &str) -> Repo {
+        Repo::with_phase_block(6, "Testing & Quality Assurance", block)
+    }
+
+    /// A ready repo whose master state's Phase `n` (6 or 7) block is `block`.
+    pub fn with_phase_block(n: u8, name: &str, block: &str) -> Repo {
         let repo = Repo::ready("");
         let text = fixture("master_state/realistic.md");
-        let start = text.find("#### **Phase 6").unwrap();
-        let end = text.find("#### **Phase 7").unwrap();
+        let start = text.find(&format!("#### **Phase {n}")).unwrap();
+        let end = text.find(&format!("#### **Phase {}", n + 1)).unwrap();
         let replaced = format!(
-            "{}#### **Phase 6: Testing & Quality Assurance**\n```json\n{block}\n```\n\n{}",
+            "{}#### **Phase {n}: {name}**\n```json\n{block}\n```\n\n{}",
             &text[..start],
             &text[end..]
         );

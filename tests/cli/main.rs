@@ -16,6 +16,7 @@ mod human;
 mod humans;
 mod init;
 mod plan;
+mod rules;
 mod safety;
 mod status;
 mod walk;

@@ -21,6 +21,9 @@ fn next_step(repo: &Repo) -> Vec<&'static str> {
     assert_eq!(r.code, 0, "context after a kill: {}", r.stderr);
     let brief = r.json();
     match brief["session"]["protocol"].as_str() {
+        None if brief["session"].is_null() && brief["deployment_finished"] == true => {
+            vec!["start", "--new-session"]
+        }
         None if brief["session"].is_null() => vec!["start"],
         Some("start") => vec!["start"],
         Some("work") => vec!["work"],

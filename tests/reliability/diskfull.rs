@@ -156,7 +156,7 @@ fn a_full_disk_fails_every_write_cleanly() {
     // The master state (a phase approval).
     add(check_case(
         &base,
-        &["approve", "--phase", "8", "--by", "Ops Lead"],
+        &["approve", "--phase", "6", "--by", "Ops Lead", "--replace"],
         0,
         &|r| {
             assert!(
