@@ -30,6 +30,9 @@ pub struct Brief {
     pub transition: Option<&'static str>,
     /// No session is open and Phase 7 is completed.
     pub deployment_finished: bool,
+    /// The open session's gates by verdict class (reliability and
+    /// audit_trail excepted: `gates` judges those).
+    pub gates: Option<String>,
 }
 
 /// No session is open and the master state records Phase 7 completed: what
@@ -80,6 +83,7 @@ const FILES: [&str; 3] = [
 pub fn brief(
     paths: &RepoPaths,
     set: &ProtocolSet,
+    thresholds: &crate::protocol::gate::GateThresholds,
     session: Option<&Session>,
     master: Option<&MasterState>,
     finished: bool,
@@ -134,6 +138,8 @@ pub fn brief(
         files: FILES.to_vec(),
         transition: finished.then_some(TRANSITION_COMMAND),
         deployment_finished: deployment_finished(session, master),
+        gates: session
+            .map(|x| crate::gates::by_class(&crate::gates::session_only(set, x, thresholds))),
     }
 }
 
@@ -141,13 +147,18 @@ pub fn brief(
 pub fn render(
     paths: &RepoPaths,
     set: &ProtocolSet,
+    thresholds: &crate::protocol::gate::GateThresholds,
     session: Option<&Session>,
     master: Option<&MasterState>,
     finished: bool,
 ) -> Result<String> {
-    let brief = brief(paths, set, session, master, finished);
+    render_brief(&brief(paths, set, thresholds, session, master, finished))
+}
+
+/// Renders a gathered brief as markdown.
+pub fn render_brief(brief: &Brief) -> Result<String> {
     crate::templating::environment()
-        .render_str(TEMPLATE, minijinja::value::Serde(&brief))
+        .render_str(TEMPLATE, minijinja::value::Serde(brief))
         .context("cannot render the deployment context")
 }
 
@@ -172,6 +183,7 @@ pub fn refresh(store: &crate::session::Store) -> Result<()> {
     let text = render(
         paths,
         &store.ctx().protocols,
+        &store.ctx().config.gates,
         store.session(),
         master.as_ref(),
         finished,

@@ -15,7 +15,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Machine evidence: an exit code, a check, a probe, a measured
+    /// deployment or rollback, a verified trail.
     Pass,
+    /// People's word only (a `done` with a note, an approval), for a gate
+    /// whose config accepts it; the evidence names who.
+    Attested,
     Fail,
     NoEvidence,
     /// Not passing, but waived by a recorded decision.
@@ -23,20 +28,67 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Pass or waived: the gate does not hold `end` back.
+    /// Pass, attested or waived: the gate does not hold `end` back.
     pub fn acceptable(self) -> bool {
-        matches!(self, Verdict::Pass | Verdict::Waived)
+        matches!(self, Verdict::Pass | Verdict::Attested | Verdict::Waived)
     }
 
     /// The word shown in reports.
     pub fn word(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
+            Verdict::Attested => "attested",
             Verdict::Fail => "fail",
             Verdict::NoEvidence => "no-evidence",
             Verdict::Waived => "waived",
         }
     }
+
+    /// How bad it is, when two judgements of one gate are combined.
+    fn rank(self) -> u8 {
+        match self {
+            Verdict::Fail => 3,
+            Verdict::NoEvidence => 2,
+            Verdict::Attested => 1,
+            Verdict::Pass | Verdict::Waived => 0,
+        }
+    }
+}
+
+/// The gates by verdict class, naming each (`pass: a, b · attested: c`).
+pub fn by_class(results: &[GateResult]) -> String {
+    CLASSES
+        .iter()
+        .filter_map(|v| {
+            let ids: Vec<&str> = results
+                .iter()
+                .filter(|g| g.verdict == *v)
+                .map(|g| g.id.as_str())
+                .collect();
+            (!ids.is_empty()).then(|| format!("{}: {}", v.word(), ids.join(", ")))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+const CLASSES: [Verdict; 5] = [
+    Verdict::Pass,
+    Verdict::Attested,
+    Verdict::Waived,
+    Verdict::NoEvidence,
+    Verdict::Fail,
+];
+
+/// How many gates have each verdict, in one line (`3 pass · 9 attested`).
+pub fn summary(results: &[GateResult]) -> String {
+    CLASSES
+        .iter()
+        .filter_map(|v| {
+            let n = results.iter().filter(|g| g.verdict == *v).count();
+            (n > 0).then(|| format!("{n} {}", v.word()))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// One gate's evaluation and the evidence behind it.
@@ -44,7 +96,8 @@ impl Verdict {
 pub struct GateResult {
     pub id: GateId,
     pub group: &'static str,
-    pub requirement: &'static str,
+    /// The seed's wording, with this repo's thresholds.
+    pub requirement: String,
     pub verdict: Verdict,
     /// What was found, one fact a line.
     pub evidence: Vec<String>,
@@ -153,6 +206,30 @@ impl Gathered {
     }
 }
 
+/// The gates judged from the session alone (no history, no trail pass):
+/// what the hot-path readers (`status`, `context`) show, with the verdict
+/// class of each; reliability and audit_trail are `gates`'s to judge.
+pub fn session_only(
+    set: &ProtocolSet,
+    session: &Session,
+    thresholds: &GateThresholds,
+) -> Vec<GateResult> {
+    let list: Vec<GateId> = GateId::ALL
+        .into_iter()
+        .filter(|g| !matches!(g, GateId::Reliability | GateId::AuditTrail))
+        .collect();
+    let none = Gathered {
+        history: Vec::new(),
+        audit: Verification {
+            path: Default::default(),
+            events: 0,
+            first_bad: None,
+            head: crate::audit::GENESIS.into(),
+        },
+    };
+    none.judge(set, session, thresholds, &list)
+}
+
 /// Gathers the facts for `list` and evaluates it (every gate when empty).
 pub fn judge(
     paths: &crate::paths::RepoPaths,
@@ -184,10 +261,23 @@ fn evaluate_one(f: &Facts, gate: GateId) -> GateResult {
         GateId::DeploymentTime => deployment_time(f),
         GateId::ZeroDataLoss => zero_data_loss(f),
         GateId::RollbackTime => rollback_time(f),
-        GateId::RealTimeValidation => combine(from_actions(f, gate), real_time(f)),
-        GateId::RollbackCapability => combine(from_actions(f, gate), rollback_automated(f)),
+        GateId::RealTimeValidation => measured_with(from_actions(f, gate), real_time(f)),
+        GateId::RollbackCapability => rollback_capability(f),
         GateId::AuditTrail => audit_trail(f),
         _ => from_actions(f, gate),
+    };
+    let (verdict, reason) = if verdict == Verdict::Attested
+        && f.thresholds.needs_machine_evidence(gate)
+    {
+        let why = "only people's word backs it; this gate needs machine evidence (a run, check, probe or measurement; `gates.machine_evidence` in the config)";
+        let reason = if reason.is_empty() {
+            why.to_string()
+        } else {
+            format!("{reason}; {why}")
+        };
+        (Verdict::NoEvidence, reason)
+    } else {
+        (verdict, reason)
     };
     let waiver = f.session.waivers.get(gate.as_str()).cloned();
     let verdict = if verdict != Verdict::Pass && waiver.is_some() {
@@ -198,7 +288,7 @@ fn evaluate_one(f: &Facts, gate: GateId) -> GateResult {
     GateResult {
         id: gate,
         group: gate.group(),
-        requirement: requirement(gate),
+        requirement: requirement(gate, f.thresholds),
         verdict,
         evidence,
         reason,
@@ -210,14 +300,21 @@ type Judgement = (Verdict, Vec<String>, String);
 
 /// Both must pass; the worse verdict wins, evidence and reasons add up.
 fn combine(a: Judgement, b: Judgement) -> Judgement {
-    let rank = |v: Verdict| match v {
-        Verdict::Fail => 2,
-        Verdict::NoEvidence => 1,
-        _ => 0,
-    };
-    let verdict = if rank(a.0) >= rank(b.0) { a.0 } else { b.0 };
+    let verdict = if a.0.rank() >= b.0.rank() { a.0 } else { b.0 };
     let reasons: Vec<String> = [a.2, b.2].into_iter().filter(|r| !r.is_empty()).collect();
     (verdict, [a.1, b.1].concat(), reasons.join("; "))
+}
+
+/// A measured gate with people's steps beside the measurement: the
+/// measurement decides the class (notes add to the evidence, they do not
+/// lower a measured pass to `attested`).
+fn measured_with(actions: Judgement, measured: Judgement) -> Judgement {
+    let actions = if measured.0 == Verdict::Pass && actions.0 == Verdict::Attested {
+        (Verdict::Pass, actions.1, actions.2)
+    } else {
+        actions
+    };
+    combine(actions, measured)
 }
 
 /// Evidence from the completion of the gate's source actions.
@@ -225,6 +322,7 @@ fn from_actions(f: &Facts, gate: GateId) -> Judgement {
     let mut evidence = Vec::new();
     let mut failed = Vec::new();
     let mut missing = Vec::new();
+    let mut attested = false;
     for id in f.thresholds.sources(gate) {
         let Some(a) = f.set.action(&id) else {
             missing.push(format!("{id} is not an action of these protocols"));
@@ -232,7 +330,10 @@ fn from_actions(f: &Facts, gate: GateId) -> Judgement {
         };
         let rec = f.session.action(&id);
         match rec.status {
-            ActionStatus::Completed => evidence.push(describe(a, &rec)),
+            ActionStatus::Completed => {
+                attested |= !machine_evidence(&a.kind);
+                evidence.push(describe(a, &rec));
+            }
             ActionStatus::Failed => failed.push(format!(
                 "{id} failed: {}",
                 rec.message.as_deref().unwrap_or("no message")
@@ -256,9 +357,17 @@ fn from_actions(f: &Facts, gate: GateId) -> Judgement {
             evidence,
             "no evidence actions are configured for this gate".into(),
         )
+    } else if attested {
+        (Verdict::Attested, evidence, String::new())
     } else {
         (Verdict::Pass, evidence, String::new())
     }
+}
+
+/// Whether completing an action of this kind is machine evidence (the tool
+/// ran or checked something) rather than a person's word.
+fn machine_evidence(kind: &Kind) -> bool {
+    !matches!(kind, Kind::Manual | Kind::Approval(_))
 }
 
 /// One line saying how an action was completed.
@@ -374,33 +483,18 @@ fn under(took: Duration, max: Duration, evidence: Vec<String>) -> Judgement {
     (Verdict::Pass, evidence, String::new())
 }
 
+/// Zero data loss needs a data check: a check or run the team names in
+/// `gates.sources.zero_data_loss` (live samples measure availability, not
+/// data).
 fn zero_data_loss(f: &Facts) -> Judgement {
-    let Some(d) = live(f) else {
+    if f.thresholds.sources(GateId::ZeroDataLoss).is_empty() {
         return (
             Verdict::NoEvidence,
             vec![],
-            "no successful deployment was measured in this session".into(),
-        );
-    };
-    let evidence = vec![format!(
-        "{} of {} live samples failed during the {} deployment",
-        d.failed_samples, d.samples, d.strategy
-    )];
-    if d.samples == 0 {
-        return (
-            Verdict::NoEvidence,
-            evidence,
-            "the live URL was not sampled during the deployment".into(),
+            "no data check: name a check or run action that verifies the data in gates.sources.zero_data_loss".into(),
         );
     }
-    if d.failed_samples > 0 {
-        return (
-            Verdict::Fail,
-            evidence,
-            format!("{} requests failed while it deployed", d.failed_samples),
-        );
-    }
-    (Verdict::Pass, evidence, String::new())
+    from_actions(f, GateId::ZeroDataLoss)
 }
 
 fn rollback_time(f: &Facts) -> Judgement {
@@ -462,45 +556,50 @@ fn real_time(f: &Facts) -> Judgement {
     }
 }
 
-fn rollback_automated(f: &Facts) -> Judgement {
-    let strategies: Vec<&Action> = f
-        .set
-        .actions()
-        .filter(|a| matches!(a.kind, Kind::Strategy(_)))
-        .collect();
-    let tested = f.session.deployments.iter().any(|d| {
-        d.rollback_ms.is_some() && d.outcome == crate::protocol::DeploymentOutcome::RolledBack
-    });
-    let with_rollback = f
-        .set
-        .actions()
-        .filter(|a| a.common.rollback.is_some())
-        .count();
+/// Rollback capability needs a rollback that was exercised: a real one (a
+/// strategy rolled back, a compensation command ran), or a drill — a
+/// machine-run action among the gate's sources. A configured rollback that
+/// never ran is not evidence.
+fn rollback_capability(f: &Facts) -> Judgement {
     let mut evidence = Vec::new();
-    if tested {
-        evidence.push("an automated rollback ran and restored service in this session".to_string());
-    }
-    if !strategies.is_empty() {
+    if let Some(d) = f
+        .session
+        .deployments
+        .iter()
+        .find(|d| d.rollback_ms.is_some())
+    {
         evidence.push(format!(
-            "{} executes a strategy with automatic rollback",
-            strategies
-                .iter()
-                .map(|a| a.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{} {} deployment rolled back in {}",
+            d.action,
+            d.strategy,
+            format_duration(Duration::from_millis(d.rollback_ms.unwrap_or(0)))
         ));
     }
-    if with_rollback > 0 {
-        evidence.push(format!("{with_rollback} actions carry a rollback command"));
-    }
-    if strategies.is_empty() && with_rollback == 0 {
-        return (
+    let ran: Vec<String> = f
+        .session
+        .actions
+        .iter()
+        .flat_map(|(id, a)| {
+            a.rollbacks
+                .iter()
+                .filter(|r| r.ok)
+                .map(move |r| format!("rollback of {id} ran `{}`", r.command))
+        })
+        .collect();
+    evidence.extend(ran);
+    let drill = from_actions(f, GateId::RollbackCapability);
+    match drill.0 {
+        _ if !evidence.is_empty() => {
+            evidence.extend(drill.1);
+            (Verdict::Pass, evidence, String::new())
+        }
+        Verdict::Pass | Verdict::Fail => drill,
+        _ => (
             Verdict::NoEvidence,
-            evidence,
-            "no automated rollback is configured (a strategy, or `rollback:` on actions)".into(),
-        );
+            drill.1,
+            "no rollback was exercised: a drill action run by the tool, or a real rollback, is the evidence".into(),
+        ),
     }
-    (Verdict::Pass, evidence, String::new())
 }
 
 fn audit_trail(f: &Facts) -> Judgement {
@@ -636,11 +735,20 @@ mod evaluation_tests {
         assert_eq!(v[&GateId::DeploymentTime], Verdict::Pass);
         assert_eq!(
             v[&GateId::ZeroDataLoss],
-            Verdict::Pass,
-            "judged on the deployment that went live"
+            Verdict::NoEvidence,
+            "live samples measure availability; data needs a data check"
         );
         assert_eq!(v[&GateId::RollbackTime], Verdict::Pass);
-        assert_eq!(v[&GateId::RealTimeValidation], Verdict::Pass);
+        assert_eq!(
+            v[&GateId::RollbackCapability],
+            Verdict::Pass,
+            "a rollback was exercised"
+        );
+        assert_eq!(
+            v[&GateId::RealTimeValidation],
+            Verdict::Pass,
+            "the measurement decides; work.4.5's note adds to it"
+        );
         assert_eq!(
             v[&GateId::Reliability],
             Verdict::NoEvidence,
@@ -654,15 +762,63 @@ mod evaluation_tests {
         let v = verdicts(&s, &strict, &[]);
         assert_eq!(v[&GateId::DeploymentTime], Verdict::Fail);
         assert_eq!(v[&GateId::RollbackTime], Verdict::Fail);
-        s.deployments[1].failed_samples = 2;
+        // A person's note is not a data check, even when named as one.
+        let mut sourced = GateThresholds::default();
+        sourced
+            .sources
+            .insert(GateId::ZeroDataLoss, vec!["work.4.5".into()]);
         assert_eq!(
-            verdicts(&s, &GateThresholds::default(), &[])[&GateId::ZeroDataLoss],
-            Verdict::Fail
+            verdicts(&s, &sourced, &[])[&GateId::ZeroDataLoss],
+            Verdict::NoEvidence
         );
-        s.deployments[1].samples = 0;
-        s.deployments[1].failed_samples = 0;
+        // Without a rollback that ran, capability is not shown.
+        s.deployments.remove(0);
         assert_eq!(
-            verdicts(&s, &GateThresholds::default(), &[])[&GateId::ZeroDataLoss],
+            verdicts(&s, &GateThresholds::default(), &[])[&GateId::RollbackCapability],
+            Verdict::NoEvidence
+        );
+    }
+
+    #[test]
+    fn requirements_read_the_configured_thresholds() {
+        let t = GateThresholds {
+            deployment_time_max: Some(Dur(Duration::from_secs(90))),
+            rollback_time_max: Some(Dur(Duration::from_secs(180))),
+            reliability_min: Some(95.5),
+            ..Default::default()
+        };
+        assert!(requirement(GateId::Reliability, &t).starts_with("95.5%"));
+        assert_eq!(
+            requirement(GateId::DeploymentTime, &t),
+            "<90 second deployment execution time"
+        );
+        assert_eq!(
+            requirement(GateId::RollbackTime, &t),
+            "<3 minute rollback if issues are detected"
+        );
+        let d = GateThresholds::default();
+        assert!(requirement(GateId::Reliability, &d).starts_with("99.9%"));
+        assert_eq!(
+            requirement(GateId::DeploymentTime, &d),
+            "<5 minute deployment execution time"
+        );
+    }
+
+    #[test]
+    fn peoples_word_is_attested_and_measured_gates_need_machines() {
+        let mut s = session();
+        complete(&mut s, &["work.3.4", "work.4.5"]);
+        let v = verdicts(&s, &GateThresholds::default(), &[]);
+        assert_eq!(v[&GateId::SecurityScanning], Verdict::Attested);
+        assert!(Verdict::Attested.acceptable());
+        assert_eq!(v[&GateId::RealTimeValidation], Verdict::NoEvidence);
+        // The config decides which gates need machine evidence.
+        let strict = GateThresholds {
+            machine_evidence: Some(vec![GateId::SecurityScanning]),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdicts(&s, &strict, &[])[&GateId::SecurityScanning],
             Verdict::NoEvidence
         );
     }
@@ -709,7 +865,8 @@ mod evaluation_tests {
         complete(&mut s, &["work.3.4"]);
         assert_eq!(
             verdicts(&s, &GateThresholds::default(), &[])[&GateId::SecurityScanning],
-            Verdict::Pass
+            Verdict::Attested,
+            "a person's completion: attested, not pass"
         );
         s.actions.get_mut("work.3.4").unwrap().status = ActionStatus::Failed;
         assert_eq!(
@@ -742,7 +899,7 @@ mod evaluation_tests {
         s.waivers.clear();
         assert_eq!(
             verdicts(&s, &custom, &[])[&GateId::SecurityScanning],
-            Verdict::Pass
+            Verdict::Attested
         );
     }
 

@@ -25,7 +25,8 @@ pub fn facts(root: &Path) -> Option<GitFacts> {
             .and_then(|h| h.peel_to_commit().ok())
             .map(|c| c.id().to_string()),
         branch: branch_name(&repo),
-        dirty: !changed_paths(&repo).is_empty(),
+        // Unreadable counts as dirty: nothing vouches for it being clean.
+        dirty: changed_paths(&repo).map_or(true, |c| !c.is_empty()),
     })
 }
 
@@ -38,19 +39,20 @@ fn branch_name(repo: &Repository) -> Option<String> {
 
 /// Paths with uncommitted changes (untracked included, ignored and the
 /// tool's own `.ai_context/` excluded).
-pub fn changed_paths(repo: &Repository) -> Vec<String> {
+/// A status libgit2 cannot read is an error, never a clean tree.
+pub fn changed_paths(repo: &Repository) -> Result<Vec<String>, String> {
     let mut opts = StatusOptions::new();
     opts.include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false);
-    let Ok(statuses) = repo.statuses(Some(&mut opts)) else {
-        return Vec::new();
-    };
-    statuses
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .map_err(|e| format!("the work tree's status cannot be read: {}", e.message()))?;
+    Ok(statuses
         .iter()
         .filter_map(|e| e.path().ok().map(String::from))
         .filter(|p| !p.starts_with(OWN_DIR))
-        .collect()
+        .collect())
 }
 
 /// Name and email as git would sign a commit: `GIT_AUTHOR_NAME` /
@@ -95,7 +97,7 @@ pub fn check(root: &Path, spec: &crate::protocol::GitCheck) -> Result<String, St
     let repo = open(root).ok_or("the repo is not a git repository")?;
     let mut evidence = Vec::new();
     if spec.clean == Some(true) {
-        let changed = changed_paths(&repo);
+        let changed = changed_paths(&repo)?;
         if !changed.is_empty() {
             let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
             let more = changed.len().saturating_sub(5);
@@ -259,4 +261,27 @@ pub fn commit_session(
         )?;
     }
     Ok((oid.to_string(), files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status libgit2 cannot read fails the `clean` check and counts as
+    /// dirty; it never reads as a clean tree.
+    #[test]
+    fn an_unreadable_status_is_never_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        std::fs::write(dir.path().join(".git/index"), b"DIRC garbage, not an index").unwrap();
+        let spec = crate::protocol::GitCheck {
+            clean: Some(true),
+            branch: None,
+            commit: None,
+        };
+        let err = check(dir.path(), &spec).unwrap_err();
+        assert!(err.contains("status cannot be read"), "{err}");
+        assert!(facts(dir.path()).unwrap().dirty);
+    }
 }

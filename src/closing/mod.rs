@@ -173,7 +173,14 @@ impl Closing {
         let paths = e.paths();
         let text = {
             let store = e.store.borrow();
-            crate::context::render(&paths, &e.set, store.session(), Some(&updated), false)?
+            crate::context::render(
+                &paths,
+                &e.set,
+                &store.ctx().config.gates,
+                store.session(),
+                Some(&updated),
+                false,
+            )?
         };
         self.write_file(e, &paths.deployment_context(), &text, "deployment context")?;
         Ok(format!(
@@ -265,8 +272,17 @@ impl Closing {
             .count();
         Ok(Done {
             message: format!(
-                "{n} gate{} acceptable ({waived} waived)",
-                if n == 1 { "" } else { "s" }
+                "{n} gate{} acceptable ({waived} waived): {}{}",
+                if n == 1 { "" } else { "s" },
+                gates::summary(&results),
+                if results
+                    .iter()
+                    .any(|g| g.verdict == gates::Verdict::Attested)
+                {
+                    " — attested gates rest on people's word only"
+                } else {
+                    ""
+                }
             ),
             metrics: Some(metrics),
         })
@@ -500,7 +516,7 @@ fn completion_report(s: &Session, results: &[GateResult]) -> String {
         })
         .collect();
     format!(
-        "# Deployment completion report — session {}\n\nOpened {} by {}.\n\n## Deployments\n\n{}\n## Quality gates\n\n{}",
+        "# Deployment completion report — session {}\n\nOpened {} by {}.\n\n## Deployments\n\n{}\n## Quality gates\n\nBy evidence: {}. `pass` rests on machine evidence (exit codes, checks, probes, measurements); `attested` on people's notes only.\n\n{}",
         s.id,
         s.opened_at,
         s.opened_by,
@@ -509,6 +525,7 @@ fn completion_report(s: &Session, results: &[GateResult]) -> String {
         } else {
             deployments
         },
+        gates::summary(results),
         gate_lines(results)
     )
 }

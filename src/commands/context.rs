@@ -14,13 +14,20 @@ pub fn run(args: &ContextArgs, s: &Settings) -> Result<ExitStatus> {
     let master = MasterState::load_required(&s.paths)?;
     let finished = crate::context::finished(&s.paths, session)?;
     let redactor = s.redactor(&config);
+    let brief = crate::context::brief(
+        &s.paths,
+        &set,
+        &config.gates,
+        session,
+        Some(&master),
+        finished,
+    );
     match args.format {
         ContextFormat::Markdown => {
-            let text = crate::context::render(&s.paths, &set, session, Some(&master), finished)?;
+            let text = crate::context::render_brief(&brief)?;
             s.printer.out(redactor.mask(text.trim_end()));
         }
         ContextFormat::Json => {
-            let brief = crate::context::brief(&s.paths, &set, session, Some(&master), finished);
             let mut v = serde_json::to_value(&brief)?;
             redactor.mask_json(&mut v);
             super::print_json(s, &v);

@@ -53,6 +53,10 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                     crate::ui::visible(reason)
                 ));
             }
+            p.out(format!(
+                "by evidence: {} (pass: machine evidence; attested: people's notes only)",
+                gates::summary(&results)
+            ));
             let failing: Vec<&str> = results
                 .iter()
                 .filter(|g| !g.verdict.acceptable())

@@ -25,9 +25,19 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let session_state = crate::session::read_only(&s.paths)?;
     let session = session_state.session.as_ref();
     // The protocols are needed only to describe a session.
-    let set = match session {
-        Some(_) => Some(crate::protocol::load(&s.paths)?.0),
-        None => None,
+    let (set, config) = match session {
+        Some(_) => {
+            let (set, config) = crate::protocol::load(&s.paths)?;
+            (Some(set), Some(config))
+        }
+        None => (None, None),
+    };
+    let gate_line = match (session, &set, &config) {
+        (Some(x), Some(set), Some(config)) => format!(
+            "Gates by evidence — {} (reliability and audit_trail: `deploy-session gates`)",
+            crate::gates::by_class(&crate::gates::session_only(set, x, &config.gates))
+        ),
+        _ => String::new(),
     };
     let actions: Vec<Vec<String>> = match (session, &set) {
         (Some(sess), Some(set)) => action_rows(set, sess),
@@ -49,7 +59,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
         ReportFormat::Markdown => {
             let sess = match session {
                 Some(x) => format!(
-                    "{}\n\n{}",
+                    "{}\n\n{gate_line}\n\n{}",
                     headline(x),
                     markdown_table(&ACTION_HEADER, &actions)
                 ),
@@ -81,6 +91,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                     let mut t = pr.table(&ACTION_HEADER);
                     t.add_rows(actions);
                     pr.out(t);
+                    pr.out(gate_line);
                 }
             }
         }

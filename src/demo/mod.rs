@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The example repo, as compiled in from `examples/demo`.
-const FILES: [(&str, &str); 22] = [
+const FILES: [(&str, &str); 23] = [
     (
         ".ai_context/framework_progress.md",
         include_str!("../../examples/demo/.ai_context/framework_progress.md"),
@@ -88,6 +88,10 @@ const FILES: [(&str, &str); 22] = [
     (
         "scripts/stop.sh",
         include_str!("../../examples/demo/scripts/stop.sh"),
+    ),
+    (
+        "scripts/data.sh",
+        include_str!("../../examples/demo/scripts/data.sh"),
     ),
     (".demo/release", "v2-broken\n"),
     (".demo/.keep", ""),

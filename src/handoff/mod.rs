@@ -6,7 +6,7 @@
 pub mod verify;
 
 use crate::context::TRANSITION_COMMAND;
-use crate::gates::{GateResult, Verdict};
+use crate::gates::GateResult;
 use crate::paths::RepoPaths;
 use crate::protocol::{Action, Kind, ProtocolSet, format_duration};
 use crate::redact::Redactor;
@@ -278,13 +278,9 @@ fn facts(
         .iter()
         .map(|(g, w)| json!({"gate": g, "by": w.by, "at": w.at, "reason": w.note}))
         .collect();
-    let count = |v: Verdict| gates.iter().filter(|g| g.verdict == v).count();
     let gates_summary = format!(
-        "{} pass, {} waived, {} fail, {} without evidence",
-        count(Verdict::Pass),
-        count(Verdict::Waived),
-        count(Verdict::Fail),
-        count(Verdict::NoEvidence)
+        "By evidence: {}. `pass` rests on machine evidence (exit codes, checks, probes, measurements), `attested` on people's notes only.",
+        crate::gates::summary(gates)
     );
     let security_gates: Vec<&GateResult> = gates
         .iter()

@@ -119,7 +119,19 @@ pub struct GateThresholds {
     /// built-in list for that gate).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<GateId, Vec<String>>,
+    /// Gates people's word alone cannot pass (default: the measured ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_evidence: Option<Vec<GateId>>,
 }
+
+/// The gates that need machine evidence unless the config says otherwise.
+pub const MEASURED: [GateId; 5] = [
+    GateId::DeploymentTime,
+    GateId::RollbackTime,
+    GateId::Reliability,
+    GateId::RealTimeValidation,
+    GateId::ZeroDataLoss,
+];
 
 impl GateThresholds {
     /// Deployment time limit (default 5m).
@@ -145,6 +157,14 @@ impl GateThresholds {
     }
 
     /// The actions whose completion is evidence for `gate`.
+    /// Whether people's word (attestation) cannot pass `gate`.
+    pub fn needs_machine_evidence(&self, gate: GateId) -> bool {
+        match &self.machine_evidence {
+            Some(list) => list.contains(&gate),
+            None => MEASURED.contains(&gate),
+        }
+    }
+
     pub fn sources(&self, gate: GateId) -> Vec<String> {
         match self.sources.get(&gate) {
             Some(ids) => ids.clone(),
@@ -157,7 +177,38 @@ impl GateThresholds {
 }
 
 /// The seed's wording of each gate's requirement.
-pub fn requirement(gate: GateId) -> &'static str {
+/// The seed's wording of `gate`'s requirement, with the thresholds this
+/// repo configured.
+pub fn requirement(gate: GateId, t: &GateThresholds) -> String {
+    let minutes = |d: Duration| {
+        let s = d.as_secs();
+        if s.is_multiple_of(60) {
+            format!("{} minute", s / 60)
+        } else {
+            format!("{s} second")
+        }
+    };
+    match gate {
+        GateId::Reliability => format!(
+            "{}% deployment reliability (target success rate, over at least {} deployments)",
+            t.reliability_min(),
+            t.reliability_min_deployments()
+        ),
+        GateId::DeploymentTime => {
+            format!(
+                "<{} deployment execution time",
+                minutes(t.deployment_time_max())
+            )
+        }
+        GateId::RollbackTime => format!(
+            "<{} rollback if issues are detected",
+            minutes(t.rollback_time_max())
+        ),
+        _ => seed_requirement(gate).to_string(),
+    }
+}
+
+fn seed_requirement(gate: GateId) -> &'static str {
     match gate {
         GateId::InfrastructureValidation => {
             "Complete infrastructure provisioning and configuration"

@@ -49,7 +49,8 @@ fn context_json_has_the_same_facts() {
             "rules",
             "files",
             "transition",
-            "deployment_finished"
+            "deployment_finished",
+            "gates"
         ]
     );
     assert_eq!(j["schema_version"], 1);

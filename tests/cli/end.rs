@@ -149,8 +149,14 @@ fn end_refuses_failing_gates_then_succeeds_with_a_recorded_waiver() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(
         r.stdout.contains(
-            "gates not passing: rollback_capability (no-evidence), reliability (no-evidence)"
+            "gates not passing: reliability (no-evidence), deployment_time (no-evidence)"
         ),
+        "{}",
+        r.stdout
+    );
+    // work.4.4 ran a command here (a drill): rollback capability exercised.
+    assert!(
+        r.stdout.contains("✓ rollback_capability      pass"),
         "{}",
         r.stdout
     );

@@ -70,7 +70,7 @@ fn done_and_rerun_continue_until_start_and_work_finish() {
         .into_iter()
         .filter(|id| id != "start.2.1" && id != "start.2.2")
         .collect();
-    repo.done_all(&manual.iter().map(String::as_str).collect::<Vec<_>>());
+    repo.done_all(&manual);
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("start complete"), "{}", r.stdout);
@@ -80,7 +80,7 @@ fn done_and_rerun_continue_until_start_and_work_finish() {
         .into_iter()
         .filter(|id| id != "work.4.1")
         .partition(|id| id.as_str() < "work.5");
-    repo.done_all(&before.iter().map(String::as_str).collect::<Vec<_>>());
+    repo.done_all(&before);
     // Pre-deployment validation is a named person's approval by default.
     let r = run(repo.cmd(["done", "work.4.1", "--note", "looks fine"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -95,7 +95,7 @@ fn done_and_rerun_continue_until_start_and_work_finish() {
         "Rel Manager <rm@example.com>",
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    repo.done_all(&after.iter().map(String::as_str).collect::<Vec<_>>());
+    repo.done_all(&after);
     let r = run(repo.cmd(["work"]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let s = repo.session();

@@ -256,11 +256,35 @@ impl Repo {
     }
 
     /// Marks every manual action of the given ids done.
-    pub fn done_all(&self, ids: &[&str]) {
+    pub fn done_all(&self, ids: &[impl AsRef<str>]) {
         for id in ids {
+            let id = id.as_ref();
             let r = run(self.cmd(["done", id, "--note", "done in test"]));
             assert_eq!(r.code, 0, "done {id}: {}", r.stderr);
         }
+    }
+}
+
+impl Repo {
+    /// A started session taken through `work` by people alone: every manual
+    /// action done with a note, work.4.1 approved by name.
+    pub fn work_done_by_hand(&self) {
+        self.done_all(&start_manual_ids());
+        assert_eq!(run(self.cmd(["work"])).code, 3);
+        let (before, after): (Vec<String>, Vec<String>) = work_ids()
+            .into_iter()
+            .filter(|id| id != "work.4.1")
+            .partition(|id| id.as_str() < "work.4");
+        self.done_all(&before);
+        let r = run(self.cmd([
+            "approve",
+            "work.4.1",
+            "--by",
+            "Rel Manager <rm@example.com>",
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        self.done_all(&after);
+        assert_eq!(run(self.cmd(["work"])).code, 0);
     }
 }
 

@@ -169,7 +169,7 @@ fn at_the_gate(extra_env: Option<(&str, &str)>) -> (Repo, Run) {
         .into_iter()
         .filter(|id| id.as_str() < "work.4.1")
         .collect();
-    repo.done_all(&before_gate.iter().map(String::as_str).collect::<Vec<_>>());
+    repo.done_all(&before_gate);
     let mut c = repo.cmd(["work"]);
     if let Some((k, v)) = extra_env {
         c.env(k, v);

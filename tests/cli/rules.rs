@@ -260,18 +260,13 @@ fn after_end_the_deployment_is_finished_and_a_new_session_is_explicit() {
 fn the_session_status_advances_when_people_settle_actions() {
     let repo = started();
     assert_eq!(repo.session()["status"], "HANDOFF_PROCESSING");
-    repo.done_all(
-        &start_manual_ids()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    repo.done_all(&start_manual_ids());
     assert_eq!(run(repo.cmd(["work"])).code, 3);
     let first_two: Vec<String> = work_ids()
         .into_iter()
         .filter(|id| id.as_str() < "work.3")
         .collect();
-    repo.done_all(&first_two.iter().map(String::as_str).collect::<Vec<_>>());
+    repo.done_all(&first_two);
     // work.3's stage is PIPELINE_CONFIGURATION: reached by `done` alone,
     // passing INFRASTRUCTURE_PROVISIONING (work.2's) on the way.
     assert_eq!(repo.session()["status"], "PIPELINE_CONFIGURATION");
@@ -423,4 +418,70 @@ fn the_frameworks_forms_are_read_and_round_trip() {
         1,
         "7.5 is not Phase 7: {numbers:?}"
     );
+}
+
+/// A default session completed with notes only: the measured gates have no
+/// evidence, the others rest on people's word (`attested`), the trail's own
+/// gate on its verification (`pass`); `end` and its report say so.
+#[test]
+fn notes_alone_are_attested_never_pass() {
+    let repo = started();
+    repo.work_done_by_hand();
+    let gates = run(repo.cmd(["gates", "--format", "json"])).json();
+    let verdict = |id: &str| {
+        gates["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == id)
+            .unwrap()["verdict"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for measured in [
+        "deployment_time",
+        "rollback_time",
+        "reliability",
+        "real_time_validation",
+        "zero_data_loss",
+        "rollback_capability",
+    ] {
+        assert_eq!(verdict(measured), "no-evidence", "{measured}");
+    }
+    for attested in [
+        "infrastructure_validation",
+        "security_compliance",
+        "performance_verification",
+        "monitoring_operational",
+        "security_scanning",
+        "compliance_validation",
+        "access_control",
+        "data_protection",
+    ] {
+        assert_eq!(verdict(attested), "attested", "{attested}");
+    }
+    assert_eq!(
+        verdict("audit_trail"),
+        "pass",
+        "the trail is verified by the tool"
+    );
+    let evidence = gates["gates"][0]["evidence"].to_string();
+    assert!(
+        evidence.contains("done by"),
+        "attested evidence names who: {evidence}"
+    );
+    let r = run(repo.cmd(end_waiving_args(&[])));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("8 attested") && r.stdout.contains("rest on people's word only"),
+        "{}",
+        r.stdout
+    );
+    let id = repo.audit()[0]["session"].as_str().unwrap().to_string();
+    let report = repo.read(&format!(
+        ".ai_context/deploy-session/archive/{id}/reports/completion_report.md"
+    ));
+    assert!(report.contains("8 attested"), "{report}");
+    assert!(!report.contains("8 pass"), "{report}");
 }
