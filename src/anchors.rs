@@ -18,6 +18,7 @@
 use crate::audit::{self, Event, Verification};
 use crate::paths::RepoPaths;
 use crate::session::EventKind;
+use crate::signing::{AllowedSigners, Verdict};
 use anyhow::Result;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -41,6 +42,9 @@ pub struct Report {
     /// The last seq any anchor covers (0: none). Lines after it rest on
     /// the chain alone.
     pub anchored_to: u64,
+    /// `good` (every seal signed by an allowed key), `unsigned` (no seal),
+    /// `not-checked` (no allowed signers given) or `bad`.
+    pub signature: &'static str,
 }
 
 impl Report {
@@ -57,11 +61,25 @@ pub struct TrailIndex {
     lines: Vec<(String, u64)>,
     /// Package folder (as shown) → the manifest digests recorded, in order.
     manifests: BTreeMap<String, Vec<String>>,
+    /// Each seal: its session, its own seq, the sealed line's seq and
+    /// hash, and the armored signature.
+    seals: Vec<(String, u64, u64, String, String)>,
 }
 
 impl TrailIndex {
     fn visit(&mut self, e: &Event, end: u64) {
         self.lines.push((e.hash.clone(), end));
+        if e.event == "session_sealed"
+            && let Some(EventKind::SessionSealed {
+                seq,
+                head,
+                signature,
+                ..
+            }) = EventKind::from_event(e)
+        {
+            self.seals
+                .push((e.session.clone(), e.seq, seq, head, signature));
+        }
         if e.event == "file_written"
             && let Some(EventKind::FileWritten {
                 path,
@@ -124,12 +142,14 @@ pub fn index_trail(paths: &RepoPaths) -> Result<(Verification, TrailIndex)> {
     Ok((chain, index))
 }
 
-/// Verifies the trail against every anchor in the repo.
-pub fn verify(paths: &RepoPaths) -> Result<Report> {
+/// Verifies the trail against every anchor in the repo, and each seal's
+/// signature against `allowed`.
+pub fn verify(paths: &RepoPaths, allowed: &AllowedSigners) -> Result<Report> {
     let (chain, index) = index_trail(paths)?;
     let mut anchors = Vec::new();
     let mut anchored_to = 0;
     let mut covered = |seq: u64| anchored_to = anchored_to.max(seq);
+    let signature = seal_anchors(&index, allowed, &mut anchors, &mut covered);
     state_anchor(paths, &index, &mut anchors, &mut covered);
     for dir in children(&paths.ai_context().join("handoff")) {
         manifest_anchor(paths, &dir, &index, &mut anchors, &mut covered);
@@ -142,7 +162,46 @@ pub fn verify(paths: &RepoPaths) -> Result<Report> {
         chain,
         anchors,
         anchored_to,
+        signature,
     })
+}
+
+/// Each seal: the line it names must be the trail's, and its signature
+/// good. Returns the overall signature status.
+fn seal_anchors(
+    index: &TrailIndex,
+    allowed: &AllowedSigners,
+    out: &mut Vec<AnchorCheck>,
+    covered: &mut impl FnMut(u64),
+) -> &'static str {
+    let mut status = if index.seals.is_empty() {
+        "unsigned"
+    } else {
+        "good"
+    };
+    for (session, at, seq, head, signature) in &index.seals {
+        let verdict = match index.disagrees(*seq, head) {
+            Some(why) => Verdict::Bad {
+                why: format!("the line it seals: {why}"),
+            },
+            None => allowed.verify(
+                signature,
+                &crate::signing::seal_message(session, *seq, head),
+            ),
+        };
+        match &verdict {
+            Verdict::Good { .. } => covered(*at),
+            Verdict::NotChecked { .. } if status == "good" => status = "not-checked",
+            v if v.failed() => status = "bad",
+            _ => {}
+        }
+        out.push(AnchorCheck {
+            anchor: format!("seal of session {session} (seq {at})"),
+            ok: !verdict.failed(),
+            detail: verdict.describe(),
+        });
+    }
+    status
 }
 
 fn check(anchor: String, problem: Option<String>, fine: String) -> AnchorCheck {

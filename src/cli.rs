@@ -341,6 +341,11 @@ pub struct EndArgs {
     /// Tag that commit
     #[arg(long, value_name = "NAME", requires = "commit")]
     pub tag: Option<String>,
+    /// Sign the session's seal and its handoff manifest with this SSH
+    /// private key (OpenSSH format, no passphrase; default:
+    /// $DEPLOY_SESSION_SIGNING_KEY)
+    #[arg(long, value_name = "KEY")]
+    pub sign_with: Option<PathBuf>,
 }
 
 /// `handoff` subcommands.
@@ -358,13 +363,31 @@ pub struct HandoffVerifyArgs {
     pub dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Check signatures against this allowed_signers file (as `ssh-keygen
+    /// -Y verify -f` reads it; default: $DEPLOY_SESSION_ALLOWED_SIGNERS)
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+}
+
+/// `audit verify` options.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Check the sessions' seals against this allowed_signers file (as
+    /// `ssh-keygen -Y verify -f` reads it; default:
+    /// $DEPLOY_SESSION_ALLOWED_SIGNERS)
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify every line and the hash chain; exit 1 naming the first bad line
-    Verify(FormatArgs),
+    /// Verify every line, the hash chain, every anchor and every seal's
+    /// signature; exit 1 naming the first bad line or the anchor that
+    /// disagrees
+    Verify(AuditVerifyArgs),
     /// Show the events
     Log(AuditLogArgs),
     /// Write state.json, todos.json and the history index again from the

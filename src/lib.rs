@@ -33,6 +33,7 @@ pub(crate) mod reports;
 pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod settle;
+pub(crate) mod signing;
 pub(crate) mod templating;
 #[cfg(test)]
 mod testing;

@@ -39,6 +39,10 @@ pub struct Settings {
     pub approvals_from_env: Vec<String>,
     /// The job summary file (`GITHUB_STEP_SUMMARY`), in a GitHub job.
     pub step_summary: Option<std::path::PathBuf>,
+    /// `DEPLOY_SESSION_SIGNING_KEY`: the key `end` signs with.
+    pub signing_key: Option<std::path::PathBuf>,
+    /// `DEPLOY_SESSION_ALLOWED_SIGNERS`: whom verification trusts.
+    pub allowed_signers: Option<std::path::PathBuf>,
 }
 
 /// Whether this process runs in a GitHub Actions job (`GITHUB_ACTIONS=true`).
@@ -97,10 +101,23 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect(),
-            step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
-                .filter(|f| !f.is_empty())
-                .map(std::path::PathBuf::from),
+            step_summary: env_path("GITHUB_STEP_SUMMARY"),
+            signing_key: env_path("DEPLOY_SESSION_SIGNING_KEY"),
+            allowed_signers: env_path("DEPLOY_SESSION_ALLOWED_SIGNERS"),
         })
+    }
+
+    /// The allowed signers to verify with: `flag`, else the environment;
+    /// an empty list when neither is given (signatures are then reported
+    /// as not checked).
+    pub fn allowed_signers(
+        &self,
+        flag: Option<&std::path::Path>,
+    ) -> Result<crate::signing::AllowedSigners> {
+        match flag.or(self.allowed_signers.as_deref()) {
+            Some(path) => crate::signing::AllowedSigners::load(path),
+            None => Ok(crate::signing::AllowedSigners::default()),
+        }
     }
 
     /// Prompts may be shown: a terminal on both ends and not CI.
@@ -162,7 +179,15 @@ impl Settings {
             config: Arc::new(config.clone()),
             redactor: self.redactor(&config),
             actor: self.actor(by),
+            signer: None,
         };
         Ok((ctx, set, config))
     }
+}
+
+/// A path from the environment (unset or empty: none).
+fn env_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os(name)
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from)
 }

@@ -340,6 +340,14 @@ impl Closing {
             &redactor,
             &head,
         )?;
+        let signer = e.store.borrow().ctx().signer.clone();
+        if let Some(signer) = signer {
+            let manifest = std::fs::read(dir.join("manifest.json"))?;
+            let envelope = crate::signing::Envelope::sign(&signer, &manifest)?;
+            let mut bytes = serde_json::to_vec_pretty(&envelope)?;
+            bytes.push(b'\n');
+            crate::fsio::write_atomic(&dir.join(crate::handoff::ENVELOPE), &bytes)?;
+        }
         let shown = self.shown(e, &dir);
         e.record(
             None,

@@ -1,15 +1,16 @@
 //! `deploy-session audit verify | log`
 
 use crate::audit;
-use crate::cli::{AuditLogArgs, FormatArgs, ReportFormat};
+use crate::cli::{AuditLogArgs, AuditVerifyArgs, ReportFormat};
 use crate::error::ExitStatus;
 use crate::settings::Settings;
 use crate::ui::{markdown_table, style};
 use anyhow::Result;
 
-pub fn verify(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
+pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     let path = s.paths.audit();
-    let report = crate::anchors::verify(&s.paths)?;
+    let allowed = s.allowed_signers(args.allowed_signers.as_deref())?;
+    let report = crate::anchors::verify(&s.paths, &allowed)?;
     let v = &report.chain;
     let ok = report.ok();
     let shown = s.paths.shown(&path).display().to_string();
@@ -27,7 +28,7 @@ pub fn verify(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 "anchors": report.anchors,
                 "anchored_to": report.anchored_to,
                 "unanchored": unanchored,
-                "signature": "unsigned",
+                "signature": report.signature,
             }),
         );
     } else {
@@ -63,9 +64,17 @@ pub fn verify(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 p.paint(style::WAIT, "!")
             ));
         }
+        let (mark, what) = match report.signature {
+            "good" => (p.paint(style::OK, "✓"), "signed"),
+            "bad" => (p.paint(style::BAD, "✗"), "signature BAD"),
+            "not-checked" => (
+                p.paint(style::WAIT, "!"),
+                "signed but not checked (no allowed signers)",
+            ),
+            _ => (p.paint(style::WAIT, "!"), "unsigned"),
+        };
         p.out(format!(
-            "{} unsigned: {unanchored} of {} events rest on the chain alone (after seq {}); anyone who can write the file could have appended them",
-            p.paint(style::WAIT, "!"),
+            "{mark} {what}: {unanchored} of {} events rest on the chain alone (after seq {}); anyone who can write the file could have appended them",
             v.events,
             report.anchored_to
         ));

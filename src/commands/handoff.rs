@@ -21,11 +21,19 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     }
     let mut report = verify::verify(&dir);
     report.problems.extend(anchor_problems(s, &dir)?);
+    let signature = signature_verdict(s, &dir, args.allowed_signers.as_deref())?;
+    if signature.failed() {
+        report.problems.push(verify::Problem {
+            kind: "bad-signature",
+            path: crate::handoff::ENVELOPE.into(),
+            detail: signature.describe(),
+        });
+    }
     let ok = report.problems.is_empty();
     if args.format == ReportFormat::Json {
         super::print_json(
             s,
-            &serde_json::json!({"schema_version": 1, "ok": ok, "report": report}),
+            &serde_json::json!({"schema_version": 1, "ok": ok, "report": report, "signature": signature}),
         );
     } else {
         let p = &s.printer;
@@ -35,10 +43,14 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
             .display()
             .to_string();
         if ok {
+            let mark = match signature {
+                crate::signing::Verdict::Good { .. } => p.paint(style::OK, "✓"),
+                _ => p.paint(style::WAIT, "!"),
+            };
             p.out(format!(
-                "{} {shown}: {} files match the manifest",
-                p.paint(style::OK, "✓"),
-                report.files_ok
+                "{mark} {shown}: {} files match the manifest; {}",
+                report.files_ok,
+                signature.describe()
             ));
         } else {
             for pr in &report.problems {
@@ -62,6 +74,28 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     } else {
         ExitStatus::Failure
     })
+}
+
+/// The package's signature: its DSSE envelope checked against the allowed
+/// signers (`unsigned` when it has none).
+fn signature_verdict(
+    s: &Settings,
+    dir: &std::path::Path,
+    flag: Option<&std::path::Path>,
+) -> Result<crate::signing::Verdict> {
+    let Ok(bytes) = std::fs::read(dir.join(crate::handoff::ENVELOPE)) else {
+        return Ok(crate::signing::Verdict::Unsigned);
+    };
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap_or_default();
+    let allowed = s.allowed_signers(flag)?;
+    Ok(
+        match serde_json::from_slice::<crate::signing::Envelope>(&bytes) {
+            Ok(envelope) => envelope.verify(&manifest, &allowed),
+            Err(e) => crate::signing::Verdict::Bad {
+                why: format!("{} is not a DSSE envelope: {e}", crate::handoff::ENVELOPE),
+            },
+        },
+    )
 }
 
 /// What the repo's record says of a package inside it: the folder must be

@@ -19,6 +19,7 @@ struct EndExtras {
     waivers: Vec<(GateId, String)>,
     commit: bool,
     tag: Option<String>,
+    signer: Option<std::sync::Arc<crate::signing::Signer>>,
 }
 
 pub fn run(protocol: ProtocolName, args: &RunArgs, s: &Settings) -> Result<ExitStatus> {
@@ -39,6 +40,16 @@ pub fn end(args: &EndArgs, s: &Settings) -> Result<ExitStatus> {
     if args.commit && !args.run.dry_run {
         crate::git::commit_preflight(s.paths.root(), args.tag.as_deref())?;
     }
+    // The key is read before anything runs: a missing or locked key is
+    // refused with nothing written.
+    let signer = match args.sign_with.as_ref().or(s.signing_key.as_ref()) {
+        Some(path) if !args.run.dry_run => Some(std::sync::Arc::new(
+            crate::signing::Signer::load(path).map_err(|e| {
+                crate::error::InputError::for_flag(e, "--sign-with", &path.display().to_string())
+            })?,
+        )),
+        _ => None,
+    };
     execute(
         ProtocolName::End,
         &args.run,
@@ -46,6 +57,7 @@ pub fn end(args: &EndArgs, s: &Settings) -> Result<ExitStatus> {
             waivers,
             commit: args.commit,
             tag: args.tag.clone(),
+            signer,
         },
         s,
     )
@@ -86,6 +98,9 @@ fn execute(
         redactor: s.redactor(&config),
     };
     open_or_check(&mut store, &set, protocol, s, json_out, args.new_session)?;
+    if let Some(signer) = extras.signer.clone() {
+        store.set_signer(signer);
+    }
     check_stage_needs(&store, &set, protocol, &args.stage)?;
     if !extras.waivers.is_empty() {
         let by = s.actor(args.by.as_deref());

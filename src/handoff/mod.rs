@@ -317,6 +317,10 @@ fn facts(
     })
 }
 
+/// The signed manifest (a DSSE envelope around manifest.json), beside it
+/// in a package `end --sign-with` wrote.
+pub const ENVELOPE: &str = "manifest.dsse.json";
+
 /// The `file_written` purpose that records a package and its manifest's
 /// digest: the trail's anchor for `handoff verify`.
 pub const HANDOFF_PURPOSE: &str = "handoff package";

@@ -137,7 +137,7 @@ fn verify_listing(dir: &Path, required: &[&str]) -> Report {
     }
     for rel in files_under(dir) {
         let name = rel.to_string_lossy().into_owned();
-        if name == "manifest.json" || listed.contains(&name) {
+        if name == "manifest.json" || name == super::ENVELOPE || listed.contains(&name) {
             continue;
         }
         if let Some(p) = leaves(&root, &dir.join(&rel)) {

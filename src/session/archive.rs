@@ -41,12 +41,23 @@ pub fn close(store: &mut Store, outcome: &str, reason: Option<String>) -> Result
             position: Some(position),
         },
     )?;
-    store.sync_audit()?;
+    let (seq, head) = (store.state.journal.seq, store.state.journal.hash.clone());
     entry.seal = Some(Seal {
-        seq: store.state.journal.seq,
+        seq,
         offset,
-        hash: store.state.journal.hash.clone(),
+        hash: head.clone(),
     });
+    if let Some(signer) = store.ctx().signer.clone() {
+        let message = crate::signing::seal_message(&session.id, seq, &head);
+        let kind = EventKind::SessionSealed {
+            seq,
+            head,
+            key: signer.fingerprint(),
+            signature: signer.sign(&message)?,
+        };
+        store.record_in(&session.id, kind)?;
+    }
+    store.sync_audit()?;
     history::append(&paths, &entry)?;
     Ok(entry)
 }

@@ -169,6 +169,8 @@ pub struct Context {
     pub redactor: Redactor,
     /// Who is acting (git identity, `--by`, or the OS user).
     pub actor: String,
+    /// The key that signs the session's seal and handoff (`end --sign-with`).
+    pub signer: Option<Arc<crate::signing::Signer>>,
 }
 
 /// The writer's handle: holds the lock for its lifetime.
@@ -313,6 +315,18 @@ impl Store {
     /// The context the store was opened with.
     pub fn ctx(&self) -> &Context {
         &self.ctx
+    }
+
+    /// Signs this run's seal and handoff with `signer`.
+    pub fn set_signer(&mut self, signer: Arc<crate::signing::Signer>) {
+        self.ctx.signer = Some(signer);
+    }
+
+    /// Records an event in session `session` (open or just closed) by the
+    /// store's actor: the seal that follows a session's close.
+    pub fn record_in(&mut self, session: &str, kind: EventKind) -> Result<()> {
+        let actor = self.ctx.actor.clone();
+        self.append(session, None, &actor, kind)
     }
 
     /// The open session, if any.

@@ -424,6 +424,16 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position: Option<u64>,
     },
+    /// A key holder's signature over the line that closed the session (its
+    /// seq and hash, so every line before it): `signing::seal_message`.
+    SessionSealed {
+        seq: u64,
+        head: String,
+        /// The signing key's fingerprint.
+        key: String,
+        /// The armored sshsig.
+        signature: String,
+    },
     /// state.json was written: its serial and the SHA-256 of its bytes. A
     /// reader checks the file against the first of these after the
     /// position the file records, so an edited view is caught.
@@ -701,6 +711,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),
         EventKind::SessionMerged { .. }
+        | EventKind::SessionSealed { .. }
         | EventKind::SnapshotTaken { .. }
         | EventKind::MasterStateWritten { .. } => {}
     }

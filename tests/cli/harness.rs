@@ -561,3 +561,39 @@ pub fn placeholders(repo: &Repo, text: &str) -> String {
     }
     text
 }
+
+/// Rewrites the trail's lines with `edit`, then recomputes every hash and
+/// `prev` after it, as a forger who knows the format would.
+pub fn rechain(repo: &Repo, edit: impl Fn(&mut Vec<serde_json::Value>)) {
+    let text = repo.read(".ai_context/deploy-session/audit.jsonl");
+    let mut events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    edit(&mut events);
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, e) in events.iter_mut().enumerate() {
+        e["seq"] = (i as u64 + 1).into();
+        e["prev"] = prev.clone().into();
+        let canonical = format!(
+            "{{\"seq\":{},\"ts\":{},\"session\":{},\"event\":{},\"action\":{},\"actor\":{},\"detail\":{},\"prev\":{}}}",
+            e["seq"],
+            e["ts"],
+            e["session"],
+            e["event"],
+            e["action"],
+            e["actor"],
+            e["detail"],
+            e["prev"]
+        );
+        let hash: String = <sha2::Sha256 as sha2::Digest>::digest(canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        out.push_str(&canonical[..canonical.len() - 1]);
+        out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+        prev = hash;
+    }
+    repo.write(".ai_context/deploy-session/audit.jsonl", &out);
+}

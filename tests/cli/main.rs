@@ -18,6 +18,7 @@ mod init;
 mod plan;
 mod rules;
 mod safety;
+mod signing;
 mod status;
 mod walk;
 
