@@ -64,11 +64,16 @@ pub struct TrailIndex {
     /// Each seal: its session, its own seq, the sealed line's seq and
     /// hash, and the armored signature.
     seals: Vec<(String, u64, u64, String, String)>,
+    /// Each join recorded, with the seq of its event.
+    joins: Vec<(u64, crate::session::joins::Join)>,
 }
 
 impl TrailIndex {
     fn visit(&mut self, e: &Event, end: u64) {
         self.lines.push((e.hash.clone(), end));
+        if let Some(join) = crate::session::joins::Join::of(e) {
+            self.joins.push((e.seq, join));
+        }
         if e.event == "session_sealed"
             && let Some(EventKind::SessionSealed {
                 seq,
@@ -158,6 +163,17 @@ pub fn verify(paths: &RepoPaths, allowed: &AllowedSigners) -> Result<Report> {
         archive_anchor(paths, &dir, &index, &mut anchors, &mut covered);
     }
     git_anchors(paths, &mut anchors, &mut covered);
+    for (seq, join) in &index.joins {
+        let problem = join.read(paths).err().map(|e| format!("{e:#}"));
+        anchors.push(check(
+            format!("joined trail {} (seq {seq})", join.file),
+            problem,
+            format!(
+                "{} lines kept verbatim, chained from the other job's seq {} to the head the join recorded",
+                join.events, join.after_seq
+            ),
+        ));
+    }
     Ok(Report {
         chain,
         anchors,

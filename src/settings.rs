@@ -167,6 +167,22 @@ impl Settings {
         Ok((store, backup))
     }
 
+    /// Takes the writers' lock with the built-in protocols and no config
+    /// (`init --force`, which may be replacing a config that does not
+    /// load), so what it writes is recorded in the audit trail.
+    pub fn open_store_builtin(&self) -> Result<Store> {
+        let config = Config::default();
+        let ctx = session::Context {
+            paths: self.paths.clone(),
+            protocols: Arc::new(protocol::builtin()?),
+            config: Arc::new(config.clone()),
+            redactor: self.redactor(&config),
+            actor: self.actor(None),
+            signer: None,
+        };
+        Store::open(ctx, self.lock_timeout, &self.command_line)
+    }
+
     fn store_context(
         &self,
         by: Option<&str>,

@@ -38,9 +38,9 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
     // Replacing files takes the writers' lock and is refused mid-session:
     // `init --force` in the middle of a `start` would pull the master state
     // and the config out from under it.
-    let _lock = if args.force {
-        let lock = crate::session::lock::acquire(&s.paths.lock(), s.lock_timeout, &s.command_line)?;
-        if let Some(open) = crate::session::read_only(&s.paths)?.session {
+    let mut store = if args.force {
+        let store = s.open_store_builtin()?;
+        if let Some(open) = store.session() {
             return Err(crate::error::InputError::usage(format!(
                 "--force: session {} is open; its master state and config are in use",
                 open.id
@@ -48,7 +48,7 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
             .with_hint("finish it (`deploy-session end`) or close it (`deploy-session abort --reason ...`) first")
             .into());
         }
-        Some(lock)
+        Some(store)
     } else {
         None
     };
@@ -68,6 +68,17 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
             .then(|| fsio::keep_numbered_backup(&target))
             .transpose()?;
         fsio::write_atomic(&target, text.as_bytes())?;
+        // A replacement is recorded (who, what, where the old one went):
+        // the trail holds every master-state and config write.
+        if let (Some(store), Some(old)) = (store.as_mut(), &backup) {
+            let why = format!(
+                "init --force replaced {rel}; the previous one is kept as {}",
+                s.paths.shown(old).display()
+            );
+            let sha256 =
+                crate::audit::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            store.record_anywhere(crate::session::EventKind::MasterStateWritten { why, sha256 })?;
+        }
         let verb = if exists { "replaced" } else { "created " };
         let note = backup
             .map(|b| format!(" (previous kept as {})", s.paths.shown(&b).display()))

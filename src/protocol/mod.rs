@@ -33,8 +33,7 @@ pub fn load(paths: &RepoPaths) -> Result<(ProtocolSet, Config), InputErrors> {
     }
 }
 
-/// The built-in protocols alone.
-#[cfg(test)]
+/// The built-in protocols alone (no config).
 pub fn builtin() -> Result<ProtocolSet, InputErrors> {
     resolve::resolve(
         templates::builtin()?,

@@ -226,10 +226,57 @@ fn sealed_entry(file: &mut std::fs::File, seal: &Seal) -> Result<(HistoryEntry, 
     }
 }
 
+/// Finishes a close a kill cut short: the trail sealed a session (its
+/// `session_closed` line is durable) but the index line after it was never
+/// written. Cheap when nothing is missing (the index's last line only);
+/// otherwise the index is written again from the trail's seals — but only
+/// when what it holds is a prefix of that, so a forged index is left for
+/// the readers to refuse, never silently replaced. Returns whether it
+/// wrote.
+pub fn catch_up(paths: &RepoPaths, state: &StateFile) -> Result<bool> {
+    let Some(sealed) = &state.sealed else {
+        return Ok(false);
+    };
+    let path = paths.archive_root().join("index.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let last_seq = text
+        .lines()
+        .next_back()
+        .and_then(|l| serde_json::from_str::<HistoryEntry>(l).ok())
+        .and_then(|e| e.seal.map(|s| s.seq));
+    if last_seq == Some(sealed.seq) {
+        return Ok(false);
+    }
+    let complete = rebuilt_text(paths)?;
+    if !complete.starts_with(&text) || complete == text {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(paths.archive_root())?;
+    crate::fsio::write_atomic(&path, complete.as_bytes())?;
+    Ok(true)
+}
+
 /// Writes the index again from the trail's seals (`audit rebuild`),
 /// keeping a differing old one as a numbered backup; returns how many
 /// sessions it lists and that backup.
 pub fn rebuild(paths: &RepoPaths) -> Result<(usize, Option<std::path::PathBuf>)> {
+    let text = rebuilt_text(paths)?;
+    let sessions = text.lines().count();
+    let path = paths.archive_root().join("index.jsonl");
+    let old = std::fs::read(&path).ok();
+    let backup = match &old {
+        Some(bytes) if bytes != text.as_bytes() => Some(crate::fsio::keep_numbered_backup(&path)?),
+        _ => None,
+    };
+    if old.as_deref() != Some(text.as_bytes()) && (sessions > 0 || old.is_some()) {
+        std::fs::create_dir_all(paths.archive_root())?;
+        crate::fsio::write_atomic(&path, text.as_bytes())?;
+    }
+    Ok((sessions, backup))
+}
+
+/// The index as the trail's seals give it.
+fn rebuilt_text(paths: &RepoPaths) -> Result<String> {
     let trail = match std::fs::read(paths.audit()) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -239,7 +286,6 @@ pub fn rebuild(paths: &RepoPaths) -> Result<(usize, Option<std::path::PathBuf>)>
     };
     let mut text = String::new();
     let mut offset = 0u64;
-    let mut sessions = 0;
     for raw in trail.split_inclusive(|&b| b == b'\n') {
         let at = offset;
         offset += raw.len() as u64;
@@ -262,20 +308,9 @@ pub fn rebuild(paths: &RepoPaths) -> Result<(usize, Option<std::path::PathBuf>)>
             });
             text.push_str(&serde_json::to_string(&entry)?);
             text.push('\n');
-            sessions += 1;
         }
     }
-    let path = paths.archive_root().join("index.jsonl");
-    let old = std::fs::read(&path).ok();
-    let backup = match &old {
-        Some(bytes) if bytes != text.as_bytes() => Some(crate::fsio::keep_numbered_backup(&path)?),
-        _ => None,
-    };
-    if old.as_deref() != Some(text.as_bytes()) && (sessions > 0 || old.is_some()) {
-        std::fs::create_dir_all(paths.archive_root())?;
-        crate::fsio::write_atomic(&path, text.as_bytes())?;
-    }
-    Ok((sessions, backup))
+    Ok(text)
 }
 
 /// Appends an entry (fsynced).

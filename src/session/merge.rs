@@ -1,11 +1,10 @@
 //! Joins the session state of CI jobs that ran in parallel (work.2 and
 //! work.3 on two runners). Each job starts from the same trail and appends
 //! its own events; `merge` finds where the other job's trail forked from
-//! ours, appends its new events after ours (re-chained, with their own
-//! times and actors, then a `session_merged` event naming the other trail's
-//! head), and carries over the files those events say it wrote. Two jobs
-//! that both wrote the same file cannot be joined: that is refused, and
-//! nothing is changed.
+//! ours, keeps its new lines verbatim as a joined trail (`session::joins`)
+//! anchored by a `trail_joined` event, and carries over the files those
+//! events say it wrote. Two jobs that both wrote the same file cannot be
+//! joined: that is refused, and nothing is changed.
 
 use super::{EventKind, Store};
 use crate::audit::{self, Event, JournalPos};
@@ -40,8 +39,9 @@ pub fn merge(store: &mut Store, other: &Path) -> Result<Merged> {
         ))
         .into());
     }
+    let paths = store.ctx().paths.clone();
     let theirs = read_trail(&other_trail)?;
-    let ours = read_trail(&store.ctx().paths.audit())?;
+    let ours = read_trail(&paths.audit())?;
     let fork = ours
         .iter()
         .zip(&theirs)
@@ -53,26 +53,36 @@ pub fn merge(store: &mut Store, other: &Path) -> Result<Merged> {
         ))
         .into());
     }
-    // A merge interrupted half way is finished by running it again: events
-    // already appended here (same time, actor and content) are not
-    // appended twice, and files already equal are not copied.
-    let their_keys: BTreeSet<String> = theirs[fork..].iter().map(key).collect();
-    let our_keys: BTreeSet<String> = ours[fork..].iter().map(key).collect();
-    let ours_own: Vec<Event> = ours[fork..]
+    // Every line this trail has, its own or joined before: their lines up
+    // to the first unknown one are here already (a merge repeated, or a
+    // job that went on after an earlier merge).
+    let ours_all = super::joins::expand(&paths, ours.clone())?;
+    let known: BTreeSet<&str> = ours_all.iter().map(|e| e.hash.as_str()).collect();
+    let here = theirs
         .iter()
-        .filter(|e| !their_keys.contains(&key(e)))
+        .take_while(|e| known.contains(e.hash.as_str()))
+        .count();
+    let new = &theirs[here..];
+    if let Some(e) = new.iter().find(|e| known.contains(e.hash.as_str())) {
+        return Err(InputError::usage(format!(
+            "{shown}: its trail is not a continuation of what was joined here (seq {} is known, lines before it are not)",
+            e.seq
+        ))
+        .into());
+    }
+    let new_refs: Vec<&Event> = new.iter().collect();
+    check_same_session(store, &new_refs, &shown)?;
+    let their_hashes: BTreeSet<&str> = theirs.iter().map(|e| e.hash.as_str()).collect();
+    let ours_own: Vec<Event> = ours_all[fork.min(ours_all.len())..]
+        .iter()
+        .filter(|e| !their_hashes.contains(e.hash.as_str()))
         .cloned()
         .collect();
-    let new: Vec<&Event> = theirs[fork..]
-        .iter()
-        .filter(|e| !our_keys.contains(&key(e)))
-        .collect();
-    check_same_session(store, &new, &shown)?;
     let copies = files_to_copy(&ours_own, &theirs[fork..], &shown)?;
-    for e in &new {
-        store.import(e)?;
+    if !new.is_empty() {
+        join_verbatim(store, &other_trail, &shown, here, new)?;
     }
-    let root = store.ctx().paths.root().to_path_buf();
+    let root = paths.root().to_path_buf();
     let mut merged = Merged {
         from: other.to_path_buf(),
         events: new.len() as u64,
@@ -87,34 +97,39 @@ pub fn merge(store: &mut Store, other: &Path) -> Result<Merged> {
             merged.files.push(rel);
         }
     }
-    copy_missing_logs(other, &store.ctx().paths.store())?;
-    if !new.is_empty() {
-        store.record(
-            None,
-            EventKind::SessionMerged {
-                from: shown,
-                events: merged.events,
-                fork_seq: fork as u64,
-                head: theirs.last().map(|e| e.hash.clone()).unwrap_or_default(),
-            },
-        )?;
-    }
+    copy_missing_logs(other, &paths.store())?;
     store.sync_audit()?;
     Ok(merged)
 }
 
-/// What makes an event the same event in two trails (seq and hashes differ
-/// once re-chained).
-fn key(e: &Event) -> String {
-    format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        e.ts,
-        e.session,
-        e.event,
-        e.action.as_deref().unwrap_or(""),
-        e.actor,
-        e.detail
-    )
+/// Keeps the other trail's lines from index `from` on, byte for byte, in a
+/// joined file, and records the join.
+fn join_verbatim(
+    store: &mut Store,
+    other_trail: &Path,
+    shown: &str,
+    from: usize,
+    new: &[Event],
+) -> Result<()> {
+    let paths = store.ctx().paths.clone();
+    let text = std::fs::read_to_string(other_trail)
+        .with_context(|| format!("cannot read {}", other_trail.display()))?;
+    let lines: String = text.lines().skip(from).map(|l| format!("{l}\n")).collect();
+    let head = new.last().map(|e| e.hash.clone()).unwrap_or_default();
+    let file = super::joins::file_name(&head);
+    let dir = super::joins::dir(&paths);
+    std::fs::create_dir_all(&dir)?;
+    crate::fsio::write_atomic(&dir.join(&file), lines.as_bytes())?;
+    let first = &new[0];
+    let join = EventKind::TrailJoined {
+        from: shown.to_string(),
+        file,
+        after_seq: first.seq - 1,
+        after_hash: first.prev.clone(),
+        events: new.len() as u64,
+        head,
+    };
+    store.join(join, new)
 }
 
 /// Every event of a trail, its chain checked.

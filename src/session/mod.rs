@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod history;
+pub mod joins;
 pub mod lock;
 pub mod merge;
 pub mod model;
@@ -98,7 +99,7 @@ fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Ta
     let (mut state, fp) = read_state_file(&paths.state(), &shown)?;
     let tail = audit::read_tail(&paths.audit(), &state.journal)?;
     let on_disk = (fp.is_some()).then(|| state.clone());
-    replay(&mut state, &tail.events);
+    replay(&mut state, &joins::expand(paths, tail.events.clone())?);
     if let Some(id) = state.session.as_ref().map(|s| s.id.clone())
         && let Err(why) = check_session_id(&id)
     {
@@ -117,7 +118,7 @@ fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Ta
     }
     if let Some(fp) = &fp
         && let Some(on_disk) = &on_disk
-        && let Some(why) = views::snapshot_problem(&paths.audit(), on_disk, fp, &tail)
+        && let Some(why) = views::snapshot_problem(paths, on_disk, fp, &tail)
     {
         return Err(views::mismatch_error(&shown, &why));
     }
@@ -203,6 +204,11 @@ impl Store {
     pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
         let lock = Self::lock_and_clean(&ctx, lock_timeout, command)?;
         let (state, fp, tail) = load_state(&ctx.paths)?;
+        if history::catch_up(&ctx.paths, &state)? {
+            tracing::info!(
+                "the history index was missing a session a killed `end` closed; written from the trail"
+            );
+        }
         Self::with_state(ctx, lock, state, fp, tail)
     }
 
@@ -217,7 +223,7 @@ impl Store {
         let lock = Self::lock_and_clean(&ctx, lock_timeout, command)?;
         let tail = audit::read_tail(&ctx.paths.audit(), &audit::JournalPos::default())?;
         let mut state = StateFile::default();
-        replay(&mut state, &tail.events);
+        replay(&mut state, &joins::expand(&ctx.paths, tail.events.clone())?);
         let old = ctx.paths.state();
         let backup = match std::fs::symlink_metadata(&old) {
             Ok(_) => {
@@ -420,26 +426,15 @@ impl Store {
         Ok(())
     }
 
-    /// Appends an event recorded elsewhere (another CI job's trail) with its
-    /// own time, actor and detail, chained onto this trail.
-    pub fn import(&mut self, e: &Event) -> Result<()> {
-        let detail = serde_json::to_string(&e.detail)?;
-        let (seq, hash) = self.writer.append_parts(
-            &e.ts,
-            &e.session,
-            &e.event,
-            e.action.as_deref(),
-            &e.actor,
-            &detail,
-        )?;
-        let mut applied = e.clone();
-        applied.seq = seq;
-        applied.hash = hash;
-        if let Some(kind) = EventKind::from_event(&applied) {
-            self.state.apply(&applied, &kind);
+    /// Joins another job's lines (already written verbatim to their
+    /// joined file): records the join, then applies them as a replay will.
+    pub fn join(&mut self, join: EventKind, lines: &[Event]) -> Result<()> {
+        self.record(None, join)?;
+        for e in lines {
+            if let Some(kind) = EventKind::from_event(e) {
+                self.state.apply(e, &kind);
+            }
         }
-        self.state.journal = self.writer.pos().clone();
-        self.unchanged = false;
         Ok(())
     }
 

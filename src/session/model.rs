@@ -424,6 +424,17 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position: Option<u64>,
     },
+    /// Another job's lines, kept verbatim in `joined/<file>`: they follow
+    /// the line `after_seq`/`after_hash` of that job's trail and end at
+    /// `head` (see `session::joins`).
+    TrailJoined {
+        from: String,
+        file: String,
+        after_seq: u64,
+        after_hash: String,
+        events: u64,
+        head: String,
+    },
     /// A key holder's signature over the line that closed the session (its
     /// seq and hash, so every line before it): `signing::seal_message`.
     SessionSealed {
@@ -711,6 +722,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),
         EventKind::SessionMerged { .. }
+        | EventKind::TrailJoined { .. }
         | EventKind::SessionSealed { .. }
         | EventKind::SnapshotTaken { .. }
         | EventKind::MasterStateWritten { .. } => {}

@@ -13,7 +13,7 @@ use std::path::Path;
 /// Why a state.json does not answer to the trail, naming the first thing
 /// that disagrees; `None` when it does.
 pub fn snapshot_problem(
-    trail: &Path,
+    paths: &crate::paths::RepoPaths,
     state: &StateFile,
     fingerprint: &str,
     tail: &Tail,
@@ -34,7 +34,7 @@ pub fn snapshot_problem(
     if sha == fingerprint && serial == state.serial {
         return None;
     }
-    let rebuilt = rebuild_at(trail, &state.journal, state.serial);
+    let rebuilt = rebuild_at(paths, &state.journal, state.serial);
     let difference = rebuilt
         .ok()
         .and_then(|r| first_difference(&to_value(&r), &to_value(state), String::new()));
@@ -60,13 +60,19 @@ pub fn mismatch_error(shown: &Path, why: &str) -> anyhow::Error {
 /// The state the trail gives at `pos`, with `serial` (what the snapshot
 /// there should hold). Reads the whole trail: only on the error path and in
 /// `audit rebuild`.
-pub fn rebuild_at(trail: &Path, pos: &JournalPos, serial: u64) -> anyhow::Result<StateFile> {
+pub fn rebuild_at(
+    paths: &crate::paths::RepoPaths,
+    pos: &JournalPos,
+    serial: u64,
+) -> anyhow::Result<StateFile> {
+    let trail = &paths.audit();
     let all = audit::read_tail(trail, &JournalPos::default())?;
     let events: Vec<Event> = all
         .events
         .into_iter()
         .take_while(|e| e.seq <= pos.seq)
         .collect();
+    let events = super::joins::expand(paths, events)?;
     let mut state = StateFile {
         serial,
         ..StateFile::default()

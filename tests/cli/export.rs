@@ -395,12 +395,27 @@ fn an_exported_gitlab_pipeline_carries_one_session_through_its_jobs() {
     let audit = last.audit();
     let merged: Vec<&serde_json::Value> = audit
         .iter()
-        .filter(|e| e["event"] == "session_merged")
+        .filter(|e| e["event"] == "trail_joined")
         .collect();
     assert_eq!(merged.len(), 1, "work-3's branch merged once");
     assert!(merged[0]["detail"]["events"].as_u64().unwrap() > 5);
+    // Kept verbatim, not re-chained: the joined lines are the other job's
+    // own, each with its own seq and hash, checked against the join.
+    let joined = last.read(&format!(
+        ".ai_context/deploy-session/joined/{}",
+        merged[0]["detail"]["file"].as_str().unwrap()
+    ));
+    assert_eq!(
+        joined.lines().count() as u64,
+        merged[0]["detail"]["events"].as_u64().unwrap()
+    );
     let verify = run(last.cmd(["audit", "verify"]));
     assert_eq!(verify.code, 0, "{}", verify.stderr);
+    assert!(
+        verify.stdout.contains("✓ anchor joined trail"),
+        "{}",
+        verify.stdout
+    );
     // And the session ends there like any other.
     let r = run(last.cmd(end_waiving_args(&[])));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);

@@ -38,6 +38,35 @@ fn finished_session() -> &'static Repo {
     })
 }
 
+/// A repo whose session joined a parallel job's trail (`merge`).
+fn joined_session() -> &'static Repo {
+    static REPO: OnceLock<Repo> = OnceLock::new();
+    REPO.get_or_init(|| {
+        let config = run_all(&start_manual_ids(), "echo ok");
+        let a = Repo::ready(&config);
+        assert_eq!(run(a.cmd(["start", "--stage", "start.1"])).code, 0);
+        let b = a.copy();
+        assert_eq!(run(b.cmd(["start", "--stage", "start.2"])).code, 0);
+        let theirs = b.path().join(".ai_context");
+        let r = run(a.cmd(["merge".as_ref(), theirs.as_os_str()]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        a
+    })
+}
+
+/// The joined file of a joined session.
+fn joined_file(repo: &Repo) -> String {
+    let join = repo
+        .audit()
+        .into_iter()
+        .find(|e| e["event"] == "trail_joined")
+        .unwrap();
+    format!(
+        ".ai_context/deploy-session/joined/{}",
+        join["detail"]["file"].as_str().unwrap()
+    )
+}
+
 fn session_id(repo: &Repo) -> String {
     let index = repo.read(INDEX);
     let line: serde_json::Value = serde_json::from_str(index.lines().last().unwrap()).unwrap();
@@ -308,6 +337,40 @@ fn table() -> Vec<Forgery> {
             writes_nothing: true,
         },
         Forgery {
+            what: "joined trail: another job's line edited",
+            base: joined_session,
+            forge: |r| {
+                let f = joined_file(r);
+                let text = r
+                    .read(&f)
+                    .replacen("\"actor\":\"", "\"actor\":\"Mallory, for ", 1);
+                assert_ne!(text, r.read(&f));
+                r.write(&f, &text);
+            },
+            command: &["audit", "verify"],
+            code: 1,
+            says: &[
+                "✗ anchor joined trail",
+                ".ai_context/deploy-session/joined/",
+                "does not match its hash",
+            ],
+            writes_nothing: true,
+        },
+        Forgery {
+            what: "joined trail: its last line dropped",
+            base: joined_session,
+            forge: |r| {
+                let f = joined_file(r);
+                let text = r.read(&f);
+                let lines: Vec<&str> = text.lines().collect();
+                r.write(&f, &(lines[..lines.len() - 1].join("\n") + "\n"));
+            },
+            command: &["audit", "verify"],
+            code: 1,
+            says: &["✗ anchor joined trail", "the join recorded"],
+            writes_nothing: true,
+        },
+        Forgery {
             what: "trail: a correctly chained line appended after the last anchor (no key: not caught, reported as unanchored)",
             base: finished_session,
             forge: |r| {
@@ -399,4 +462,29 @@ fn audit_rebuild_writes_the_views_again_from_the_trail_and_keeps_the_old() {
         index,
         "the index is the trail's seals"
     );
+}
+
+/// A kill between a session's seal and its index line leaves the index one
+/// line short: the next writer finishes it from the trail. An index that is
+/// not a prefix of what the trail gives (a forgery) is never "repaired":
+/// readers refuse it.
+#[test]
+fn the_next_writer_completes_an_index_a_kill_cut_short_but_never_a_forged_one() {
+    let repo = finished_session().copy();
+    let index = repo.read(INDEX);
+    repo.write(INDEX, "");
+    assert_eq!(run(repo.cmd(["history"])).code, 2, "a reader refuses");
+    let r = run(repo.cmd(["start", "--new-session"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(repo.read(INDEX), index, "the writer finished the close");
+    assert_eq!(run(repo.cmd(["history"])).code, 0);
+
+    let forged = finished_session().copy();
+    let text = forged
+        .read(INDEX)
+        .replacen("\"deployments\":0", "\"deployments\":7", 1);
+    forged.write(INDEX, &text);
+    assert_eq!(run(forged.cmd(["start", "--new-session"])).code, 0);
+    assert_eq!(forged.read(INDEX), text, "left as it is");
+    assert_eq!(run(forged.cmd(["history"])).code, 2);
 }

@@ -78,6 +78,22 @@ fn init_force_keeps_a_backup_first() {
         r.stderr
             .contains("previous kept as .ai_context/framework_progress.md.bak")
     );
+    // The replacement is in the audit trail, outside any session, with who.
+    let write = repo
+        .audit()
+        .into_iter()
+        .find(|e| e["event"] == "master_state_written")
+        .expect("init --force is recorded");
+    assert_eq!(write["session"], "");
+    assert_eq!(write["actor"], "Test Operator <operator@example.com>");
+    assert!(
+        write["detail"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("init --force replaced .ai_context/framework_progress.md; the previous one is kept as .ai_context/framework_progress.md.bak"),
+        "{write}"
+    );
+    assert_eq!(run(repo.cmd(["audit", "verify"])).code, 0);
 }
 
 /// A second `--force` keeps the first backup and numbers the next one.
