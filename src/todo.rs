@@ -15,11 +15,7 @@ pub struct TodoFile;
 
 impl DerivedView for TodoFile {
     fn refresh(&mut self, ctx: &Context, session: Option<&Session>, durable: bool) -> Result<()> {
-        let list = build(&ctx.protocols, session);
-        let mut value = serde_json::to_value(&list)?;
-        ctx.redactor.mask_json(&mut value);
-        let mut bytes = serde_json::to_vec_pretty(&value)?;
-        bytes.push(b'\n');
+        let bytes = render(&ctx.protocols, session, &ctx.redactor)?;
         let path = ctx.paths.todos();
         if durable {
             crate::fsio::write_atomic(&path, &bytes)
@@ -29,6 +25,21 @@ impl DerivedView for TodoFile {
             crate::fsio::write_atomic_fast(&path, &bytes)
         }
     }
+}
+
+/// The bytes of `todos.json` for `session`: what every refresh writes, and
+/// what `audit verify` compares the file with.
+pub fn render(
+    protocols: &crate::protocol::ProtocolSet,
+    session: Option<&Session>,
+    redactor: &crate::redact::Redactor,
+) -> Result<Vec<u8>> {
+    let list = build(protocols, session);
+    let mut value = serde_json::to_value(&list)?;
+    redactor.mask_json(&mut value);
+    let mut bytes = serde_json::to_vec_pretty(&value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// `todo --format todowrite`: exactly TodoWrite's input.

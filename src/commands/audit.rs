@@ -10,7 +10,10 @@ use anyhow::Result;
 pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     let path = s.paths.audit();
     let allowed = s.allowed_signers(args.allowed_signers.as_deref())?;
-    let report = crate::anchors::verify(&s.paths, &allowed)?;
+    let mut report = crate::anchors::verify(&s.paths, &allowed)?;
+    if let Some(view) = todo_view(s) {
+        report.anchors.push(view);
+    }
     let v = &report.chain;
     let ok = report.ok();
     let shown = s.paths.shown(&path).display().to_string();
@@ -83,6 +86,27 @@ pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
+    })
+}
+
+/// The todo list checked as a view: it must be what the trail's state
+/// renders (an assistant reads it; the tool never does). `None` when there
+/// is no list, or no state to compare it with.
+fn todo_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
+    let path = s.paths.todos();
+    let on_disk = std::fs::read(&path).ok()?;
+    let (set, config) = crate::protocol::load(&s.paths).ok()?;
+    let state = crate::session::read_only(&s.paths).ok()?;
+    let want = crate::todo::render(&set, state.session.as_ref(), &s.redactor(&config)).ok()?;
+    let ok = want == on_disk;
+    Some(crate::anchors::AnchorCheck {
+        anchor: format!("view {}", s.paths.shown(&path).display()),
+        ok,
+        detail: if ok {
+            "the list the trail's state gives".into()
+        } else {
+            "differs from the list the trail's state gives (edited?); `deploy-session audit rebuild` writes it again".into()
+        },
     })
 }
 

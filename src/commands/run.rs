@@ -567,10 +567,15 @@ fn print_summary(
                     p.out(format!("  {} {}: {}", a.id, shown(&a.title), shown(&rec.message.unwrap_or_default())));
                 }
             }
-            let skippable = set.get(protocol).actions().any(|a| {
-                sess.status_of(&a.id) == session::ActionStatus::Failed && !matches!(a.kind, Kind::Builtin(_) | Kind::Approval(_))
-            });
-            let skip = if skippable { " (`deploy-session skip ID --reason ...` passes one by)" } else { "" };
+            let failed = |a: &&crate::protocol::Action| sess.status_of(&a.id) == session::ActionStatus::Failed;
+            let actions: Vec<_> = set.get(protocol).actions().filter(failed).collect();
+            let skip = if actions.iter().any(|a| !a.kind.is_validation() && !matches!(a.kind, Kind::Approval(_))) {
+                " (`deploy-session skip ID --reason ...` passes one by)"
+            } else if actions.iter().any(|a| matches!(a.kind, Kind::Check(_))) {
+                " (a validation of deploy-session's is passed by only as a named override: `deploy-session skip ID --override --by NAME --reason ...`)"
+            } else {
+                ""
+            };
             p.out(format!("Fix the cause, then run `deploy-session {protocol}` again: failed automated steps run again{skip}."));
         }
         Outcome::Interrupted => p.out(format!(

@@ -162,6 +162,22 @@ fn table() -> Vec<Forgery> {
             writes_nothing: true,
         },
         Forgery {
+            what: "todos.json: an item marked completed by hand",
+            base: open_session,
+            forge: |r| {
+                let text = r.read(".ai_context/todos.json").replacen(
+                    "\"status\": \"pending\"",
+                    "\"status\": \"completed\"",
+                    1,
+                );
+                r.write(".ai_context/todos.json", &text);
+            },
+            command: &["audit", "verify"],
+            code: 1,
+            says: &["✗ anchor view .ai_context/todos.json", "audit rebuild"],
+            writes_nothing: true,
+        },
+        Forgery {
             what: "history index: an invented session appended",
             base: finished_session,
             forge: |r| {
