@@ -146,6 +146,52 @@ pub fn config_errors_are_located(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The masker's promise on any bytes: a secret (taken from the input)
+/// printed into any stream (the rest of the input) — plain or base64 at the
+/// alignment the input picks — and fed in any chunks never comes out
+/// whole. `Err` names the broken promise.
+pub fn masking_hides_the_secret(data: &[u8]) -> Result<(), String> {
+    use base64::Engine as _;
+    let [len, at, shift, chunk, rest @ ..] = data else {
+        return Ok(());
+    };
+    let n = (*len as usize % 24) + 3;
+    if rest.len() < n {
+        return Ok(());
+    }
+    let Ok(secret) = std::str::from_utf8(&rest[..n]) else {
+        return Ok(());
+    };
+    if secret.trim().len() < 3 || secret.contains(['\r', '\0']) {
+        return Ok(());
+    }
+    let noise = &rest[n..];
+    let cut = (*at as usize).min(noise.len());
+    let prefix = &b"tok=:"[..(*shift as usize % 3)];
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode([prefix, secret.as_bytes()].concat());
+    let mut stream = noise[..cut].to_vec();
+    stream.extend_from_slice(secret.as_bytes());
+    stream.push(b' ');
+    stream.extend_from_slice(encoded.as_bytes());
+    stream.extend_from_slice(&noise[cut..]);
+    let redactor = crate::redact::Redactor::new([secret]);
+    let mut masker = redactor.stream();
+    let mut out = Vec::new();
+    for part in stream.chunks((*chunk as usize).max(1)) {
+        out.extend(masker.push(part));
+    }
+    out.extend(masker.flush());
+    let text = out.join("\n");
+    if text.contains(secret) {
+        return Err(format!("the secret {secret:?} came out: {text:?}"));
+    }
+    if text.contains(&encoded[4..encoded.len().saturating_sub(4).max(4)]) && encoded.len() > 12 {
+        return Err(format!("its base64 {encoded:?} came out: {text:?}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +213,17 @@ mod tests {
         assert_eq!(master_state_round_trip(master), Ok(()));
         assert_eq!(master_state_round_trip(b"\xff\xfe garbage"), Ok(()));
         assert_eq!(config_errors_are_located("actions:\n  x: [\n"), Ok(()));
+        let mut masking = vec![12, 5, 1, 3];
+        masking.extend_from_slice(b"Zq9-SECRET-7xWsome noise around it\nand more");
+        assert_eq!(masking_hides_the_secret(&masking), Ok(()));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+        /// The fuzz target's promise, in every `cargo test`.
+        #[test]
+        fn masking_hides_the_secret_on_any_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            proptest::prop_assert_eq!(masking_hides_the_secret(&data), Ok(()));
+        }
     }
 }

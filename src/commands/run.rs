@@ -116,7 +116,11 @@ fn execute(
             say(
                 s,
                 json_out,
-                format!("waived gate {} ({by}): {reason}", gate.as_str()),
+                // Echoed as recorded: masked, and shown, never obeyed.
+                ci.redactor.mask(&crate::ui::visible(&format!(
+                    "waived gate {} ({by}): {reason}",
+                    gate.as_str()
+                ))),
             );
         }
         store.sync_audit()?;

@@ -80,13 +80,19 @@ fn runtime_values_are_data_never_code() {
 #[test]
 fn a_secret_appears_nowhere() {
     let secret = "s3cr3t-Value-0123456789";
-    let config = r#"secrets: [DEPLOY_TOKEN]
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACCzPq7zfqLffKoBDe/eo04kH2XxtSmk9D7RQyf1xUqrYgAAAJgAIAxdACAM\n-----END OPENSSH PRIVATE KEY-----";
+    let config = r#"secrets: [DEPLOY_TOKEN, DEPLOY_KEY]
 actions:
   start.2.1:
     run: |
       echo "whole: $DEPLOY_TOKEN"
       printf '%s' "$${DEPLOY_TOKEN%????????????}"; sleep 0.05; printf '%s\n' "$${DEPLOY_TOKEN#???????????}"
       printf '%s' "$DEPLOY_TOKEN" | base64
+      printf 'tok=%s' "$DEPLOY_TOKEN" | base64
+      printf 'Basic %s\n' "$(printf 'user:%s' "$DEPLOY_TOKEN" | base64)"
+      printf '%080d%s%080d' 0 "$DEPLOY_TOKEN" 0 | base64 -w 76
+      echo "key follows:"; printf '%s\n' "$DEPLOY_KEY"
+      printf '%s\n' "$DEPLOY_KEY" | sed 's/^/    /'
       echo "to stderr: $DEPLOY_TOKEN" >&2
   start.2.2:
     run: echo "failing with $DEPLOY_TOKEN" >&2; exit 1
@@ -94,6 +100,7 @@ actions:
     let repo = Repo::ready(config);
     let mut c = repo.std_cmd(["start", "--format", "json", "--junit", "junit.xml"]);
     c.env("DEPLOY_TOKEN", secret)
+        .env("DEPLOY_KEY", key)
         .env("CI", "true")
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", repo.path().join("summary.md"));
@@ -112,7 +119,7 @@ actions:
         vec!["audit", "log", "--format", "json"],
     ] {
         let mut c = repo.std_cmd(&args);
-        c.env("DEPLOY_TOKEN", secret);
+        c.env("DEPLOY_TOKEN", secret).env("DEPLOY_KEY", key);
         let r = run(assert_cmd::Command::from_std(c));
         outputs.push((format!("{args:?}"), r.stdout + &r.stderr));
     }
@@ -123,13 +130,18 @@ actions:
         ));
     }
     let mut checked = 0;
+    let key_body = "QyNTUxOQAAACCzPq7zfqLffKoBDe";
     for (name, text) in &outputs {
-        for needle in [secret, b64.as_str()] {
+        for needle in [secret, b64.as_str(), key_body] {
             assert!(
                 !text.contains(needle),
                 "{name} contains the secret ({needle})"
             );
         }
+        assert!(
+            !base64_hides(text, secret),
+            "{name} holds the secret base64-encoded (shifted or wrapped)"
+        );
         checked += 1;
     }
     assert!(
@@ -138,7 +150,7 @@ actions:
     );
     assert!(repo.read("summary.md").contains("start.2.2"));
     eprintln!(
-        "secrets: {checked} outputs and files searched, the secret (whole, split across writes, base64, on stderr) found in none"
+        "secrets: {checked} outputs and files searched, the secrets (whole, split across writes, base64 at every alignment and wrapped at 76, HTTP Basic, a PEM key whole and indented, on stderr) found in none"
     );
 }
 
@@ -225,4 +237,54 @@ fn recorded_text_reaches_terminals_and_assistants_escaped() {
     eprintln!(
         "hostile text: {places} human and assistant outputs escaped it; JSON kept it verbatim"
     );
+}
+
+/// Whether `text` holds `secret` base64-encoded at any alignment, in either
+/// alphabet, wrapped or not: every run of base64 characters (line breaks
+/// removed) is decoded from each of its first four offsets.
+fn base64_hides(text: &str, secret: &str) -> bool {
+    use base64::Engine as _;
+    let flat: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    flat.split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_".contains(c)))
+        .filter(|r| r.len() >= 8)
+        .any(|run| {
+            (0..4).any(|off| {
+                let tail = &run[off.min(run.len())..];
+                let whole = &tail[..tail.len() / 4 * 4];
+                [
+                    &base64::engine::general_purpose::STANDARD,
+                    &base64::engine::general_purpose::URL_SAFE,
+                ]
+                .iter()
+                .any(|e| {
+                    e.decode(whole)
+                        .is_ok_and(|d| d.windows(secret.len()).any(|w| w == secret.as_bytes()))
+                })
+            })
+        })
+}
+
+/// `end --waive ... --reason` echoes the reason: masked like everything
+/// else.
+#[test]
+fn a_waiver_reason_holding_a_secret_is_masked() {
+    let secret = "s3cr3t-Value-0123456789";
+    let mut ids = start_manual_ids();
+    ids.extend(work_ids());
+    let config = format!("secrets: [DEPLOY_TOKEN]\n{}", run_all(&ids, "echo done"));
+    let repo = Repo::ready(&config);
+    assert_eq!(run(repo.cmd(["start"])).code, 0);
+    assert_eq!(run(repo.cmd(["work"])).code, 0);
+    let reason = format!("see {secret}");
+    let mut args = end_waiving_args(&[]);
+    let at = args.iter().position(|a| *a == "--reason").unwrap();
+    args[at + 1] = &reason;
+    let mut c = repo.std_cmd(&args);
+    c.env("DEPLOY_TOKEN", secret);
+    let r = run(assert_cmd::Command::from_std(c));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("waived gate reliability"), "{all}");
+    assert!(!all.contains(secret), "{all}");
+    assert!(all.contains("see ***"), "{all}");
 }
