@@ -162,6 +162,25 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
         .count()
 }
 
+/// Removes the temp copies a killed writer left of the file `path` (its
+/// `.NAME.ds-tmp.*` siblings) — for files outside the tool's own folders,
+/// where only this file's temps are the caller's to remove. Only call while
+/// holding the session lock.
+pub fn remove_stale_temps_of(path: &Path) -> usize {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return 0;
+    };
+    let prefix = format!(".{}{TEMP_MARKER}", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Removes temp files in `dir` and every folder below it.
 pub fn remove_stale_temps_below(dir: &Path) -> usize {
     let mut n = remove_stale_temps(dir);

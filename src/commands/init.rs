@@ -54,6 +54,10 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
     };
     for (rel, template) in FILES {
         let target = root.join(rel);
+        if store.is_some() {
+            // What a killed `init --force` left of this file.
+            fsio::remove_stale_temps_of(&target);
+        }
         let exists = target.exists();
         if exists && !args.force {
             p.info(format!(

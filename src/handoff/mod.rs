@@ -344,9 +344,24 @@ pub fn write(
     let mut sources: Vec<(String, String)> = vec![("_macros.md".into(), MACROS.into())];
     for (name, text) in TEMPLATES {
         let custom = overrides.join(name);
-        let text = match std::fs::read_to_string(&custom) {
-            Ok(t) => t,
+        let text = match std::fs::symlink_metadata(&custom) {
             Err(_) => text.to_string(),
+            Ok(_) => {
+                // A template is read only from a regular file inside the
+                // repo: a committed link to a file elsewhere (a key, a
+                // password file) would be rendered into the package.
+                let rel = custom.strip_prefix(paths.root()).unwrap_or(&custom);
+                if let Some(why) = crate::settle::evidence_problem(paths.root(), rel) {
+                    return Err(crate::error::InputError::in_file(
+                        &paths.shown(&custom),
+                        None,
+                        format!("handoff template override refused: {why}"),
+                    )
+                    .into());
+                }
+                std::fs::read_to_string(&custom)
+                    .with_context(|| format!("cannot read {}", paths.shown(&custom).display()))?
+            }
         };
         sources.push((name.to_string(), text));
     }

@@ -131,3 +131,55 @@ fn evidence_replaced_by_a_link_after_done_is_not_archived() {
         "the link's target was copied: {leaked:?}"
     );
 }
+
+/// A handoff template override that is a link to a file outside the repo
+/// (a committed link to a key, say) is refused by name, never rendered
+/// into the package.
+#[test]
+fn a_linked_template_override_is_refused_not_rendered() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret_file = outside.path().join("id_rsa");
+    std::fs::write(&secret_file, "PRIVATE KEY MATERIAL\n").unwrap();
+    let mut ids = start_manual_ids();
+    ids.extend(work_ids());
+    let repo = Repo::ready(&run_all(&ids, "echo done"));
+    assert_eq!(run(repo.cmd(["start"])).code, 0);
+    assert_eq!(run(repo.cmd(["work"])).code, 0);
+    let dir = repo.path().join(".ai_context/templates/handoff");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&secret_file, dir.join("README.md")).unwrap();
+    let r = run(repo.cmd(end_waiving_args(&[])));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(".ai_context/templates/handoff/README.md")
+            && r.stdout.contains("symbolic link"),
+        "{}",
+        r.stdout
+    );
+    for (path, bytes) in repo.files() {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("PRIVATE KEY MATERIAL"),
+            "{} holds the linked file's content",
+            path.display()
+        );
+    }
+}
+
+/// A killed `init --force` leaves `.NAME.ds-tmp.*` copies beside the files
+/// it was replacing: the next `init --force` removes them.
+#[test]
+fn a_killed_init_force_leaves_nothing_the_next_one_keeps() {
+    let repo = Repo::ready("");
+    for left in [
+        ".deploy-session.yaml.ds-tmp.Ab12Cd",
+        ".ai_context/.framework_progress.md.ds-tmp.Ef34Gh",
+    ] {
+        repo.write(left, "half written");
+    }
+    repo.write(".unrelated.ds-tmp.keep", "not ours to remove");
+    let r = run(repo.cmd(["init", "--force"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!repo.exists(".deploy-session.yaml.ds-tmp.Ab12Cd"));
+    assert!(!repo.exists(".ai_context/.framework_progress.md.ds-tmp.Ef34Gh"));
+    assert!(repo.exists(".unrelated.ds-tmp.keep"), "only its own temps");
+}
