@@ -33,6 +33,7 @@ pub(crate) mod reports;
 pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod settle;
+pub(crate) mod signals;
 pub(crate) mod signing;
 pub(crate) mod templating;
 #[cfg(test)]
@@ -46,6 +47,7 @@ use clap::Parser;
 /// exit code. Errors print one line (`-v`: the whole cause chain).
 pub fn main() -> std::process::ExitCode {
     ignore_file_size_signal();
+    signals::install();
     let cli = cli::Cli::parse();
     let printer = settings::printer(&cli.global);
     init_tracing(cli.global.verbose, printer.stderr_color());

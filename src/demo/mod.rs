@@ -116,6 +116,8 @@ pub struct Options {
 
 /// Runs the demo.
 pub fn run(opts: &Options, printer: &Printer) -> Result<ExitStatus> {
+    // The demo stops its services itself on Ctrl-C: it owns the signals.
+    let _claim = crate::signals::Claim::take();
     let started = Instant::now();
     let dir = prepare(opts.dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()

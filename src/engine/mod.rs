@@ -130,6 +130,7 @@ where
     F: FnOnce(Rc<Engine>) -> Fut,
     Fut: std::future::Future<Output = Result<Outcome>>,
 {
+    let _claim = crate::signals::Claim::take();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

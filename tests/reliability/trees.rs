@@ -82,3 +82,34 @@ fn after_a_sigkill_the_next_run_reaps_the_recorded_group_before_rerunning() {
     assert_eq!(reaped["detail"]["pid"], pids[0]);
     assert_eq!(repo.action_status("start.2.1"), "completed");
 }
+
+/// A command blocked reading a FIFO (a master state replaced by one) ends
+/// at the first SIGTERM with exit 130, holding nothing.
+#[test]
+fn sigterm_ends_a_command_blocked_in_io() {
+    let repo = Repo::ready("");
+    let master = repo.path().join(".ai_context/framework_progress.md");
+    std::fs::remove_file(&master).unwrap();
+    nix::unistd::mkfifo(&master, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut child = repo.spawn(["status"]);
+    // Wait until it blocks on the FIFO (opening it waits for a writer).
+    let wchan = format!("/proc/{}/wchan", child.id());
+    wait_for(30, "the command blocked on the FIFO", || {
+        std::fs::read_to_string(&wchan)
+            .is_ok_and(|w| w.contains("partner") || w.contains("fifo") || w.contains("pipe"))
+    });
+    assert!(child.try_wait().unwrap().is_none(), "blocked on the FIFO");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM did not end it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+}

@@ -1,0 +1,78 @@
+//! One owner for SIGINT and SIGTERM. A command that is not running a
+//! protocol has nothing to save: the first signal ends it at once (exit
+//! 130), even while it is blocked reading a FIFO. A protocol run (or the
+//! demo) claims the signals: the first one asks it to stop — kill its
+//! process groups, record `interrupted`, save — and a second one, or the
+//! run still going [`GRACE`] later (blocked somewhere a signal cannot
+//! reach), ends the process at once. The OS releases the lock either way,
+//! and the next writer resumes from the journal.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a claimed run has to stop after the first signal: the process
+/// groups' grace (1.5 s) and the final save, with room to spare.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Runs that own the signals now.
+static OWNERS: AtomicU32 = AtomicU32::new(0);
+/// SIGINT/SIGTERM received so far.
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_signal(_: std::os::raw::c_int) {
+    // Only atomics and _exit: async-signal-safe.
+    let before = RECEIVED.fetch_add(1, Ordering::SeqCst);
+    if OWNERS.load(Ordering::SeqCst) == 0 || before > 0 {
+        // SAFETY: _exit is async-signal-safe and ends the process at once.
+        unsafe { nix::libc::_exit(130) };
+    }
+}
+
+/// Installs the handler; call first thing in `main`, before any thread.
+pub fn install() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only touches atomics and calls _exit.
+        unsafe {
+            let _ = sigaction(signal, &action);
+        }
+    }
+}
+
+/// A run's claim on the signals, released when dropped.
+#[derive(Debug)]
+pub struct Claim(());
+
+impl Claim {
+    /// Claims the signals, and starts the watchdog that ends the process
+    /// [`GRACE`] after the first signal if the run has not stopped.
+    pub fn take() -> Claim {
+        if OWNERS.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::spawn(|| {
+                let mut since: Option<Instant> = None;
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if RECEIVED.load(Ordering::SeqCst) > 0 {
+                        let first = *since.get_or_insert_with(Instant::now);
+                        if first.elapsed() >= GRACE && OWNERS.load(Ordering::SeqCst) > 0 {
+                            // SAFETY: ends the process; the lock goes with it.
+                            unsafe { nix::libc::_exit(130) };
+                        }
+                    }
+                }
+            });
+        }
+        Claim(())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        OWNERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
