@@ -288,3 +288,89 @@ fn a_waiver_reason_holding_a_secret_is_masked() {
     assert!(!all.contains(secret), "{all}");
     assert!(all.contains("see ***"), "{all}");
 }
+
+/// A 4 KiB multi-line secret named in `secrets:` and another given by
+/// `--secret-env`, printed by actions (whole, indented, base64-wrapped) and
+/// put in a waiver reason, are found nowhere: not under `.ai_context`, not
+/// on stdout or stderr, not in `end --commit`'s commit (message and files).
+#[test]
+fn big_multi_line_secrets_reach_no_file_output_or_commit() {
+    let body: String = (0..64)
+        .map(|i| {
+            format!(
+                "{}\n",
+                format!("{i:02}Kq8VbN3xR7pL2mZ9tW4yH6jD1fG5sA0eC8uI3oY7rT2nM9bV4xQ1wE6kJ0hF5gP")
+                    .chars()
+                    .take(63)
+                    .collect::<String>()
+            )
+        })
+        .collect();
+    let big = format!("-----BEGIN TEST KEY-----\n{body}-----END TEST KEY-----");
+    assert!(big.len() >= 4096, "{}", big.len());
+    let other = "other-Secret-4f2a9c";
+    let mut ids = start_manual_ids();
+    ids.extend(work_ids());
+    let mut config = format!("secrets: [BIG_KEY]\n{}", run_all(&ids, "echo done"));
+    config = config.replacen(
+        "  start.2.1:\n    run: \"echo done\"\n",
+        "  start.2.1:\n    run: |\n      printf '%s\\n' \"$BIG_KEY\"\n      printf '%s\\n' \"$BIG_KEY\" | sed 's/^/  /'\n      printf '%s' \"$BIG_KEY\" | base64 -w 76\n      echo \"other: $OTHER_TOKEN\"\n",
+        1,
+    );
+    assert!(config.contains("BIG_KEY\""), "the action prints the key");
+    let repo = Repo::ready(&config);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    let mut outputs = Vec::new();
+    let reason = format!("first release, see {other}");
+    let mut end = end_waiving_args(&["--commit"]);
+    let at = end.iter().position(|a| *a == "--reason").unwrap();
+    end[at + 1] = &reason;
+    let mut args_list: Vec<Vec<&str>> = vec![vec!["start"], vec!["work"]];
+    args_list.push(end);
+    for args in args_list {
+        let mut all = vec!["--secret-env", "OTHER_TOKEN"];
+        all.extend(args.iter().copied());
+        let mut c = repo.std_cmd(&all);
+        c.env("BIG_KEY", &big).env("OTHER_TOKEN", other);
+        let r = run(assert_cmd::Command::from_std(c));
+        assert_eq!(r.code, 0, "{args:?}: {}\n{}", r.stdout, r.stderr);
+        outputs.push((format!("{args:?}"), r.stdout + &r.stderr));
+    }
+    outputs.push((
+        "the commit".into(),
+        git(&["log", "-p", "-1", "--format=%B"]),
+    ));
+    for (path, bytes) in repo.files() {
+        outputs.push((
+            path.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    let line = body.lines().nth(10).unwrap();
+    for (name, text) in &outputs {
+        for needle in [big.as_str(), line, other] {
+            assert!(
+                !text.contains(needle),
+                "{name} holds a secret ({needle:.20}…)"
+            );
+        }
+        assert!(
+            !base64_hides(text, line),
+            "{name} holds the key base64-encoded"
+        );
+    }
+    let log = outputs
+        .iter()
+        .find(|(n, _)| n.ends_with("start.2.1.log"))
+        .expect("the action's log");
+    assert!(log.1.contains("***"), "the log shows where it was masked");
+}
