@@ -7,6 +7,7 @@
 //! - `status`, `todo`, `next` with 1,000 archived sessions and a 100,000-line audit trail
 //! - `audit verify` of those 100,000 events
 //! - two independent `sleep 1` stages
+//! - SIGTERM during a run: the time until it has exited
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -245,6 +246,22 @@ fn main() {
         ok: both < Duration::from_millis(1300),
     });
 
+    // SIGTERM to a run whose action is a long command: the time from the
+    // signal until the process has exited (process group killed,
+    // `interrupted` recorded, state saved, lock released).
+    let interrupted = base.path().join("interrupt");
+    ready_repo(
+        &interrupted,
+        "actions:\n  start.2.1:\n    run: \"sleep 30\"\n",
+    );
+    let sigterm = median((0..5).map(|_| sigterm_to_exit(&interrupted)).collect());
+    rows.push(Row {
+        what: "SIGTERM during a run → exit 130 (group killed, saved)".into(),
+        value: ms(sigterm),
+        target: "< 1 s".into(),
+        ok: sigterm < Duration::from_secs(1),
+    });
+
     println!("\n{:<58} {:<50} target", "measure", "result");
     for r in &rows {
         let mark = if r.target.is_empty() {
@@ -256,4 +273,36 @@ fn main() {
         };
         println!("{:<58} {:<50} {}{mark}", r.what, r.value, r.target);
     }
+}
+
+/// Starts a run in `repo`, waits until its action's process is journaled,
+/// sends SIGTERM and returns the time until the run exited.
+fn sigterm_to_exit(repo: &Path) -> Duration {
+    let _ = std::fs::remove_dir_all(repo.join(".ai_context/deploy-session"));
+    let mut child = Command::new(BIN)
+        .arg("--repo")
+        .arg(repo)
+        .arg("start")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run deploy-session");
+    let trail = repo.join(".ai_context/deploy-session/audit.jsonl");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("\"process\":{")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the action never started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let t = Instant::now();
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    assert_eq!(child.wait().expect("wait").code(), Some(130), "interrupted");
+    t.elapsed()
 }
