@@ -7,11 +7,10 @@ use clap::CommandFactory;
 
 pub fn run(args: &CompletionsArgs) -> Result<ExitStatus> {
     let mut cmd = Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut cmd,
-        "deploy-session",
-        &mut std::io::stdout(),
-    );
+    // Generated into memory, then written: a reader that stops early
+    // (`| head -1`) closes the pipe, which is not an error of ours.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "deploy-session", &mut script);
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
     Ok(ExitStatus::Success)
 }

@@ -43,6 +43,9 @@ pub mod style {
     pub const HEAD: Style = Style::new().bold();
 }
 
+/// Set once a write to stdout failed (the reader closed the pipe).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Printer {
     /// Decides colors from the flag, then per stream (a terminal, and
     /// neither `NO_COLOR` nor `TERM=dumb`, for `--color auto`).
@@ -144,10 +147,18 @@ impl Printer {
     }
 
     /// A line of data on stdout (never silenced). A closed pipe ends quietly.
+    ///
+    /// A reader that stopped reading (`| head -3`) closes the pipe: from
+    /// then on output is dropped, and the command goes on to its natural
+    /// end — a run is never cut short with actions running and its exit
+    /// code lost.
     pub fn out(&self, text: impl Display) {
+        if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let mut out = anstream::stdout().lock();
         if writeln!(out, "{text}").is_err() {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

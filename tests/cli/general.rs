@@ -123,3 +123,49 @@ fn a_non_utf8_argument_is_refused_not_a_panic() {
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// A reader that stops early (`| head -1`) closes the pipe: the command
+/// goes on to its natural end with its own exit code — a run is never cut
+/// short with an action `running` — and nothing panics.
+#[test]
+fn a_closed_stdout_neither_cuts_a_run_short_nor_panics() {
+    use std::io::{BufRead, BufReader};
+    let repo = Repo::ready(
+        "actions:\n  start.2.1:\n    run: \"for i in 1 2 3 4 5 6 7 8; do echo line $i; done; sleep 0.2; echo after\"\n  start.2.2:\n    run: \"echo two\"\n",
+    );
+    let mut child = repo
+        .std_cmd(["start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: the pipe is closed.
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the run went on to its first person"
+    );
+    assert_eq!(repo.action_status("start.2.1"), "completed");
+    assert_eq!(repo.action_status("start.2.2"), "completed");
+    // `completions bash | head -1`.
+    let mut child = repo
+        .std_cmd(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
