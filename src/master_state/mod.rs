@@ -207,7 +207,7 @@ pub struct Phase {
     /// What the block says about why it stands where it does (a blocked
     /// reason, the session that completed it, and when): shown, never
     /// overwritten silently.
-    pub facts: Vec<(String, String)>,
+    pub facts: std::collections::BTreeMap<String, String>,
     #[serde(skip)]
     heading_index: usize,
     #[serde(skip)]
@@ -547,7 +547,7 @@ impl MasterState {
             deliverables: Vec::new(),
             approval: None,
             dependencies: Vec::new(),
-            facts: Vec::new(),
+            facts: Default::default(),
             heading_index: heading,
             level,
             source: Source::Heading,
