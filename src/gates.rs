@@ -429,10 +429,10 @@ fn reliability(f: &Facts) -> Judgement {
         );
     };
     let evidence = vec![format!(
-        "{rate:.2}% of {} deployments succeeded ({} failed) across {} sessions",
-        r.deployments,
+        "{rate:.2}% of {} succeeded ({} failed) across {}",
+        crate::ui::count(r.deployments, "deployment", "deployments"),
         r.deployments - r.succeeded,
-        r.sessions
+        crate::ui::count(r.sessions, "session", "sessions")
     )];
     if r.deployments < need {
         let why = format!(

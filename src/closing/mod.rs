@@ -414,7 +414,8 @@ impl Closing {
             },
         )?;
         Ok(format!(
-            "archived logs, {copied} evidence files and the todo list in {}",
+            "archived logs, {} and the todo list in {}",
+            crate::ui::count(copied as u64, "evidence file", "evidence files"),
             self.shown(e, &dir)
         ))
     }

@@ -20,8 +20,9 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     };
     let rate = match r.rate() {
         Some(p) => format!(
-            "{p:.2}% of {} deployments succeeded across {} sessions",
-            r.deployments, r.sessions
+            "{p:.2}% of {} succeeded across {}",
+            crate::ui::count(r.deployments, "deployment", "deployments"),
+            crate::ui::count(r.sessions, "session", "sessions")
         ),
         None => "no deployment has been measured yet".to_string(),
     };
@@ -72,7 +73,10 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 t.add_rows(rows);
                 s.printer.out(t);
             }
-            s.printer.out(format!("{} sessions; {rate}", entries.len()));
+            s.printer.out(format!(
+                "{}; {rate}",
+                crate::ui::count(entries.len() as u64, "session", "sessions")
+            ));
         }
     }
     Ok(ExitStatus::Success)

@@ -39,9 +39,9 @@ pub fn skip(skip: &SkipArgs, s: &Settings) -> Result<ExitStatus> {
     })?;
     if overriding && !a.kind.is_validation() {
         return Err(InputError::usage(format!(
-            "--override: {} is a `{}` action, not one of the tool's validations; skip it without --override",
+            "--override: {} is {}, not one of the tool's validations; skip it without --override",
             a.id,
-            a.kind.name()
+            a.kind.described()
         ))
         .into());
     }
@@ -180,7 +180,7 @@ fn wrong_kind(a: &Action, what: &str) -> InputError {
             a.protocol
         ),
     };
-    InputError::usage(format!("cannot {what}: it is a `{}` action", a.kind.name())).with_hint(how)
+    InputError::usage(format!("cannot {what}: it is {}", a.kind.described())).with_hint(how)
 }
 
 /// Moves the session's status forward (never back) to what its settled
@@ -238,8 +238,16 @@ pub(super) fn finish(
         return Ok(ExitStatus::Success);
     }
     let p = &s.printer;
+    // A skip or a failure echoes its reason, as recorded (shown, not obeyed).
+    let reason = store
+        .session()
+        .map(|x| x.action(&a.id))
+        .filter(|r| matches!(r.status, ActionStatus::Skipped | ActionStatus::Failed))
+        .and_then(|r| r.note)
+        .map(|n| format!(" — {}", crate::ui::visible(&n)))
+        .unwrap_or_default();
     p.out(format!(
-        "{} {} {verb}: {}",
+        "{} {} {verb}: {}{reason}",
         p.paint(style::OK, "✓"),
         a.id,
         a.title

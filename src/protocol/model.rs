@@ -735,6 +735,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// "a `check` action", "an `approval` action".
+    pub fn described(&self) -> String {
+        let name = self.name();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} `{name}` action")
+    }
+
     /// The tool's own validations (checks and built-in steps): `skip` passes
     /// them by only as a recorded override.
     pub fn is_validation(&self) -> bool {

@@ -169,7 +169,7 @@ impl Checker<'_> {
             errs.push(
                 self.err(
                     &[base.clone(), yaml_path![new_kinds[0]]].concat(),
-                    format!("{id} is a `{}` action; only manual actions can be given a run, check, approval, probe or strategy", current.name()),
+                    format!("{id} is {}; only manual actions can be given a run, check, approval, probe or strategy", current.described()),
                 )
                 .with_hint(format!("{id} does: {}", current.summary())),
             );

@@ -43,6 +43,12 @@ pub mod style {
     pub const HEAD: Style = Style::new().bold();
 }
 
+/// `n` and the word, plural unless `n` is 1 (`1 session`, `3 sessions`).
+pub fn count(n: impl Into<u64>, singular: &str, plural: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 /// Set once a write to stdout failed (the reader closed the pipe).
 static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

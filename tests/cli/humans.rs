@@ -58,6 +58,11 @@ fn skip_and_fail_need_reasons_and_fail_stops_the_stage() {
     );
     let r = run(repo.cmd(["skip", "start.2.1", "--reason", "covered by start.2.2"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("start.2.1 skipped") && r.stdout.contains("— covered by start.2.2"),
+        "the reason is echoed: {}",
+        r.stdout
+    );
     assert_eq!(repo.action_status("start.2.1"), "skipped");
     let r = run(repo.cmd(["fail", "start.2.2", "--reason", "specs are missing"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -104,7 +109,7 @@ fn nonsense_is_refused_with_a_useful_message() {
         ),
         (
             vec!["skip", "start.1.2", "--reason", "x"],
-            "cannot skip start.1.2: it is a `approval` action",
+            "cannot skip start.1.2: it is an `approval` action",
         ),
         (
             vec!["fail", "start.2.1", "--reason", "x"],
