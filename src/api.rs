@@ -244,6 +244,18 @@ mod tests {
             3, 113, 121, 48, 83, 33, 69, 67, 45, 69, 126,
         ];
         assert_eq!(masking_hides_the_secret(&fuzzed), Ok(()));
+        // Invalid bytes shown as U+FFFD spelling a secret holding U+FFFD.
+        let replacement = [
+            0x1c, 0x05, 0x0c, 0x00, 0x71, 0x79, 0x2d, 0x53, 0xef, 0xbf, 0xbd, 0x2a, 0xff, 0xff,
+            0x30, 0x05, 0x00, 0x71, 0x79, 0x2d, 0x53, 0xef, 0xbf, 0xfd, 0x2a, 0xff, 0xff, 0xff,
+            0xff,
+        ];
+        assert_eq!(masking_hides_the_secret(&replacement), Ok(()));
+        // A 3-byte secret: its base64 is shorter than any form masked.
+        assert_eq!(
+            masking_hides_the_secret(&[0, 5, 12, 58, 53, 53, 59]),
+            Ok(())
+        );
         let mut masking = vec![12, 5, 1, 3];
         masking.extend_from_slice(b"Zq9-SECRET-7xWsome noise around it\nand more");
         assert_eq!(masking_hides_the_secret(&masking), Ok(()));
