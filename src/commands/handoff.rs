@@ -137,11 +137,16 @@ fn anchor_problems(s: &Settings, dir: &std::path::Path) -> Result<Vec<verify::Pr
         .collect())
 }
 
-/// The open session's package, else the last finished session's.
+/// The open session's package when it has written one, else the last
+/// finished session's (a new session open does not hide the last package).
 fn default_dir(s: &Settings) -> Result<std::path::PathBuf> {
     let state = crate::session::read_only(&s.paths)?;
-    let id = match state.session {
-        Some(x) => Some(x.id),
+    let open = state
+        .session
+        .map(|x| x.id)
+        .filter(|id| s.paths.handoff(id).is_dir());
+    let id = match open {
+        Some(id) => Some(id),
         None => crate::session::history::read(&s.paths)?
             .pop()
             .map(|h| h.session),

@@ -445,6 +445,15 @@ fn an_untouched_record_verifies_with_every_anchor() {
     assert!(!r.stdout.contains('✗'), "{}", r.stdout);
     assert_eq!(run(repo.cmd(["handoff", "verify"])).code, 0);
     assert_eq!(run(repo.cmd(["history"])).code, 0);
+    // A new session open does not hide the last finished package.
+    assert_eq!(run(repo.cmd(["start", "--new-session"])).code, 0);
+    let r = run(repo.cmd(["handoff", "verify"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("8 files match the manifest"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
