@@ -266,6 +266,18 @@ impl Repo {
 }
 
 impl Repo {
+    /// A named person approves the release (work.4.1, an approval by
+    /// default).
+    pub fn approve_release(&self) {
+        let r = run(self.cmd([
+            "approve",
+            "work.4.1",
+            "--by",
+            "Rel Manager <rm@example.com>",
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+
     /// A started session taken through `work` by people alone: every manual
     /// action done with a note, work.4.1 approved by name.
     pub fn work_done_by_hand(&self) {
@@ -276,13 +288,7 @@ impl Repo {
             .filter(|id| id != "work.4.1")
             .partition(|id| id.as_str() < "work.4");
         self.done_all(&before);
-        let r = run(self.cmd([
-            "approve",
-            "work.4.1",
-            "--by",
-            "Rel Manager <rm@example.com>",
-        ]));
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        self.approve_release();
         self.done_all(&after);
         assert_eq!(run(self.cmd(["work"])).code, 0);
     }
