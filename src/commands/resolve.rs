@@ -252,7 +252,9 @@ pub(super) fn finish(
         a.id,
         a.title
     ));
-    if next.is_empty() {
+    if p.quiet() {
+        // -q: the result line only.
+    } else if next.is_empty() {
         p.out(format!("next: `deploy-session {}` to continue", a.protocol));
     } else {
         p.out("next:");

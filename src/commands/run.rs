@@ -557,6 +557,11 @@ fn print_summary(
             sess.id,
             next_protocol(protocol)
         )),
+        Outcome::Waiting if p.quiet() => {
+            // -q: the outcome in one line, the ids that wait.
+            let ids: Vec<String> = progress::next_actions(set, Some(sess)).into_iter().map(|n| n.id).collect();
+            p.out(format!("{} waiting for a person (exit 3): {}", p.paint(style::WAIT, "…"), ids.join(", ")));
+        }
         Outcome::Waiting => {
             p.out(format!("\n{} waiting for a person (exit 3). To continue:", p.paint(style::WAIT, "…")));
             print_next(s, &progress::next_actions(set, Some(sess)));

@@ -169,3 +169,24 @@ fn a_closed_stdout_neither_cuts_a_run_short_nor_panics() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// `-q` leaves the result only: a waiting run says so in one line naming
+/// what waits, `done` its one result line — no progress, no next blocks.
+#[test]
+fn quiet_leaves_the_result_only() {
+    let repo = Repo::ready("");
+    let r = run(repo.cmd(["-q", "start"]));
+    assert_eq!(r.code, 3);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("waiting for a person (exit 3): start.2.1"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    let r = run(repo.cmd(["-q", "done", "start.2.1", "--note", "n"]));
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(r.stdout.starts_with("✓ start.2.1 done"), "{}", r.stdout);
+}
