@@ -156,6 +156,7 @@ pub fn verify(paths: &RepoPaths, allowed: &AllowedSigners) -> Result<Report> {
     let mut covered = |seq: u64| anchored_to = anchored_to.max(seq);
     let signature = seal_anchors(&index, allowed, &mut anchors, &mut covered);
     state_anchor(paths, &index, &mut anchors, &mut covered);
+    index_anchor(paths, &mut anchors, &mut covered);
     for dir in children(&paths.ai_context().join("handoff")) {
         manifest_anchor(paths, &dir, &index, &mut anchors, &mut covered);
     }
@@ -228,8 +229,7 @@ fn check(anchor: String, problem: Option<String>, fine: String) -> AnchorCheck {
     }
 }
 
-/// state.json's position (and the snapshot line after it), and through the
-/// state the history index's seals.
+/// state.json's position, and the snapshot line after it.
 fn state_anchor(
     paths: &RepoPaths,
     index: &TrailIndex,
@@ -249,11 +249,8 @@ fn state_anchor(
         Some(p) if p.seq == 0 => None,
         Some(p) => index.disagrees(p.seq, &p.hash),
     };
-    let problem = problem.or_else(|| {
-        crate::session::read_only(paths)
-            .err()
-            .map(|e| format!("{e:#}"))
-    });
+    let read = crate::session::read_only(paths);
+    let problem = problem.or_else(|| read.as_ref().err().map(|e| format!("{e:#}")));
     let seq = pos.as_ref().map_or(0, |p| p.seq);
     if problem.is_none() {
         covered(seq + 1);
@@ -263,29 +260,33 @@ fn state_anchor(
         problem,
         format!("its position (seq {seq}) and the snapshot line after it agree"),
     ));
-    if problem_free(out)
-        && let Ok(state) = crate::session::read_only(paths)
-    {
-        let index_file = paths.shown(&paths.archive_root().join("index.jsonl"));
-        let sessions = state.sealed.as_ref().map_or(0, |s| s.sessions);
-        if sessions > 0 {
-            let problem = crate::session::history::read_verified(paths, &state)
-                .err()
-                .map(|e| format!("{e:#}"));
-            if let Some(s) = &state.sealed {
-                covered(s.seq);
-            }
-            out.push(check(
-                index_file.display().to_string(),
-                problem,
-                format!("{sessions} sessions, each matching its seal in the trail"),
-            ));
-        }
-    }
 }
 
-fn problem_free(out: &[AnchorCheck]) -> bool {
-    out.last().is_some_and(|a| a.ok)
+/// The history index against the trail's seals — also when `state.json` is
+/// gone (the state is then replayed from the trail).
+fn index_anchor(paths: &RepoPaths, out: &mut Vec<AnchorCheck>, covered: &mut impl FnMut(u64)) {
+    let index_file = paths.archive_root().join("index.jsonl");
+    let listed = std::fs::metadata(&index_file).is_ok_and(|m| m.len() > 0);
+    let Ok(state) = crate::session::read_only(paths) else {
+        return;
+    };
+    let sessions = state.sealed.as_ref().map_or(0, |s| s.sessions);
+    if sessions == 0 && !listed {
+        return;
+    }
+    let problem = crate::session::history::read_verified(paths, &state)
+        .err()
+        .map(|e| format!("{e:#}"));
+    if problem.is_none()
+        && let Some(s) = &state.sealed
+    {
+        covered(s.seq);
+    }
+    out.push(check(
+        paths.shown(&index_file).display().to_string(),
+        problem,
+        format!("{sessions} sessions, each matching its seal in the trail"),
+    ));
 }
 
 /// A handoff manifest's audit head, and its own digest as the trail

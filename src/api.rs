@@ -197,23 +197,11 @@ pub fn masking_hides_the_secret(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether decoding some run of base64 characters in `text` (line breaks
-/// removed), from one of its first four offsets, gives bytes holding
-/// `secret`: the oracle for "its base64 came out".
-fn base64_reveals(text: &str, secret: &[u8]) -> bool {
-    use base64::Engine as _;
-    let flat: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
-    flat.split(|c: char| !(c.is_ascii_alphanumeric() || "+/".contains(c)))
-        .filter(|run| run.len() >= 4)
-        .any(|run| {
-            (0..4).any(|off| {
-                let tail = &run[off.min(run.len())..];
-                let whole = &tail[..tail.len() / 4 * 4];
-                base64::engine::general_purpose::STANDARD
-                    .decode(whole)
-                    .is_ok_and(|d| d.windows(secret.len()).any(|w| w == secret))
-            })
-        })
+/// Whether `text` holds `secret` base64-encoded at any alignment, in
+/// either alphabet, wrapped or not: the oracle the masking tests and the
+/// fuzz target share (`redact::base64_reveals`).
+pub fn base64_reveals(text: &str, secret: &[u8]) -> bool {
+    crate::redact::base64_reveals(text, secret)
 }
 
 #[cfg(test)]
@@ -229,6 +217,27 @@ mod tests {
         assert_eq!(history::read(&paths).unwrap().len(), 3);
         let v = crate::audit::verify(&paths.audit()).unwrap();
         assert!(v.first_bad.is_none() && v.events == 30, "{v:?}");
+    }
+
+    /// A writer's check of the index reads only its end, and finishes an
+    /// index a kill cut one line short, also when the index is long.
+    #[test]
+    fn a_long_index_missing_its_last_line_is_completed_from_the_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        write_archived_sessions(dir.path(), 200, 4).unwrap();
+        let paths = RepoPaths::new(dir.path().to_path_buf());
+        let index = paths.archive_root().join("index.jsonl");
+        let whole = std::fs::read_to_string(&index).unwrap();
+        assert!(whole.len() > 3 * 8192, "longer than the tail read");
+        let state = crate::session::read_only(&paths).unwrap();
+        assert!(
+            !history::catch_up(&paths, &state).unwrap(),
+            "nothing missing"
+        );
+        let cut = &whole[..whole.trim_end().rfind('\n').unwrap() + 1];
+        std::fs::write(&index, cut).unwrap();
+        assert!(history::catch_up(&paths, &state).unwrap());
+        assert_eq!(std::fs::read_to_string(&index).unwrap(), whole);
     }
 
     #[test]

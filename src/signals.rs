@@ -52,7 +52,11 @@ impl Claim {
     /// Claims the signals, and starts the watchdog that ends the process
     /// [`GRACE`] after the first signal if the run has not stopped.
     pub fn take() -> Claim {
-        if OWNERS.fetch_add(1, Ordering::SeqCst) == 0 {
+        OWNERS.fetch_add(1, Ordering::SeqCst);
+        // One watchdog for the process, however many runs claim in turn
+        // (the walkthrough runs one action at a time).
+        static WATCHDOG: std::sync::Once = std::sync::Once::new();
+        WATCHDOG.call_once(|| {
             std::thread::spawn(|| {
                 let mut since: Option<Instant> = None;
                 loop {
@@ -66,7 +70,7 @@ impl Claim {
                     }
                 }
             });
-        }
+        });
         Claim(())
     }
 }

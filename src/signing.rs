@@ -234,46 +234,34 @@ fn is_key_type(field: &str) -> bool {
 
 /// Whitespace-separated fields, a double-quoted stretch kept whole.
 fn split_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !current.is_empty() {
-                    fields.push(std::mem::take(&mut current));
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        fields.push(current);
-    }
-    fields
+    split_outside_quotes(line, char::is_whitespace)
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .collect()
 }
 
 /// Comma-separated options, commas inside quotes kept.
 fn split_options(options: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    split_outside_quotes(options, |c| c == ',')
+}
+
+/// `text` cut at every character `is_sep` accepts outside double quotes.
+fn split_outside_quotes(text: &str, is_sep: impl Fn(char) -> bool) -> Vec<String> {
+    let mut parts = Vec::new();
     let mut current = String::new();
     let mut quoted = false;
-    for c in options.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            ',' if !quoted => out.push(std::mem::take(&mut current)),
-            c => current.push(c),
+    for c in text.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            current.push(c);
+        } else if is_sep(c) && !quoted {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
         }
     }
-    out.push(current);
-    out
+    parts.push(current);
+    parts
 }
 
 /// The bytes a session's seal signs: the closing line's seq and hash,

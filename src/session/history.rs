@@ -238,15 +238,10 @@ pub fn catch_up(paths: &RepoPaths, state: &StateFile) -> Result<bool> {
         return Ok(false);
     };
     let path = paths.archive_root().join("index.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let last_seq = text
-        .lines()
-        .next_back()
-        .and_then(|l| serde_json::from_str::<HistoryEntry>(l).ok())
-        .and_then(|e| e.seal.map(|s| s.seq));
-    if last_seq == Some(sealed.seq) {
+    if last_line_seal(&path) == Some(sealed.seq) {
         return Ok(false);
     }
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
     let complete = rebuilt_text(paths)?;
     if !complete.starts_with(&text) || complete == text {
         return Ok(false);
@@ -254,6 +249,24 @@ pub fn catch_up(paths: &RepoPaths, state: &StateFile) -> Result<bool> {
     std::fs::create_dir_all(paths.archive_root())?;
     crate::fsio::write_atomic(&path, complete.as_bytes())?;
     Ok(true)
+}
+
+/// The seal seq of the index's last line, reading only the file's end (a
+/// writer checks it on every open: it must not grow with history).
+fn last_line_seal(path: &std::path::Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let from = len.saturating_sub(8192);
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let last = text.trim_end_matches('\n').rsplit('\n').next()?;
+    serde_json::from_str::<HistoryEntry>(last)
+        .ok()?
+        .seal
+        .map(|s| s.seq)
 }
 
 /// Writes the index again from the trail's seals (`audit rebuild`),

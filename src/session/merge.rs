@@ -118,6 +118,9 @@ fn join_verbatim(
     let head = new.last().map(|e| e.hash.clone()).unwrap_or_default();
     let file = super::joins::file_name(&head);
     let dir = super::joins::dir(&paths);
+    // A committed link in the joined folder's place would send the other
+    // job's lines outside the repo.
+    crate::fsio::not_a_symlink(&dir)?;
     std::fs::create_dir_all(&dir)?;
     crate::fsio::write_atomic(&dir.join(&file), lines.as_bytes())?;
     let first = &new[0];

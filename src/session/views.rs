@@ -121,8 +121,10 @@ pub fn first_difference(
     }
 }
 
+/// A value as an error shows it: JSON (control characters escaped), bidi
+/// and other invisible characters made visible, cut to a line.
 fn short(v: &serde_json::Value) -> String {
-    let text = v.to_string();
+    let text = crate::ui::visible(&v.to_string()).into_owned();
     if text.chars().count() > 60 {
         format!("{}…", text.chars().take(59).collect::<String>())
     } else {

@@ -123,6 +123,24 @@ fn table() -> Vec<Forgery> {
             writes_nothing: true,
         },
         Forgery {
+            what: "state.json: a note holding a bidi override and an escape sequence",
+            base: open_session,
+            forge: |r| {
+                edit_json(r, STATE, |v| {
+                    v["session"]["actions"]["start.2.1"]["note"] = "ok\u{202e}\u{1b}[2J".into();
+                })
+            },
+            command: &["status"],
+            code: 2,
+            says: &[
+                STATE,
+                "session.actions.start.2.1.note",
+                "\\u{202e}",
+                "\\u001b",
+            ],
+            writes_nothing: true,
+        },
+        Forgery {
             what: "state.json: start actions marked completed by hand",
             base: open_session,
             forge: |r| {
@@ -205,6 +223,25 @@ fn table() -> Vec<Forgery> {
             command: &["history"],
             code: 2,
             says: &[INDEX, ":1:", "`deployments` is 7"],
+            writes_nothing: true,
+        },
+        Forgery {
+            what: "history index edited and state.json deleted (no snapshot to compare)",
+            base: finished_session,
+            forge: |r| {
+                std::fs::remove_file(r.path().join(STATE)).unwrap();
+                let index = r.read(INDEX);
+                r.write(
+                    INDEX,
+                    &index.replacen("\"deployments\":0", "\"deployments\":7", 1),
+                );
+            },
+            command: &["audit", "verify"],
+            code: 1,
+            says: &[
+                "✗ anchor .ai_context/deploy-session/archive/index.jsonl",
+                "`deployments` is 7",
+            ],
             writes_nothing: true,
         },
         Forgery {
@@ -422,6 +459,11 @@ fn every_forgery_is_caught_by_the_anchor_the_table_names() {
                 f.what
             );
         }
+        assert!(
+            !out.contains('\u{202e}') && !out.contains('\u{1b}'),
+            "{}: recorded text reached the terminal raw",
+            f.what
+        );
         if f.writes_nothing {
             assert_same_files(&before, &repo.files(), f.what);
         }

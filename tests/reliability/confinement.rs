@@ -183,3 +183,28 @@ fn a_killed_init_force_leaves_nothing_the_next_one_keeps() {
     assert!(!repo.exists(".ai_context/.framework_progress.md.ds-tmp.Ef34Gh"));
     assert!(repo.exists(".unrelated.ds-tmp.keep"), "only its own temps");
 }
+
+/// `merge` keeps another job's lines in `deploy-session/joined/`: a
+/// committed link in that folder's place is refused, and nothing is written
+/// where it points.
+#[test]
+fn a_linked_joined_folder_is_refused_by_merge() {
+    let config = run_all(&start_manual_ids(), "echo ok");
+    let a = Repo::ready(&config);
+    assert_eq!(run(a.cmd(["start", "--stage", "start.1"])).code, 0);
+    let b = a.copy();
+    assert_eq!(run(b.cmd(["start", "--stage", "start.2"])).code, 0);
+    let outside = tempfile::tempdir().unwrap();
+    let joined = a.path().join(".ai_context/deploy-session/joined");
+    std::os::unix::fs::symlink(outside.path(), &joined).unwrap();
+    let theirs = b.path().join(".ai_context");
+    let r = run(a.cmd(["merge".as_ref(), theirs.as_os_str()]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("deploy-session/joined") && r.stderr.contains("symbolic link"),
+        "{}",
+        r.stderr
+    );
+    let written = std::fs::read_dir(outside.path()).unwrap().count();
+    assert_eq!(written, 0, "nothing written outside the repo");
+}

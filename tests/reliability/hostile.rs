@@ -139,7 +139,7 @@ actions:
             );
         }
         assert!(
-            !base64_hides(text, secret),
+            !deploy_session::api::base64_reveals(text, secret.as_bytes()),
             "{name} holds the secret base64-encoded (shifted or wrapped)"
         );
         checked += 1;
@@ -237,31 +237,6 @@ fn recorded_text_reaches_terminals_and_assistants_escaped() {
     eprintln!(
         "hostile text: {places} human and assistant outputs escaped it; JSON kept it verbatim"
     );
-}
-
-/// Whether `text` holds `secret` base64-encoded at any alignment, in either
-/// alphabet, wrapped or not: every run of base64 characters (line breaks
-/// removed) is decoded from each of its first four offsets.
-fn base64_hides(text: &str, secret: &str) -> bool {
-    use base64::Engine as _;
-    let flat: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
-    flat.split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_".contains(c)))
-        .filter(|r| r.len() >= 8)
-        .any(|run| {
-            (0..4).any(|off| {
-                let tail = &run[off.min(run.len())..];
-                let whole = &tail[..tail.len() / 4 * 4];
-                [
-                    &base64::engine::general_purpose::STANDARD,
-                    &base64::engine::general_purpose::URL_SAFE,
-                ]
-                .iter()
-                .any(|e| {
-                    e.decode(whole)
-                        .is_ok_and(|d| d.windows(secret.len()).any(|w| w == secret.as_bytes()))
-                })
-            })
-        })
 }
 
 /// `end --waive ... --reason` echoes the reason: masked like everything
@@ -364,7 +339,7 @@ fn big_multi_line_secrets_reach_no_file_output_or_commit() {
             );
         }
         assert!(
-            !base64_hides(text, line),
+            !deploy_session::api::base64_reveals(text, line.as_bytes()),
             "{name} holds the key base64-encoded"
         );
     }
