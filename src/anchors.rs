@@ -285,7 +285,10 @@ fn index_anchor(paths: &RepoPaths, out: &mut Vec<AnchorCheck>, covered: &mut imp
     out.push(check(
         paths.shown(&index_file).display().to_string(),
         problem,
-        format!("{sessions} sessions, each matching its seal in the trail"),
+        format!(
+            "{}, each matching its seal in the trail",
+            crate::ui::count(sessions, "session", "sessions")
+        ),
     ));
 }
 
