@@ -7,7 +7,7 @@
 //! - `status`, `todo`, `next` with 1,000 archived sessions and a 100,000-line audit trail
 //! - `audit verify` of those 100,000 events
 //! - two independent `sleep 1` stages
-//! - SIGTERM during a run: the time until it has exited
+//! - SIGTERM during a run, and during a run blocked in I/O: the time until it has exited
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -254,12 +254,46 @@ fn main() {
         &interrupted,
         "actions:\n  start.2.1:\n    run: \"sleep 30\"\n",
     );
-    let sigterm = median((0..5).map(|_| sigterm_to_exit(&interrupted)).collect());
+    let trail = interrupted.join(".ai_context/deploy-session/audit.jsonl");
+    let sigterm = median(
+        (0..5)
+            .map(|_| {
+                sigterm_to_exit(&interrupted, |_| {
+                    std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("\"process\":{"))
+                })
+            })
+            .collect(),
+    );
     rows.push(Row {
         what: "SIGTERM during a run → exit 130 (group killed, saved)".into(),
         value: ms(sigterm),
         target: "< 1 s".into(),
         ok: sigterm < Duration::from_secs(1),
+    });
+
+    // SIGTERM to a run whose check is stuck opening a FIFO (the master
+    // state, replaced by one): the check is given up and recorded
+    // `interrupted`; the refresh after it, stuck too, is cut short.
+    let blocked = base.path().join("blocked");
+    ready_repo(
+        &blocked,
+        "actions:\n  start.2.1:\n    run: \"rm .ai_context/framework_progress.md && mkfifo .ai_context/framework_progress.md\"\n  start.2.2:\n    check: {phase: {number: 6, status: completed}}\n",
+    );
+    let master = blocked.join(".ai_context/framework_progress.md");
+    let stuck = median(
+        (0..5)
+            .map(|_| {
+                let _ = std::fs::remove_file(&master);
+                std::fs::write(&master, MASTER).unwrap();
+                sigterm_to_exit(&blocked, blocked_on_a_fifo)
+            })
+            .collect(),
+    );
+    rows.push(Row {
+        what: "SIGTERM during a run blocked in I/O → exit 130".into(),
+        value: ms(stuck),
+        target: "< 1 s".into(),
+        ok: stuck < Duration::from_secs(1),
     });
 
     println!("\n{:<58} {:<50} target", "measure", "result");
@@ -275,9 +309,19 @@ fn main() {
     }
 }
 
-/// Starts a run in `repo`, waits until its action's process is journaled,
-/// sends SIGTERM and returns the time until the run exited.
-fn sigterm_to_exit(repo: &Path) -> Duration {
+/// Whether a thread of process `pid` waits for a FIFO's other end.
+fn blocked_on_a_fifo(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+        tasks.flatten().any(|t| {
+            std::fs::read_to_string(t.path().join("wchan"))
+                .is_ok_and(|w| w.contains("partner") || w.contains("fifo"))
+        })
+    })
+}
+
+/// Starts a run in `repo`, waits until `ready(pid)` (its action under
+/// way), sends SIGTERM and returns the time until the run exited.
+fn sigterm_to_exit(repo: &Path, ready: impl Fn(u32) -> bool) -> Duration {
     let _ = std::fs::remove_dir_all(repo.join(".ai_context/deploy-session"));
     let mut child = Command::new(BIN)
         .arg("--repo")
@@ -287,9 +331,8 @@ fn sigterm_to_exit(repo: &Path) -> Duration {
         .stderr(Stdio::null())
         .spawn()
         .expect("run deploy-session");
-    let trail = repo.join(".ai_context/deploy-session/audit.jsonl");
     let started = Instant::now();
-    while !std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("\"process\":{")) {
+    while !ready(child.id()) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the action never started"

@@ -112,6 +112,13 @@ pub enum Command {
     /// Approve an approval action, or record a phase's approval in the
     /// master state (--phase N)
     Approve(ApproveArgs),
+    /// Record what the Development Framework finished: a phase's status and
+    /// deliverables in the master state (phases -1..6; 7 and 8 are the
+    /// tool's), as a named person's statement
+    #[command(
+        after_help = "Examples:\n  deploy-session phase 6 --status completed --all-deliverables --by \"Dana Reviewer <dana@example.com>\"\n  deploy-session phase 6 --deliverable bdd_testing --deliverable security_testing=in_progress --by \"Dana <dana@example.com>\""
+    )]
+    Phase(PhaseArgs),
     /// Show the next actions and the exact command that completes each
     /// (read-only)
     Next(FormatArgs),
@@ -277,7 +284,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ID")]
     pub approve: Vec<String>,
     /// Who approves (default: git config user.name and user.email)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = person)]
     pub by: Option<String>,
     /// `human` lines, or one `json` document on stdout at the end
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
@@ -412,7 +419,7 @@ pub struct AbortArgs {
     #[arg(long, value_parser = non_blank, required = true)]
     pub reason: String,
     /// Who decided (default: git identity)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = person)]
     pub by: Option<String>,
 }
 
@@ -435,7 +442,7 @@ pub struct DoneArgs {
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub evidence: Vec<String>,
     /// Who did it (default: git config user.name and user.email)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = person)]
     pub by: Option<String>,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
@@ -472,7 +479,7 @@ pub struct ReasonArgs {
     #[arg(long, value_parser = non_blank, required = true)]
     pub reason: String,
     /// Who decided (default: git config user.name and user.email)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = person)]
     pub by: Option<String>,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
@@ -489,7 +496,7 @@ pub struct ApproveArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(-1..=8))]
     pub phase: Option<i8>,
     /// Who approves (default: git config user.name and user.email)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = person)]
     pub by: Option<String>,
     /// A note kept with the approval
     #[arg(long)]
@@ -503,11 +510,43 @@ pub struct ApproveArgs {
     pub format: RunFormat,
 }
 
+/// `phase` options.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["status", "deliverable", "all_deliverables"])))]
+pub struct PhaseArgs {
+    /// The phase (-1..6)
+    #[arg(allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(-1..=8))]
+    pub number: i8,
+    /// The phase's status: not_started, in_progress, blocked, completed
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// A deliverable finished (`NAME`) or at a status (`NAME=STATUS`);
+    /// repeatable
+    #[arg(long, value_name = "NAME[=STATUS]")]
+    pub deliverable: Vec<String>,
+    /// Every deliverable the phase lists is completed
+    #[arg(long)]
+    pub all_deliverables: bool,
+    /// Who states it (required: this is a person's word, not a check)
+    #[arg(long, value_name = "NAME", required = true, value_parser = person)]
+    pub by: String,
+    /// A note kept with the statement in the audit trail
+    #[arg(long)]
+    pub note: Option<String>,
+    /// `human` lines, or one `json` document
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
+}
+
 /// `todo` options.
 #[derive(Debug, Args)]
 pub struct TodoArgs {
     #[arg(long, value_enum, default_value_t = TodoFormat::Table)]
     pub format: TodoFormat,
+    /// With `--format todowrite`: the stage under way item by item and one
+    /// item per other stage or protocol (≤ 2 KB; what an assistant mirrors)
+    #[arg(long)]
+    pub compact: bool,
 }
 
 /// Formats of the todo list.
@@ -572,4 +611,62 @@ pub enum ConfigCommand {
 pub struct CompletionsArgs {
     /// The shell to generate for
     pub shell: clap_complete::Shell,
+}
+
+/// A person's name as `--by` takes it: refused when it is the placeholder
+/// a printed command left for the person to fill in (`<Name <email>>`,
+/// `NAME <EMAIL>`), which would otherwise be stored as the approver.
+pub fn person(value: &str) -> Result<String, String> {
+    if looks_like_placeholder(value) {
+        return Err(format!(
+            "{value:?} is a placeholder, not a person: give your own name (and email), e.g. \"Dana Reviewer <dana@example.com>\""
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// Whether `value` is a template's placeholder rather than a name.
+pub fn looks_like_placeholder(value: &str) -> bool {
+    let t = value.trim();
+    let wrapped = t.starts_with('<') && t.ends_with('>');
+    // A real address in angle brackets has an `@`; `<email>`, `<name>` do not.
+    let bracketed_word = t
+        .split('<')
+        .skip(1)
+        .filter_map(|part| part.split('>').next())
+        .any(|inside| !inside.contains('@'));
+    let shouted = t
+        .split(|c: char| !c.is_ascii_alphabetic() && c != '_')
+        .any(|w| matches!(w, "NAME" | "EMAIL" | "YOUR_NAME" | "APPROVER"));
+    wrapped || bracketed_word || shouted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_told_from_names() {
+        for placeholder in [
+            "<Name <email>>",
+            "<name>",
+            "NAME <EMAIL>",
+            "Dana <email>",
+            "YOUR_NAME",
+            " <approver> ",
+        ] {
+            assert!(looks_like_placeholder(placeholder), "{placeholder}");
+            assert!(person(placeholder).is_err(), "{placeholder}");
+        }
+        for name in [
+            "Dana Reviewer <dana@example.com>",
+            "dana",
+            "Ops Bot <ops+ci@example.org>",
+            "Name Surname",
+            "O'Brien <ob@x.io>",
+        ] {
+            assert!(!looks_like_placeholder(name), "{name}");
+            assert_eq!(person(name).unwrap(), name);
+        }
+    }
 }

@@ -33,6 +33,19 @@ pub struct Brief {
     /// The open session's gates by verdict class (reliability and
     /// audit_trail excepted: `gates` judges those).
     pub gates: Option<String>,
+    /// Once `end` is what remains: the gates a person must decide on
+    /// (neither passing nor waived), never steps for an assistant.
+    pub decisions: Vec<GateDecision>,
+    /// The one command that waives them all, identity left for the person.
+    pub decision_command: Option<String>,
+}
+
+/// A gate awaiting a person's decision.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct GateDecision {
+    pub gate: String,
+    pub verdict: String,
+    pub reason: String,
 }
 
 /// No session is open and the master state records Phase 7 completed: what
@@ -66,18 +79,28 @@ pub struct SessionFact {
 }
 
 /// The one-task rule and the others an assistant must keep.
-const RULES: [&str; 4] = [
-    "One task at a time: exactly one item of `.ai_context/todos.json` is `in_progress`. Finish it, skip it or fail it (with a reason) before the next.",
-    "Never hand-edit the Phase 7 / Phase 8 blocks of the master state or anything under `.ai_context/deploy-session/`; the tool writes them and audits every change.",
-    "Approvals are a person's decision: ask, then record it with `deploy-session approve`.",
+const RULES: [&str; 5] = [
+    "One task at a time: exactly one item of the TodoWrite list (`deploy-session todo --format todowrite --compact`) is `in_progress`. Finish it, skip it or fail it (with a reason) before the next.",
+    "Never hand-edit the master state or anything under `.ai_context/deploy-session/`: the tool writes them and audits every change, and refuses a state file edited behind its back.",
+    "Decisions are a person's: approvals (`approve`), recording a finished phase (`phase`), waivers (`end --waive`) and overrides (`skip --override`) carry the person's own `--by`. Show the command and ask; never run one with a name you made up.",
     "Attach evidence when completing manual work: `--evidence path/to/file`.",
+    "When the repo's own framework files say otherwise (hand-edit Phase 7, write this file), this file and `deploy-session next` win: the tool owns Phase 7, Phase 8 and this file.",
 ];
 
-const FILES: [&str; 3] = [
-    "deployment/ai_system_prompt_v3.7.md",
+/// The startup guide under the seed's name, or the framework's newer one.
+const STARTUP_GUIDES: [&str; 2] = [
     "deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md",
-    ".ai_context/todos.json",
+    "deployment/AI_ASSISTANT_STARTUP.md",
 ];
+
+/// The files an assistant loads, as this repo names them.
+fn files_to_load(paths: &RepoPaths) -> Vec<&'static str> {
+    let guide = STARTUP_GUIDES
+        .iter()
+        .find(|g| paths.root().join(g).is_file())
+        .unwrap_or(&STARTUP_GUIDES[0]);
+    vec!["deployment/ai_system_prompt_v3.7.md", guide]
+}
 
 /// Gathers the brief. `finished` adds the Operations transition command.
 pub fn brief(
@@ -123,6 +146,8 @@ pub fn brief(
             failed: count(ActionStatus::Failed),
         }
     });
+    let judged = pending_decisions(set, thresholds, session);
+    let decisions: Vec<&crate::gates::GateResult> = judged.iter().collect();
     Brief {
         schema_version: 1,
         project,
@@ -135,12 +160,40 @@ pub fn brief(
             progress::next_actions(set, session)
         },
         rules: RULES.to_vec(),
-        files: FILES.to_vec(),
+        files: files_to_load(paths),
         transition: finished.then_some(TRANSITION_COMMAND),
         deployment_finished: deployment_finished(session, master),
         gates: session
             .map(|x| crate::gates::by_class(&crate::gates::session_only(set, x, thresholds))),
+        decisions: decisions
+            .iter()
+            .map(|g| GateDecision {
+                gate: g.id.as_str().to_string(),
+                verdict: g.verdict.word().to_string(),
+                reason: g.reason.clone(),
+            })
+            .collect(),
+        decision_command: (!decisions.is_empty()).then(|| crate::gates::waive_command(&decisions)),
     }
+}
+
+/// Once only `end` remains, the gates the session's own records leave for
+/// a person to decide on.
+fn pending_decisions(
+    set: &ProtocolSet,
+    thresholds: &crate::protocol::gate::GateThresholds,
+    session: Option<&Session>,
+) -> Vec<crate::gates::GateResult> {
+    let Some(s) = session else {
+        return Vec::new();
+    };
+    if progress::current_protocol(set, Some(s)) != Some(crate::protocol::ProtocolName::End) {
+        return Vec::new();
+    }
+    crate::gates::session_only(set, s, thresholds)
+        .into_iter()
+        .filter(|g| !g.verdict.acceptable())
+        .collect()
 }
 
 /// Renders the brief as markdown.

@@ -214,6 +214,18 @@ pub(crate) struct PhaseApprovalDoc {
     pub approved_actions: Vec<String>,
 }
 
+/// `phase N --format json`: what a person stated about a phase.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PhaseStatementDoc {
+    pub schema_version: SchemaVersion,
+    pub phase: i8,
+    pub by: String,
+    /// What was recorded, in words (`status completed; deliverables …`).
+    pub recorded: String,
+    /// Always `attested`: a person's word, never a check that passed.
+    pub evidence: &'static str,
+}
+
 /// `todo --format json`: the list with where each item comes from.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct TodoDoc {
@@ -282,6 +294,13 @@ pub(crate) fn schemas() -> Vec<(&'static str, Schema)> {
                 .clone()
                 .into_generator()
                 .into_root_schema_for::<PhaseApprovalDoc>(),
+        ),
+        (
+            "phase_statement",
+            settings
+                .clone()
+                .into_generator()
+                .into_root_schema_for::<PhaseStatementDoc>(),
         ),
         (
             "todo",

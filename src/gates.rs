@@ -80,6 +80,26 @@ const CLASSES: [Verdict; 5] = [
 ];
 
 /// How many gates have each verdict, in one line (`3 pass · 9 attested`).
+/// Gates a person must decide on: neither passing nor waived.
+pub fn undecided(results: &[GateResult]) -> Vec<&GateResult> {
+    results.iter().filter(|g| !g.verdict.acceptable()).collect()
+}
+
+/// The one command that waives `gates` at once. The person's identity and
+/// reason are left for the person to give (a placeholder is refused), so an
+/// assistant can show it but never run it as printed.
+pub fn waive_command(gates: &[&GateResult]) -> String {
+    let mut cmd = String::from("deploy-session end");
+    for g in gates {
+        cmd.push_str(&format!(" --waive {}", g.id.as_str()));
+    }
+    cmd.push_str(&format!(
+        r#" --by "{}" --reason "<why each is acceptable>""#,
+        crate::progress::PERSON
+    ));
+    cmd
+}
+
 pub fn summary(results: &[GateResult]) -> String {
     CLASSES
         .iter()

@@ -19,6 +19,9 @@ pub struct NextAction {
     pub command: String,
     /// A second way, when there is one (skip, CI flag).
     pub alternative: Option<String>,
+    /// A decision for a person (an approval): the command leaves their
+    /// identity for them to give; an assistant shows it and asks.
+    pub for_person: bool,
 }
 
 /// The protocol to work on: the first one not yet complete.
@@ -92,6 +95,10 @@ pub fn frontier<'a>(p: &'a Protocol, session: &Session) -> Vec<&'a Action> {
         .collect()
 }
 
+/// Where a printed command leaves the person's identity for them to give
+/// (`--by` refuses it as given).
+pub const PERSON: &str = "<your name and email>";
+
 /// The command that completes `a` (or runs it, for automated kinds).
 pub fn completion(a: &Action, status: ActionStatus) -> (String, Option<String>) {
     match &a.kind {
@@ -101,8 +108,8 @@ pub fn completion(a: &Action, status: ActionStatus) -> (String, Option<String>) 
         ),
         Kind::Approval(spec) => (
             match spec.phase {
-                Some(n) => format!("deploy-session approve --phase {n} --by \"<Name <email>>\""),
-                None => format!("deploy-session approve {} --by \"<Name <email>>\"", a.id),
+                Some(n) => format!("deploy-session approve --phase {n} --by \"{PERSON}\""),
+                None => format!("deploy-session approve {} --by \"{PERSON}\"", a.id),
             },
             Some(format!(
                 "deploy-session {} --approve {} (in CI)",
@@ -138,6 +145,7 @@ pub fn next_actions(set: &ProtocolSet, session: Option<&Session>) -> Vec<NextAct
             message: None,
             command: format!("deploy-session {req}"),
             alternative: None,
+            for_person: false,
         }];
     }
     frontier(p, session)
@@ -153,6 +161,7 @@ pub fn next_actions(set: &ProtocolSet, session: Option<&Session>) -> Vec<NextAct
                 message: rec.message,
                 command,
                 alternative,
+                for_person: matches!(a.kind, crate::protocol::Kind::Approval(_)),
             }
         })
         .collect()

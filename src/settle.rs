@@ -3,11 +3,12 @@
 //! record exactly the same events.
 
 use crate::error::InputError;
-use crate::master_state::{Approval, ApprovalStatus, MasterState};
+use crate::master_state::{Approval, ApprovalStatus, MasterState, PhaseStatus};
 use crate::paths::{RepoPaths, inside_repo};
 use crate::protocol::ApprovalVia;
 use crate::session::{ActionStatus, EventKind, Store};
 use anyhow::Result;
+use serde_json::Value;
 use std::path::Path;
 
 /// Completes a manual action.
@@ -160,6 +161,152 @@ pub fn approve_phase(
         None => format!("Phase {n} approval"),
     };
     record_master_write(store, paths, &updated, &why, by)
+}
+
+/// What a person states about a phase the tool does not run (the
+/// Development Framework's -1..6): its status and deliverables.
+#[derive(Debug, Clone, Default)]
+pub struct PhaseStatement {
+    pub phase: i8,
+    pub status: Option<PhaseStatus>,
+    /// Deliverables by name, with the status stated for each.
+    pub deliverables: Vec<(String, PhaseStatus)>,
+    /// Every deliverable the phase lists is completed.
+    pub all_deliverables: bool,
+    pub note: Option<String>,
+}
+
+/// Phases whose state the tool itself writes: a statement cannot set them.
+pub const OWN_PHASES: [i8; 2] = [7, 8];
+
+/// Writes a person's statement about a phase into the master state and
+/// records it in the audit trail as theirs (`recorded_by`/`recorded_at` in
+/// the block; the trail's `master_state_written` says it was stated, not
+/// checked). Returns what was recorded, in words.
+pub fn record_phase(
+    store: &mut Store,
+    paths: &RepoPaths,
+    st: &PhaseStatement,
+    by: &str,
+) -> Result<String> {
+    let n = st.phase;
+    if OWN_PHASES.contains(&n) {
+        return Err(InputError::usage(format!(
+            "Phase {n} is written by deploy-session itself (start, end), not stated by a person"
+        ))
+        .with_hint("`phase` records what the Development Framework finished: Phases -1 to 6")
+        .into());
+    }
+    let path = paths.master_state();
+    let shown = paths.shown(&path);
+    let master = MasterState::load(&path, &shown)?;
+    let Some(phase) = master.phase(n) else {
+        return Err(InputError::in_file(&shown, None, format!("has no Phase {n}")).into());
+    };
+    let stated = stated_deliverables(phase, st, &shown)?;
+    let at = crate::clock::now_rfc3339();
+    let updated = master.update_phase(n, |m| {
+        if let Some(status) = st.status {
+            m.insert("status".into(), Value::from(status.word()));
+            if m.contains_key("completed") || status == PhaseStatus::Completed {
+                m.insert(
+                    "completed".into(),
+                    Value::from(status == PhaseStatus::Completed),
+                );
+            }
+        }
+        if let Some(Value::Object(list)) = m.get_mut("deliverables") {
+            for (name, status) in &stated {
+                if let Some(v) = list.get_mut(name) {
+                    set_deliverable(v, *status);
+                }
+            }
+        }
+        m.insert("recorded_by".into(), Value::from(by));
+        m.insert("recorded_at".into(), Value::from(at.as_str()));
+    })?;
+    let mut said = Vec::new();
+    if let Some(status) = st.status {
+        said.push(format!("status {}", status.word()));
+    }
+    if !stated.is_empty() {
+        let list: Vec<String> = stated
+            .iter()
+            .map(|(name, status)| format!("{name} {}", status.word()))
+            .collect();
+        said.push(format!("deliverables {}", list.join(", ")));
+    }
+    let mut why = format!(
+        "Phase {n} stated by {by}: {} (a person's statement, not checked)",
+        said.join("; ")
+    );
+    if let Some(note) = st.note.as_deref().filter(|t| !t.trim().is_empty()) {
+        why.push_str(&format!(" — {note}"));
+    }
+    record_master_write(store, paths, &updated, &why, by)?;
+    Ok(said.join("; "))
+}
+
+/// The deliverables a statement names, checked against the phase's list.
+fn stated_deliverables(
+    phase: &crate::master_state::Phase,
+    st: &PhaseStatement,
+    shown: &Path,
+) -> Result<Vec<(String, PhaseStatus)>, InputError> {
+    let known: Vec<&str> = phase.deliverables.iter().map(|d| d.name.as_str()).collect();
+    let listed_as_map = phase
+        .block
+        .as_ref()
+        .is_some_and(|b| matches!(b.get("deliverables"), Some(Value::Object(_))));
+    if (st.all_deliverables || !st.deliverables.is_empty()) && (!listed_as_map || known.is_empty())
+    {
+        return Err(InputError::in_file(
+            shown,
+            Some(phase.line),
+            format!(
+                "Phase {} lists no deliverables by name (a `deliverables` object in its json block)",
+                phase.number
+            ),
+        ));
+    }
+    if let Some((name, _)) = st
+        .deliverables
+        .iter()
+        .find(|(name, _)| !known.contains(&name.as_str()))
+    {
+        return Err(InputError::in_file(
+            shown,
+            Some(phase.line),
+            format!("Phase {} lists no deliverable {name:?}", phase.number),
+        )
+        .with_hint(format!("its deliverables: {}", known.join(", "))));
+    }
+    let mut stated: Vec<(String, PhaseStatus)> = if st.all_deliverables {
+        known
+            .iter()
+            .map(|k| (k.to_string(), PhaseStatus::Completed))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for (name, status) in &st.deliverables {
+        match stated.iter_mut().find(|(k, _)| k == name) {
+            Some(slot) => slot.1 = *status,
+            None => stated.push((name.clone(), *status)),
+        }
+    }
+    Ok(stated)
+}
+
+/// Sets a deliverable's value in the form the file already uses.
+fn set_deliverable(v: &mut Value, status: PhaseStatus) {
+    match v {
+        Value::Bool(b) => *b = status == PhaseStatus::Completed,
+        Value::Object(o) => {
+            o.insert("status".into(), Value::from(status.word()));
+        }
+        other => *other = Value::from(status.word()),
+    }
 }
 
 /// Writes the master state and records the write — who, why and the

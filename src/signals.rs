@@ -4,7 +4,8 @@
 //! demo) claims the signals: the first one asks it to stop — kill its
 //! process groups, record `interrupted`, save — and a second one, or the
 //! run still going [`GRACE`] later (blocked somewhere a signal cannot
-//! reach), ends the process at once. The OS releases the lock either way,
+//! reach, or in what the command does after the run), ends the process at
+//! once. The OS releases the lock either way,
 //! and the next writer resumes from the journal.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,6 +14,10 @@ use std::time::{Duration, Instant};
 /// How long a claimed run has to stop after the first signal: the process
 /// groups' grace (1.5 s) and the final save, with room to spare.
 pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How long a command has, after its interrupted run saved and let go of
+/// the signals, to refresh its views and exit by itself.
+pub const AFTER_RUN: Duration = Duration::from_millis(500);
 
 /// Runs that own the signals now.
 static OWNERS: AtomicU32 = AtomicU32::new(0);
@@ -58,15 +63,25 @@ impl Claim {
         static WATCHDOG: std::sync::Once = std::sync::Once::new();
         WATCHDOG.call_once(|| {
             std::thread::spawn(|| {
-                let mut since: Option<Instant> = None;
+                let (mut signalled, mut released): (Option<Instant>, Option<Instant>) =
+                    (None, None);
                 loop {
                     std::thread::sleep(Duration::from_millis(100));
-                    if RECEIVED.load(Ordering::SeqCst) > 0 {
-                        let first = *since.get_or_insert_with(Instant::now);
-                        if first.elapsed() >= GRACE && OWNERS.load(Ordering::SeqCst) > 0 {
-                            // SAFETY: ends the process; the lock goes with it.
-                            unsafe { nix::libc::_exit(130) };
-                        }
+                    if RECEIVED.load(Ordering::SeqCst) == 0 {
+                        continue;
+                    }
+                    let first = *signalled.get_or_insert_with(Instant::now);
+                    // Once the stopped run has let go, what the command
+                    // does next (refreshing a view) gets [`AFTER_RUN`]: it
+                    // may block where the spent signal cannot reach.
+                    if OWNERS.load(Ordering::SeqCst) == 0 {
+                        released.get_or_insert_with(Instant::now);
+                    }
+                    if first.elapsed() >= GRACE
+                        || released.is_some_and(|r| r.elapsed() >= AFTER_RUN)
+                    {
+                        // SAFETY: ends the process; the lock goes with it.
+                        unsafe { nix::libc::_exit(130) };
                     }
                 }
             });

@@ -85,22 +85,17 @@ pub struct TodoList {
     pub todos: Vec<TodoItem>,
 }
 
-/// The list for `protocols`, as far as `session` has got.
+/// The list for `protocols`, as far as `session` has got. Whenever
+/// something is left to do, exactly one item is `in_progress`: the action
+/// running, else the first one waiting, else the first one `next` offers
+/// (after a `done`, the action after it).
 pub fn build(protocols: &ProtocolSet, session: Option<&Session>) -> TodoList {
     let status_of = |a: &Action| session.map_or(ActionStatus::Pending, |s| s.status_of(&a.id));
-    let current = protocols
-        .actions()
-        .find(|a| status_of(a) == ActionStatus::Running)
-        .or_else(|| {
-            protocols
-                .actions()
-                .find(|a| status_of(a) == ActionStatus::Waiting)
-        })
-        .map(|a| a.id.clone());
+    let current = current_item(protocols, session);
     let todos = protocols
         .actions()
         .map(|a| TodoItem {
-            content: a.title.clone(),
+            content: content_of(a, status_of(a)),
             status: if status_of(a).is_done() {
                 TodoStatus::Completed
             } else if current.as_deref() == Some(&a.id) {
@@ -116,6 +111,109 @@ pub fn build(protocols: &ProtocolSet, session: Option<&Session>) -> TodoList {
         })
         .collect();
     TodoList { todos }
+}
+
+/// The one action that is `in_progress`, if anything is left to do.
+fn current_item(protocols: &ProtocolSet, session: Option<&Session>) -> Option<String> {
+    let session = session?;
+    let with = |st: ActionStatus| {
+        protocols
+            .actions()
+            .find(|a| session.status_of(&a.id) == st)
+            .map(|a| a.id.clone())
+    };
+    with(ActionStatus::Running)
+        .or_else(|| with(ActionStatus::Waiting))
+        .or_else(|| {
+            crate::progress::next_actions(protocols, Some(session))
+                .into_iter()
+                .map(|n| n.id)
+                .find(|id| protocols.action(id).is_some())
+        })
+}
+
+/// The title, saying so when it was not simply done: a skipped item is
+/// not work finished.
+fn content_of(a: &Action, status: ActionStatus) -> String {
+    match status {
+        ActionStatus::Skipped => format!("{} (skipped)", a.title),
+        ActionStatus::Failed => format!("{} (failed)", a.title),
+        _ => a.title.clone(),
+    }
+}
+
+/// `todo --format todowrite --compact`: the stage under way item by item,
+/// every other stage of its protocol as one item, every other protocol as
+/// one item — what an assistant mirrors after each step without paying for
+/// the whole list (≤ 2 KB for the default protocols).
+pub fn compact(protocols: &ProtocolSet, session: Option<&Session>) -> TodoWriteDoc {
+    let list = build(protocols, session);
+    let item_of = |id: &str| list.todos.iter().find(|t| t.id == id);
+    let current = list
+        .todos
+        .iter()
+        .find(|t| t.status == TodoStatus::InProgress)
+        .or_else(|| {
+            list.todos
+                .iter()
+                .find(|t| t.status != TodoStatus::Completed)
+        })
+        .and_then(|t| protocols.action(&t.id));
+    let mut todos = Vec::new();
+    for name in crate::protocol::ProtocolName::ALL {
+        let p = protocols.get(name);
+        let ids: Vec<&str> = p.actions().map(|a| a.id.as_str()).collect();
+        let in_this = current.is_some_and(|c| c.protocol == name);
+        if !in_this {
+            todos.push(summary_item(&p.title, &ids, &item_of));
+            continue;
+        }
+        for stage in &p.stages {
+            let holds_current = current.is_some_and(|c| stage.actions.iter().any(|a| a.id == c.id));
+            if holds_current {
+                todos.extend(
+                    stage
+                        .actions
+                        .iter()
+                        .filter_map(|a| item_of(&a.id))
+                        .map(|t| TodoWriteItem {
+                            content: format!("{} {}", t.id, t.content),
+                            status: t.status,
+                            active_form: t.active_form.clone(),
+                        }),
+                );
+            } else {
+                let ids: Vec<&str> = stage.actions.iter().map(|a| a.id.as_str()).collect();
+                todos.push(summary_item(
+                    &format!("{} {}", stage.id, stage.title),
+                    &ids,
+                    &item_of,
+                ));
+            }
+        }
+    }
+    TodoWriteDoc { todos }
+}
+
+/// One item standing for several actions: completed when all are.
+fn summary_item<'a>(
+    title: &str,
+    ids: &[&str],
+    item_of: &impl Fn(&str) -> Option<&'a TodoItem>,
+) -> TodoWriteItem {
+    let done = ids
+        .iter()
+        .filter(|id| item_of(id).is_some_and(|t| t.status == TodoStatus::Completed))
+        .count();
+    TodoWriteItem {
+        content: format!("{title} ({done} of {} done)", ids.len()),
+        status: if done == ids.len() {
+            TodoStatus::Completed
+        } else {
+            TodoStatus::Pending
+        },
+        active_form: title.to_string(),
+    }
 }
 
 impl TodoList {

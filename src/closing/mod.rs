@@ -241,28 +241,39 @@ impl Closing {
             )?;
         }
         for g in &results {
-            let line = format!(
-                "    {} {:<24} {}{}",
-                if g.verdict.acceptable() { "✓" } else { "✗" },
-                g.id.as_str(),
-                g.verdict.word(),
-                if g.reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(" — {}", g.reason)
-                }
-            );
-            e.reporter.say(line);
+            e.reporter.say(gate_line(g));
         }
-        let blocking: Vec<String> = results
+        let blocking: Vec<String> = gates::undecided(&results)
             .iter()
-            .filter(|g| !g.verdict.acceptable())
             .map(|g| format!("{} ({})", g.id.as_str(), g.verdict.word()))
             .collect();
         if !blocking.is_empty() {
+            // One round of decisions: every gate `end` will judge, not only
+            // this step's, with one command that waives them all.
+            let every = self.evaluate_gates(e, &[])?;
+            let later: Vec<&GateResult> = every
+                .iter()
+                .filter(|g| !results.iter().any(|r| r.id == g.id))
+                .collect();
+            if !later.is_empty() {
+                e.reporter.say("    judged by later steps of end:");
+                for g in &later {
+                    e.reporter.say(gate_line(g));
+                }
+            }
+            let undecided = gates::undecided(&every);
             bail!(
-                "gates not passing: {}; `deploy-session gates` shows the evidence — fix the cause and run `deploy-session end` again, or waive with `deploy-session end --waive GATE --reason \"...\"`",
-                blocking.join(", ")
+                "gates not passing: {}; {} gate{} in all need{} a person's decision before `end` can finish ({}) — fix the cause and run `deploy-session end` again, or a person waives them at once with their own name and reason: `{}`",
+                blocking.join(", "),
+                undecided.len(),
+                if undecided.len() == 1 { "" } else { "s" },
+                if undecided.len() == 1 { "s" } else { "" },
+                undecided
+                    .iter()
+                    .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                gates::waive_command(&undecided)
             );
         }
         let n = results.len();
@@ -604,5 +615,20 @@ fn operations_context(paths: &RepoPaths, s: &Session, results: &[GateResult]) ->
             risks.join("\n")
         },
         crate::context::TRANSITION_COMMAND
+    )
+}
+
+/// One gate in `end`'s table.
+fn gate_line(g: &GateResult) -> String {
+    format!(
+        "    {} {:<24} {}{}",
+        if g.verdict.acceptable() { "✓" } else { "✗" },
+        g.id.as_str(),
+        g.verdict.word(),
+        if g.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", g.reason)
+        }
     )
 }

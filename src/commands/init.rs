@@ -26,6 +26,17 @@ const FILES: [(&str, &str); 4] = [
     ),
 ];
 
+/// The framework's repository renamed the startup guide the seed calls
+/// `AI_ASSISTANT_STARTUP_DEPLOYMENT.md`: where a repo has the new name, a
+/// second guide would contradict it.
+fn renamed_in_this_repo(root: &std::path::Path, rel: &str) -> Option<&'static str> {
+    const RENAMED: &str = "deployment/AI_ASSISTANT_STARTUP.md";
+    (rel == "deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md"
+        && !root.join(rel).exists()
+        && root.join(RENAMED).is_file())
+    .then_some(RENAMED)
+}
+
 pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
     let root = s.paths.root();
     let project = root.file_name().map_or_else(
@@ -54,13 +65,19 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
     };
     for (rel, template) in FILES {
         let target = root.join(rel);
+        if let Some(theirs) = renamed_in_this_repo(root, rel) {
+            p.out(format!(
+                "kept     {theirs} (the framework's startup guide under its newer name; start.1.4 accepts it, so {rel} is not added)"
+            ));
+            continue;
+        }
         if store.is_some() {
             // What a killed `init --force` left of this file.
             fsio::remove_stale_temps_of(&target);
         }
         let exists = target.exists();
         if exists && !args.force {
-            p.info(format!(
+            p.out(format!(
                 "kept     {rel} (it exists; --force replaces it, keeping a numbered .bak)"
             ));
             continue;
@@ -87,14 +104,17 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
         let note = backup
             .map(|b| format!(" (previous kept as {})", s.paths.shown(&b).display()))
             .unwrap_or_default();
-        p.info(format!("{verb} {rel}{note}"));
+        p.out(format!("{verb} {rel}{note}"));
     }
     if let Some(assistant) = args.assistant {
         write_assistant_files(root, assistant, s)?;
     }
-    p.info(
-        "next: `deploy-session status` to see the phases, `deploy-session plan` for the pipeline",
-    );
+    p.info(concat!(
+        "next: once the Development Framework has finished Phase 6, a person records it\n",
+        "  deploy-session phase 6 --status completed --all-deliverables --by \"NAME <EMAIL>\"\n",
+        "  deploy-session approve --phase 6 --by \"NAME <EMAIL>\"   (the approver, with their own name)\n",
+        "then `deploy-session start`; `deploy-session status` shows the phases, `deploy-session plan` the pipeline"
+    ));
     Ok(ExitStatus::Success)
 }
 
@@ -132,13 +152,13 @@ fn write_assistant_files(root: &std::path::Path, assistant: Assistant, s: &Setti
         let rel = format!("{dir}/{name}");
         let target = root.join(&rel);
         if target.exists() {
-            s.printer.info(format!(
+            s.printer.out(format!(
                 "kept     {rel} (it exists; assistant files are never replaced)"
             ));
             continue;
         }
         fsio::write_atomic(&target, text.as_bytes())?;
-        s.printer.info(format!("created  {rel}"));
+        s.printer.out(format!("created  {rel}"));
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod history;
 mod init;
 mod merge;
 mod next;
+mod phase;
 mod plan;
 mod probe;
 mod resolve;
@@ -51,6 +52,7 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Skip(a) => resolve::skip(&a, settings),
         Command::Fail(a) => resolve::fail(&a, settings),
         Command::Approve(a) => approve::run(&a, settings),
+        Command::Phase(a) => phase::run(&a, settings),
         Command::Next(a) => next::run(&a, settings),
         Command::Todo(a) => todo::run(&a, settings),
         Command::Gates(a) => gates::run(&a, settings),

@@ -178,7 +178,12 @@ fn execute(
         ci.write(outcome, sess, json_out)?;
     }
     let commit = if outcome == Outcome::Done && extras.commit {
-        Some(commit(s, sess.as_ref(), extras.tag.as_deref())?)
+        Some(commit(
+            s,
+            sess.as_ref(),
+            extras.tag.as_deref(),
+            &ci.redactor,
+        )?)
     } else {
         None
     };
@@ -301,11 +306,13 @@ fn closed_session(s: &Settings, opened: Option<&Session>) -> Option<Session> {
     serde_json::from_str(&text).ok()
 }
 
-/// Commits the session's files with a message that summarises it.
+/// Commits the session's files with a message that summarises it, masked
+/// as a whole (a secret may only show once the recorded pieces are joined).
 fn commit(
     s: &Settings,
     sess: Option<&Session>,
     tag: Option<&str>,
+    redactor: &crate::redact::Redactor,
 ) -> Result<(String, Vec<String>)> {
     let entry = crate::session::history::read(&s.paths)?.pop();
     let id = sess.map(|x| x.id.clone()).unwrap_or_default();
@@ -339,7 +346,7 @@ fn commit(
         "\nHandoff package: {}/\n",
         s.paths.shown(&s.paths.handoff(&id)).display()
     ));
-    crate::git::commit_session(s.paths.root(), &msg, tag)
+    crate::git::commit_session(s.paths.root(), &redactor.mask(&msg), tag)
 }
 
 fn say(s: &Settings, to_stderr: bool, text: String) {
@@ -611,6 +618,9 @@ pub fn print_next(s: &Settings, next: &[NextAction]) {
             p.paint(style::DIM, crate::ui::visible(&msg))
         ));
         p.out(format!("      {}", n.command));
+        if n.for_person {
+            p.out("      (a person's decision: they run it with their own name)");
+        }
         if let Some(alt) = &n.alternative {
             p.out(format!("      or: {alt}"));
         }

@@ -10,6 +10,12 @@ use anyhow::Result;
 pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, config) = crate::protocol::load(&s.paths)?;
     let state = crate::session::read_only(&s.paths)?;
+    if args.compact && args.format != TodoFormat::Todowrite {
+        return Err(crate::error::InputError::usage(
+            "--compact shapes the TodoWrite list: use it with --format todowrite",
+        )
+        .into());
+    }
     let list = todo::build(&set, state.session.as_ref());
     let redactor = s.redactor(&config);
     let mark = |st: TodoStatus| match st {
@@ -24,6 +30,9 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
                     schema_version: crate::documents::SchemaVersion,
                     todos: list.todos.clone(),
                 })?,
+                TodoFormat::Todowrite if args.compact => {
+                    serde_json::to_value(todo::compact(&set, state.session.as_ref()))?
+                }
                 TodoFormat::Todowrite => serde_json::to_value(list.todowrite())?,
                 _ => list.claude_tasks(&set),
             };

@@ -117,6 +117,26 @@ pub(crate) fn run_single(
     })
 }
 
+/// Runs blocking work (files, git, HTTP, a prompt) on a blocking thread and
+/// gives it up when the run is interrupted: a step stuck opening a FIFO or
+/// waiting on a silent server still lets the run stop in order, record
+/// `interrupted` and release the lock. `None` means interrupted; the
+/// abandoned thread ends with the process (the runtime does not wait).
+pub(crate) async fn off_thread<T: Send + 'static>(
+    cancel: &watch::Receiver<bool>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>> {
+    let mut cancel = cancel.clone();
+    if *cancel.borrow_and_update() {
+        return Ok(None);
+    }
+    let task = tokio::task::spawn_blocking(work);
+    tokio::select! {
+        done = task => Ok(Some(done?)),
+        _ = cancel.wait_for(|stop| *stop) => Ok(None),
+    }
+}
+
 /// Sets up the runtime, the engine and the signal watch around `work`, and
 /// saves the state whatever happens.
 fn with_engine<F, Fut>(
@@ -155,6 +175,8 @@ where
         }
     });
     drop(local);
+    // Work given up by `off_thread` may still block; it must not hold the exit.
+    runtime.shutdown_background();
     let engine =
         Rc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("engine still in use after the run"))?;
     let mut store = engine.store.into_inner();
@@ -183,6 +205,14 @@ impl Engine {
 
     pub(crate) fn cancelled(&self) -> bool {
         *self.cancel.borrow()
+    }
+
+    /// [`off_thread`] with this run's cancellation.
+    pub(crate) async fn off_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Option<T>> {
+        off_thread(&self.cancel, work).await
     }
 
     pub(crate) fn record(&self, action: Option<&str>, kind: EventKind) -> Result<()> {

@@ -17,6 +17,9 @@ pub fn evaluate(paths: &RepoPaths, spec: &CheckSpec) -> Result<String, String> {
     if !spec.files.is_empty() {
         evidence.push(files_exist(paths.root(), &spec.files)?);
     }
+    if !spec.any_of.is_empty() {
+        evidence.push(any_file_exists(paths.root(), &spec.any_of)?);
+    }
     if let Some(p) = &spec.phase {
         evidence.push(phase(paths, p)?);
     }
@@ -75,8 +78,35 @@ pub fn files_exist(root: &Path, patterns: &[String]) -> Result<String, String> {
     }
 }
 
+/// At least one of `patterns` matches something inside the repo.
+pub fn any_file_exists(root: &Path, patterns: &[String]) -> Result<String, String> {
+    let mut problems = Vec::new();
+    for pattern in patterns {
+        match files_exist(root, std::slice::from_ref(pattern)) {
+            Ok(found) => return Ok(found),
+            Err(missing) if missing.starts_with("missing") => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    let mut why = format!("none of these exists: {}", patterns.join(", "));
+    if !problems.is_empty() {
+        why.push_str(&format!(" ({})", problems.join("; ")));
+    }
+    Err(why)
+}
+
 fn is_glob(p: &str) -> bool {
     p.contains(['*', '?', '['])
+}
+
+/// Says whose word a phase's state rests on when a person recorded it with
+/// `deploy-session phase`: attested, not checked.
+fn attested(p: &crate::master_state::Phase) -> String {
+    match (p.facts.get("recorded_by"), p.facts.get("recorded_at")) {
+        (Some(by), Some(at)) => format!(" (attested: stated by {by} at {at}, not checked)"),
+        (Some(by), None) => format!(" (attested: stated by {by}, not checked)"),
+        _ => String::new(),
+    }
 }
 
 /// Facts about a phase in the master state.
@@ -100,7 +130,7 @@ fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
                 p.line
             ));
         }
-        evidence.push(format!("Phase {n} is {want}"));
+        evidence.push(format!("Phase {n} is {want}{}", attested(p)));
     }
     if check.deliverables.is_some() {
         let open: Vec<String> = p
@@ -123,8 +153,9 @@ fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
             ));
         }
         evidence.push(format!(
-            "all {} Phase {n} deliverables completed",
-            p.deliverables.len()
+            "all {} Phase {n} deliverables completed{}",
+            p.deliverables.len(),
+            attested(p)
         ));
     }
     if check.approved == Some(true) {
@@ -146,13 +177,23 @@ fn phase(paths: &RepoPaths, check: &PhaseCheck) -> Result<String, String> {
 
 impl Engine {
     /// The `check` kind: evaluates the check and records its evidence.
-    /// Git status and file globs block: they run on a blocking thread,
-    /// never on the executor while a sibling stage streams output.
+    /// Git status, file globs and the master state block: they run off the
+    /// executor (a sibling stage may be streaming output), and a signal
+    /// ends the check even while a read is stuck.
     pub(crate) async fn check(&self, a: &Action, spec: &CheckSpec) -> anyhow::Result<Step> {
         self.start_attempt(a, crate::protocol::KindName::Check)?;
         let started = Instant::now();
         let (paths, owned) = (self.paths(), spec.clone());
-        let verdict = tokio::task::spawn_blocking(move || evaluate(&paths, &owned)).await?;
+        let Some(verdict) = self.off_thread(move || evaluate(&paths, &owned)).await? else {
+            return self.finish(
+                a,
+                ActionStatus::Interrupted,
+                None,
+                Some(started.elapsed()),
+                Some("interrupted while checking".into()),
+                None,
+            );
+        };
         match verdict {
             Ok(evidence) => {
                 let metrics = serde_json::json!({ "evidence": evidence });

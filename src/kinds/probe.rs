@@ -73,16 +73,20 @@ pub async fn probe(url: &str, spec: &ProbeSpec, mut cancel: watch::Receiver<bool
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(100));
         let u = url.to_string();
-        let reply = tokio::task::spawn_blocking(move || {
+        let reply = crate::engine::off_thread(&cancel, move || {
             http::get(&u, remaining.min(Duration::from_secs(10)))
         })
-        .await
-        .unwrap_or_else(|e| http::Reply {
-            status: None,
-            body: String::new(),
-            latency: Duration::ZERO,
-            error: Some(e.to_string()),
-        });
+        .await;
+        let reply = match reply {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return interrupted(out),
+            Err(e) => http::Reply {
+                status: None,
+                body: String::new(),
+                latency: Duration::ZERO,
+                error: Some(format!("{e:#}")),
+            },
+        };
         let problem = judge(spec, &reply);
         out.attempts.push(Attempt {
             at_ms: started.elapsed().as_millis() as u64,
@@ -137,11 +141,15 @@ pub async fn probe(url: &str, spec: &ProbeSpec, mut cancel: watch::Receiver<bool
             _ = cancel.changed() => {}
         }
         if *cancel.borrow() {
-            out.interrupted = true;
-            out.summary = format!("probe of {url} interrupted");
-            return out;
+            return interrupted(out);
         }
     }
+}
+
+fn interrupted(mut out: ProbeOutcome) -> ProbeOutcome {
+    out.interrupted = true;
+    out.summary = format!("probe of {} interrupted", out.url);
+    out
 }
 
 /// Live-URL samples taken while a strategy ran.

@@ -121,13 +121,15 @@ pub struct Approval {
 }
 
 /// Keys of a phase block that say why it stands where it does.
-const FACT_KEYS: [&str; 6] = [
+const FACT_KEYS: [&str; 8] = [
     "session",
     "completed_at",
     "blocked_reason",
     "blocker",
     "reason",
     "notes",
+    "recorded_by",
+    "recorded_at",
 ];
 
 /// Approval states the tool understands.

@@ -232,6 +232,10 @@ pub struct CheckSpec {
     /// Paths or globs (relative to the repo) that must exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// Paths or globs of which at least one must exist (a file a repo may
+    /// name one way or another).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<String>,
     /// Facts about a phase in the master state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<PhaseCheck>,
@@ -808,6 +812,9 @@ fn describe_check(c: &CheckSpec) -> String {
     let mut parts = Vec::new();
     if !c.files.is_empty() {
         parts.push(format!("files exist: {}", c.files.join(", ")));
+    }
+    if !c.any_of.is_empty() {
+        parts.push(format!("one of these exists: {}", c.any_of.join(", ")));
     }
     if let Some(p) = &c.phase {
         let mut facts = Vec::new();

@@ -164,7 +164,8 @@ impl Checker<'_> {
         let target = &mut drafts[p].template.stages[s].actions[a];
         let current = target.to_kind();
         let new_kinds = spec.kind_names();
-        let replaceable = matches!(&current, Kind::Approval(a) if a.replaceable);
+        let replaceable = matches!(&current, Kind::Approval(a) if a.replaceable)
+            || file_list_override(&current, &spec);
         if !new_kinds.is_empty() && current != Kind::Manual && !replaceable {
             errs.push(
                 self.err(
@@ -335,6 +336,9 @@ fn spec_paths(spec: &ActionSpec) -> Vec<(Vec<Seg>, String)> {
         for (i, p) in check.files.iter().enumerate() {
             out.push((yaml_path!["check", "files", i], p.clone()));
         }
+        for (i, p) in check.any_of.iter().enumerate() {
+            out.push((yaml_path!["check", "any_of", i], p.clone()));
+        }
     }
     out
 }
@@ -382,10 +386,10 @@ fn kind_problems(spec: &ActionSpec) -> Vec<(Vec<Seg>, String)> {
         out.push((yaml_path!["run"], "`run` is an empty command".to_string()));
     }
     if let Some(c) = &spec.check {
-        if c.files.is_empty() && c.phase.is_none() && c.git.is_none() {
+        if c.files.is_empty() && c.any_of.is_empty() && c.phase.is_none() && c.git.is_none() {
             out.push((
                 yaml_path!["check"],
-                "a check needs `files`, `phase` or `git`".to_string(),
+                "a check needs `files`, `any_of`, `phase` or `git`".to_string(),
             ));
         }
         if let Some(p) = &c.phase {
@@ -682,6 +686,19 @@ fn find_cycle(p: &Protocol) -> Option<Vec<String>> {
     p.stages
         .iter()
         .find_map(|s| visit(p, &s.id, &mut Vec::new(), &mut done))
+}
+
+/// A check of files only may be given another list of files (a repo that
+/// names its startup guide differently); a check of phases or git facts
+/// is the tool's validation and stays as it is.
+fn file_list_override(current: &Kind, spec: &ActionSpec) -> bool {
+    let files_only = |c: &CheckSpec| c.phase.is_none() && c.git.is_none();
+    matches!(current, Kind::Check(c) if files_only(c))
+        && spec.kind_names() == ["check"]
+        && spec
+            .check
+            .as_ref()
+            .is_some_and(|c| files_only(c) && !(c.files.is_empty() && c.any_of.is_empty()))
 }
 
 #[cfg(test)]

@@ -50,7 +50,9 @@ fn context_json_has_the_same_facts() {
             "files",
             "transition",
             "deployment_finished",
-            "gates"
+            "gates",
+            "decisions",
+            "decision_command"
         ]
     );
     assert_eq!(j["schema_version"], 1);
@@ -227,10 +229,10 @@ fn init_writes_claude_slash_commands_and_never_overwrites_them() {
         "my own version\n"
     );
     assert!(
-        r.stderr
+        r.stdout
             .contains("kept     .claude/commands/deploy-next.md"),
         "{}",
-        r.stderr
+        r.stdout
     );
     assert!(!repo.exists(".claude/commands/deploy-next.md.bak"));
 }

@@ -122,29 +122,3 @@ fn the_readme_config_example_is_valid() {
     let r = check(&repo);
     assert_eq!(r.code, 0, "README example is invalid:\n{}", r.stderr);
 }
-
-/// A byte-order mark (as some editors write) is read past; bytes that are
-/// not UTF-8 are refused with their line and column, nothing written.
-#[test]
-fn a_bom_is_accepted_and_invalid_utf8_is_located() {
-    let repo = Repo::ready("");
-    repo.write(
-        "deploy-session.yaml",
-        "\u{feff}actions:\n  start.2.1:\n    run: echo hi\n",
-    );
-    let r = run(repo.cmd(["config", "check"]));
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let mut bytes = b"actions:\n  start.2.1:\n    run: echo ".to_vec();
-    bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
-    std::fs::write(repo.path().join("deploy-session.yaml"), &bytes).unwrap();
-    let before = repo.files();
-    let r = run(repo.cmd(["start"]));
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("deploy-session.yaml:3:15: bytes that are not UTF-8 text"),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(before, repo.files(), "a refused start writes nothing");
-}

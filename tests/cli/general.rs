@@ -100,30 +100,6 @@ fn color_follows_the_flag_on_each_stream() {
     }
 }
 
-/// An argument that is not UTF-8 is an error (exit 2), never a panic.
-#[test]
-fn a_non_utf8_argument_is_refused_not_a_panic() {
-    use std::os::unix::ffi::OsStrExt;
-    let repo = Repo::ready("");
-    assert_eq!(run(repo.cmd(["start"])).code, 3);
-    let bad = std::ffi::OsStr::from_bytes(b"start.2.\xff");
-    for args in [vec![std::ffi::OsStr::new("done"), bad], vec![bad]] {
-        let r = run(repo.cmd(&args));
-        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    }
-    // A path argument may be any bytes: a folder with such a name reaches
-    // the settings (which once read the arguments as UTF-8 and panicked).
-    let dir = repo.path().join(std::ffi::OsStr::from_bytes(b"repo-\xff"));
-    std::fs::create_dir(&dir).unwrap();
-    let r = run(repo.cmd([
-        std::ffi::OsStr::new("--repo"),
-        dir.as_os_str(),
-        "status".as_ref(),
-    ]));
-    assert_eq!(r.code, 2, "{}", r.stderr);
-}
-
 /// A reader that stops early (`| head -1`) closes the pipe: the command
 /// goes on to its natural end with its own exit code — a run is never cut
 /// short with an action `running` — and nothing panics.

@@ -306,6 +306,20 @@ pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Waits for `child` to exit (up to `secs`) and returns how it ended.
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    secs: u64,
+    what: &str,
+) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_for(secs, what, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
 /// Ids start.2.1..5 and start.3.1..5 (the manual steps of `start`).
 pub fn start_manual_ids() -> Vec<String> {
     (2..=3)

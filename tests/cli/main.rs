@@ -10,6 +10,7 @@ mod deploy;
 mod end;
 mod engine;
 mod export;
+mod firsthour;
 mod forgery;
 mod general;
 mod human;

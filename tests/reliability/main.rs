@@ -7,6 +7,7 @@
 #[path = "../cli/harness.rs"]
 mod harness;
 
+mod attacker;
 mod catalogue;
 mod confinement;
 mod crash;

@@ -27,6 +27,16 @@ fn tree_pids(repo: &Repo) -> Vec<i32> {
         .collect()
 }
 
+/// Whether a thread of process `pid` waits for a FIFO's other end.
+fn blocked_on_a_fifo(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+        tasks.flatten().any(|t| {
+            std::fs::read_to_string(t.path().join("wchan"))
+                .is_ok_and(|w| w.contains("partner") || w.contains("fifo") || w.contains("pipe"))
+        })
+    })
+}
+
 fn assert_all_gone(pids: &[i32], when: &str) {
     wait_for(5, when, || pids.iter().all(|p| !alive(*p)));
 }
@@ -93,23 +103,35 @@ fn sigterm_ends_a_command_blocked_in_io() {
     nix::unistd::mkfifo(&master, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let mut child = repo.spawn(["status"]);
     // Wait until it blocks on the FIFO (opening it waits for a writer).
-    let wchan = format!("/proc/{}/wchan", child.id());
     wait_for(30, "the command blocked on the FIFO", || {
-        std::fs::read_to_string(&wchan)
-            .is_ok_and(|w| w.contains("partner") || w.contains("fifo") || w.contains("pipe"))
+        blocked_on_a_fifo(child.id())
     });
     assert!(child.try_wait().unwrap().is_none(), "blocked on the FIFO");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGTERM did not end it"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, 30, "SIGTERM to end it");
     assert_eq!(status.code(), Some(130));
+}
+
+/// A run whose check is stuck opening a FIFO (the master state, replaced
+/// by one) stops in order at the first SIGTERM: exit 130, the check
+/// recorded `interrupted`, the lock free for the next writer.
+#[test]
+fn sigterm_ends_a_run_blocked_in_io_and_records_interrupted() {
+    let repo = Repo::ready(
+        "actions:\n  start.2.1:\n    run: \"rm .ai_context/framework_progress.md && mkfifo .ai_context/framework_progress.md\"\n  start.2.2:\n    check: {phase: {number: 6, status: completed}}\n",
+    );
+    let mut child = repo.spawn(["start"]);
+    wait_for(30, "a thread of the run blocked on the FIFO", || {
+        blocked_on_a_fifo(child.id())
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = wait_exit(&mut child, 30, "SIGTERM to end the run");
+    assert_eq!(status.code(), Some(130));
+    // The FIFO would block the readers below too: put the file back.
+    let master = repo.path().join(".ai_context/framework_progress.md");
+    std::fs::remove_file(&master).unwrap();
+    std::fs::write(&master, fixture("master_state/realistic.md")).unwrap();
+    assert_eq!(repo.action_status("start.2.2"), "interrupted");
+    let r = run(repo.cmd(["done", "start.2.3", "--lock-timeout", "0s"]));
+    assert_eq!(r.code, 0, "the lock was released: {}", r.stderr);
 }
