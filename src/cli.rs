@@ -24,8 +24,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes (shown apart from each command's own).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Repository to work in [default: the git work tree containing the
     /// current directory, else the current directory]
@@ -65,11 +66,14 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Output formats for reports.
+/// Output formats for reports. Every command shares one vocabulary:
+/// `human` (also spelled `table` or `text`), `json`, and `markdown` where
+/// a command has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
-    /// A table for people
-    Table,
+    /// Tables and lines for people
+    #[value(alias = "table", alias = "text")]
+    Human,
     /// One JSON document (stable, documented shape)
     Json,
     /// Markdown, for pull requests and step summaries
@@ -115,13 +119,10 @@ pub enum Command {
     /// Record what the Development Framework finished: a phase's status and
     /// deliverables in the master state (phases -1..6; 7 and 8 are the
     /// tool's), as a named person's statement
-    #[command(
-        after_help = "Examples:\n  deploy-session phase 6 --status completed --all-deliverables --by \"Dana Reviewer <dana@example.com>\"\n  deploy-session phase 6 --deliverable bdd_testing --deliverable security_testing=in_progress --by \"Dana <dana@example.com>\""
-    )]
     Phase(PhaseArgs),
     /// Show the next actions and the exact command that completes each
     /// (read-only)
-    Next(FormatArgs),
+    Next(HumanOrJsonArgs),
     /// Show the TodoWrite task list (read-only)
     Todo(TodoArgs),
     /// Evaluate the quality gates from recorded evidence (read-only); exit 1
@@ -143,6 +144,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `deploy-session man | man -l -`
+    Man,
     /// Probe an HTTP endpoint like a `probe` action does (for scripts and
     /// canary analysis); exit 0 when healthy, 1 otherwise
     Probe(ProbeArgs),
@@ -160,6 +163,220 @@ pub enum Command {
     #[cfg(feature = "demo")]
     #[command(hide = true)]
     Serve(ServeArgs),
+}
+
+/// Examples shown under each command's `--help` (and in the man page), by
+/// the command's path.
+const EXAMPLES: &[(&[&str], &[&str])] = &[
+    (
+        &[],
+        &[
+            "deploy-session init",
+            "deploy-session start",
+            "deploy-session next",
+            "deploy-session done start.2.1 --note \"reviewed the artifacts\"",
+            "deploy-session work && deploy-session end",
+            "deploy-session demo",
+        ],
+    ),
+    (
+        &["init"],
+        &[
+            "deploy-session init",
+            "deploy-session init --assistant claude",
+        ],
+    ),
+    (
+        &["plan"],
+        &[
+            "deploy-session plan work",
+            "deploy-session plan --format json | jq -r '.actions[].id'",
+        ],
+    ),
+    (
+        &["status"],
+        &[
+            "deploy-session status",
+            "deploy-session status --format json",
+        ],
+    ),
+    (
+        &["start"],
+        &[
+            "deploy-session start",
+            "deploy-session start --dry-run",
+            "deploy-session start --format json --junit reports/start.xml",
+        ],
+    ),
+    (
+        &["work"],
+        &[
+            "deploy-session work",
+            "deploy-session work --stage work.2 --approve work.4.1",
+        ],
+    ),
+    (
+        &["end"],
+        &[
+            "deploy-session end",
+            "deploy-session end --waive reliability --by \"Dana Reviewer <dana@example.com>\" --reason \"first release\" --commit",
+        ],
+    ),
+    (
+        &["walk"],
+        &["deploy-session walk", "deploy-session walk end"],
+    ),
+    (
+        &["context"],
+        &[
+            "deploy-session context",
+            "deploy-session context --format json",
+        ],
+    ),
+    (
+        &["done"],
+        &[
+            "deploy-session done start.2.1 --note \"reviewed the artifacts\" --evidence notes/analysis.md",
+        ],
+    ),
+    (
+        &["skip"],
+        &[
+            "deploy-session skip start.2.4 --reason \"no performance budget for this service\"",
+            "deploy-session skip start.1.3 --override --by \"Dana Reviewer <dana@example.com>\" --reason \"prompt kept elsewhere\"",
+        ],
+    ),
+    (
+        &["fail"],
+        &["deploy-session fail start.2.3 --reason \"the scan found a critical CVE\""],
+    ),
+    (
+        &["approve"],
+        &[
+            "deploy-session approve work.4.1 --by \"Dana Reviewer <dana@example.com>\"",
+            "deploy-session approve --phase 6 --by \"Dana Reviewer <dana@example.com>\"",
+        ],
+    ),
+    (
+        &["phase"],
+        &[
+            "deploy-session phase 6 --status completed --all-deliverables --by \"Dana Reviewer <dana@example.com>\"",
+            "deploy-session phase 6 --deliverable bdd_testing --deliverable security_testing=in_progress --by \"Dana Reviewer <dana@example.com>\"",
+        ],
+    ),
+    (
+        &["next"],
+        &[
+            "deploy-session next",
+            "deploy-session next --format json | jq -r '.next[0].command'",
+        ],
+    ),
+    (
+        &["todo"],
+        &[
+            "deploy-session todo",
+            "deploy-session todo --format todowrite --compact",
+        ],
+    ),
+    (
+        &["gates"],
+        &[
+            "deploy-session gates",
+            "deploy-session gates --format markdown >> \"$GITHUB_STEP_SUMMARY\"",
+        ],
+    ),
+    (
+        &["handoff", "verify"],
+        &[
+            "deploy-session handoff verify",
+            "deploy-session handoff verify .ai_context/handoff/SESSION --allowed-signers allowed_signers",
+        ],
+    ),
+    (
+        &["audit", "verify"],
+        &[
+            "deploy-session audit verify",
+            "deploy-session audit verify --allowed-signers allowed_signers --format json",
+        ],
+    ),
+    (
+        &["audit", "log"],
+        &[
+            "deploy-session audit log",
+            "deploy-session audit log --session SESSION --format markdown",
+        ],
+    ),
+    (&["audit", "rebuild"], &["deploy-session audit rebuild"]),
+    (
+        &["history"],
+        &[
+            "deploy-session history",
+            "deploy-session history --format json",
+        ],
+    ),
+    (
+        &["abort"],
+        &["deploy-session abort --reason \"release cancelled\""],
+    ),
+    (
+        &["config", "check"],
+        &[
+            "deploy-session config check",
+            "deploy-session config check --format json",
+        ],
+    ),
+    (
+        &["completions"],
+        &[
+            "deploy-session completions bash > ~/.local/share/bash-completion/completions/deploy-session",
+        ],
+    ),
+    (&["man"], &["deploy-session man | man -l -"]),
+    (
+        &["probe"],
+        &["deploy-session probe http://127.0.0.1:8080/health --consecutive 3 --timeout 30s"],
+    ),
+    (
+        &["export"],
+        &[
+            "deploy-session export github-actions",
+            "deploy-session export gitlab-ci --check",
+        ],
+    ),
+    (
+        &["merge"],
+        &["deploy-session merge artifacts/job-a artifacts/job-b"],
+    ),
+    (
+        &["demo"],
+        &[
+            "deploy-session demo",
+            "deploy-session demo --dir /tmp/ds-demo",
+        ],
+    ),
+];
+
+/// The command line as `--help`, completions and the man page show it:
+/// the derived definition with each command's examples.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    for (path, examples) in EXAMPLES {
+        let text = format!("Examples:\n  {}", examples.join("\n  "));
+        cmd = with_examples(cmd, path, text);
+    }
+    cmd
+}
+
+fn with_examples(cmd: clap::Command, path: &[&str], text: String) -> clap::Command {
+    match path {
+        [] => cmd.after_help(text),
+        [first, rest @ ..] if cmd.find_subcommand(first).is_some() => {
+            cmd.mut_subcommand(*first, |sub| with_examples(sub, rest, text))
+        }
+        // `demo` is absent from the build without the demo feature.
+        _ => cmd,
+    }
 }
 
 /// `export` options.
@@ -324,7 +541,9 @@ pub struct ContextArgs {
 /// Formats of the assistant brief.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ContextFormat {
-    /// The brief as written to .ai_context/deployment_context.md
+    /// The brief as written to .ai_context/deployment_context.md (it is
+    /// the human form: also spelled `human`)
+    #[value(alias = "human", alias = "table", alias = "text")]
     Markdown,
     /// The same facts as one JSON document
     Json,
@@ -368,8 +587,8 @@ pub enum HandoffCommand {
 pub struct HandoffVerifyArgs {
     /// The package folder [default: the open or the last finished session's]
     pub dir: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
     /// Check signatures against this allowed_signers file (as `ssh-keygen
     /// -Y verify -f` reads it; default: $DEPLOY_SESSION_ALLOWED_SIGNERS)
     #[arg(long, value_name = "FILE")]
@@ -379,8 +598,8 @@ pub struct HandoffVerifyArgs {
 /// `audit verify` options.
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
     /// Check the sessions' seals against this allowed_signers file (as
     /// `ssh-keygen -Y verify -f` reads it; default:
     /// $DEPLOY_SESSION_ALLOWED_SIGNERS)
@@ -408,7 +627,7 @@ pub struct AuditLogArgs {
     /// Only this session's events
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
 }
 
@@ -426,7 +645,10 @@ pub struct AbortArgs {
 /// Output of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RunFormat {
+    /// Lines for people
+    #[value(alias = "table", alias = "text")]
     Human,
+    /// One JSON document (stable, documented shape)
     Json,
 }
 
@@ -436,7 +658,7 @@ pub struct DoneArgs {
     /// The action's id (see `deploy-session next`)
     pub id: String,
     /// What was done
-    #[arg(long)]
+    #[arg(long, value_parser = recorded_text)]
     pub note: Option<String>,
     /// Files that prove it (inside the repo; repeatable)
     #[arg(long, value_name = "PATH", num_args = 1..)]
@@ -449,13 +671,27 @@ pub struct DoneArgs {
     pub format: RunFormat,
 }
 
-/// A reason is recorded as evidence of a decision: blank is none.
+/// A reason is recorded as evidence of a decision: blank is none, and a
+/// printed command's blank (`<why>`) is not one either.
 fn non_blank(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         Err("a reason must say why: it is recorded in the audit trail".into())
     } else {
-        Ok(text.to_string())
+        recorded_text(text)
     }
+}
+
+/// A note or reason as given: refused when it is still the blank a printed
+/// command left to fill in (`<what was done>`, `<why>`), which would be
+/// recorded as the note.
+fn recorded_text(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if t.starts_with('<') && t.ends_with('>') && !t.contains('@') {
+        return Err(format!(
+            "{text:?} is the blank of a printed command: say what was done (or why) in your own words"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// `skip` options.
@@ -499,7 +735,7 @@ pub struct ApproveArgs {
     #[arg(long, value_name = "NAME", value_parser = person)]
     pub by: Option<String>,
     /// A note kept with the approval
-    #[arg(long)]
+    #[arg(long, value_parser = recorded_text)]
     pub note: Option<String>,
     /// With --phase: replace an approval (or rejection) the phase already
     /// records; the old one is kept in the audit trail
@@ -531,7 +767,7 @@ pub struct PhaseArgs {
     #[arg(long, value_name = "NAME", required = true, value_parser = person)]
     pub by: String,
     /// A note kept with the statement in the audit trail
-    #[arg(long)]
+    #[arg(long, value_parser = recorded_text)]
     pub note: Option<String>,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
@@ -541,7 +777,7 @@ pub struct PhaseArgs {
 /// `todo` options.
 #[derive(Debug, Args)]
 pub struct TodoArgs {
-    #[arg(long, value_enum, default_value_t = TodoFormat::Table)]
+    #[arg(long, value_enum, default_value_t = TodoFormat::Human)]
     pub format: TodoFormat,
     /// With `--format todowrite`: the stage under way item by item and one
     /// item per other stage or protocol (≤ 2 KB; what an assistant mirrors)
@@ -552,7 +788,9 @@ pub struct TodoArgs {
 /// Formats of the todo list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TodoFormat {
-    Table,
+    /// A table for people
+    #[value(alias = "table", alias = "text")]
+    Human,
     /// todos.json's shape (TodoWrite's fields plus id, task_type, agent, protocol)
     Json,
     /// Exactly what TodoWrite takes: {"todos":[{content,status,activeForm}]}
@@ -587,15 +825,22 @@ pub struct PlanArgs {
     /// Only this protocol [default: all three]
     #[arg(value_parser = ["start", "work", "end"])]
     pub protocol: Option<String>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
 }
 
 /// A `--format` option alone.
 #[derive(Debug, Args)]
 pub struct FormatArgs {
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+}
+
+/// `--format human|json`, for commands with no markdown form.
+#[derive(Debug, Args)]
+pub struct HumanOrJsonArgs {
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
 }
 
 /// `config` subcommands.
@@ -603,7 +848,7 @@ pub struct FormatArgs {
 pub enum ConfigCommand {
     /// Validate deploy-session.yaml: every error with file:line:column and a
     /// hint; exit 0 with a summary when valid, 2 otherwise
-    Check(FormatArgs),
+    Check(HumanOrJsonArgs),
 }
 
 /// `completions` options.
@@ -644,6 +889,70 @@ pub fn looks_like_placeholder(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command a person can run shows examples in its `--help`, and
+    /// every example is a valid command line.
+    #[test]
+    fn every_command_has_examples_that_parse() {
+        fn walk(cmd: &clap::Command, path: &mut Vec<String>, seen: &mut usize) {
+            let subs: Vec<&clap::Command> = cmd
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+                .collect();
+            if subs.is_empty() || !path.is_empty() && cmd.get_after_help().is_some() {
+                let help = cmd
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(help.starts_with("Examples:"), "{path:?} has no examples");
+                *seen += 1;
+            }
+            for sub in subs {
+                path.push(sub.get_name().to_string());
+                walk(sub, path, seen);
+                path.pop();
+            }
+        }
+        let cmd = command();
+        let mut seen = 0;
+        walk(&cmd, &mut Vec::new(), &mut seen);
+        assert!(seen >= 28, "{seen}");
+        for (_, examples) in EXAMPLES {
+            for example in *examples {
+                let line = [" | ", " > ", " >> ", " && "]
+                    .iter()
+                    .fold(*example, |l, sep| l.split(sep).next().unwrap());
+                let words = split_words(line);
+                assert_eq!(words[0], "deploy-session", "{example}");
+                if cfg!(not(feature = "demo")) && words[1] == "demo" {
+                    continue;
+                }
+                if let Err(e) = command().try_get_matches_from(&words) {
+                    panic!("{example}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Splits on spaces outside double quotes.
+    fn split_words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+        for c in line.trim().chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
 
     #[test]
     fn placeholders_are_told_from_names() {

@@ -41,14 +41,16 @@ mod testing;
 pub(crate) mod todo;
 pub(crate) mod ui;
 
-use clap::Parser;
-
 /// The program: parse arguments, run the command, map the outcome to an
 /// exit code. Errors print one line (`-v`: the whole cause chain).
 pub fn main() -> std::process::ExitCode {
     ignore_file_size_signal();
     signals::install();
-    let cli = cli::Cli::parse();
+    let cli = {
+        use clap::FromArgMatches;
+        let matches = cli::command().get_matches();
+        cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    };
     let printer = settings::printer(&cli.global);
     init_tracing(cli.global.verbose, printer.stderr_color());
     let json_out = commands::prints_json(&cli.command);

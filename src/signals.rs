@@ -8,7 +8,7 @@
 //! once. The OS releases the lock either way,
 //! and the next writer resumes from the journal.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a claimed run has to stop after the first signal: the process
@@ -24,13 +24,33 @@ static OWNERS: AtomicU32 = AtomicU32::new(0);
 /// SIGINT/SIGTERM received so far.
 static RECEIVED: AtomicU32 = AtomicU32::new(0);
 
+/// A last line for stderr when a signal ends the command at once (set by a
+/// command whose every step is already saved, such as `walk` at a prompt).
+static FAREWELL: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static FAREWELL_LEN: AtomicUsize = AtomicUsize::new(0);
+
 extern "C" fn on_signal(_: std::os::raw::c_int) {
-    // Only atomics and _exit: async-signal-safe.
+    // Only atomics, write(2) and _exit: async-signal-safe.
     let before = RECEIVED.fetch_add(1, Ordering::SeqCst);
     if OWNERS.load(Ordering::SeqCst) == 0 || before > 0 {
+        let text = FAREWELL.load(Ordering::SeqCst);
+        if !text.is_null() {
+            // SAFETY: the pointer and length come from a leaked &'static str.
+            unsafe {
+                nix::libc::write(2, text.cast(), FAREWELL_LEN.load(Ordering::SeqCst));
+            }
+        }
         // SAFETY: _exit is async-signal-safe and ends the process at once.
         unsafe { nix::libc::_exit(130) };
     }
+}
+
+/// Sets the line a signal that ends the command at once prints first.
+pub fn farewell(text: String) {
+    let text: &'static str = Box::leak(text.into_boxed_str());
+    FAREWELL.store(std::ptr::null_mut(), Ordering::SeqCst);
+    FAREWELL_LEN.store(text.len(), Ordering::SeqCst);
+    FAREWELL.store(text.as_ptr().cast_mut(), Ordering::SeqCst);
 }
 
 /// Installs the handler; call first thing in `main`, before any thread.

@@ -18,7 +18,7 @@ pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     let ok = report.ok();
     let shown = s.paths.shown(&path).display().to_string();
     let unanchored = v.events.saturating_sub(report.anchored_to);
-    if args.format == ReportFormat::Json {
+    if args.format == crate::cli::RunFormat::Json {
         super::print_json(
             s,
             &serde_json::json!({
@@ -155,7 +155,7 @@ pub fn log(args: &AuditLogArgs, s: &Settings) -> Result<ExitStatus> {
             &serde_json::json!({"schema_version": 1, "events": events}),
         ),
         ReportFormat::Markdown => s.printer.out(markdown_table(&header, &rows)),
-        ReportFormat::Table => {
+        ReportFormat::Human => {
             let mut t = s.printer.table(&header);
             t.add_rows(rows);
             s.printer.out(t);

@@ -1,20 +1,20 @@
 //! `deploy-session config check`
 
-use crate::cli::{FormatArgs, ReportFormat};
+use crate::cli::{HumanOrJsonArgs, RunFormat};
 use crate::error::{ExitStatus, InputError};
 use crate::protocol;
 use crate::settings::Settings;
 use anyhow::Result;
 use serde_json::json;
 
-pub fn check(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
+pub fn check(args: &HumanOrJsonArgs, s: &Settings) -> Result<ExitStatus> {
     let result = protocol::load(&s.paths);
     let file = s
         .paths
         .config_candidates()
         .first()
         .map(|f| s.paths.shown(f));
-    if args.format == ReportFormat::Json {
+    if args.format == RunFormat::Json {
         let (valid, errors, summary) = match &result {
             Ok((_, cfg)) => (true, Vec::new(), Some(cfg.summary())),
             Err(e) => (false, e.0.iter().map(error_json).collect(), None),

@@ -40,7 +40,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
             },
         ),
         ReportFormat::Markdown => s.printer.out(markdown_table(&header, &rows)),
-        ReportFormat::Table => {
+        ReportFormat::Human => {
             let p = &s.printer;
             let mut t = p.table(&header);
             t.add_rows(rows);

@@ -1,6 +1,6 @@
 //! `deploy-session handoff verify [DIR]`
 
-use crate::cli::{HandoffVerifyArgs, ReportFormat};
+use crate::cli::{HandoffVerifyArgs, RunFormat};
 use crate::error::{ExitStatus, InputError};
 use crate::handoff::verify;
 use crate::settings::Settings;
@@ -30,7 +30,7 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
         });
     }
     let ok = report.problems.is_empty();
-    if args.format == ReportFormat::Json {
+    if args.format == RunFormat::Json {
         super::print_json(
             s,
             &serde_json::json!({"schema_version": 1, "ok": ok, "report": report, "signature": signature}),

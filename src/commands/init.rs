@@ -109,11 +109,12 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
     if let Some(assistant) = args.assistant {
         write_assistant_files(root, assistant, s)?;
     }
-    p.info(concat!(
-        "next: once the Development Framework has finished Phase 6, a person records it\n",
-        "  deploy-session phase 6 --status completed --all-deliverables --by \"NAME <EMAIL>\"\n",
-        "  deploy-session approve --phase 6 --by \"NAME <EMAIL>\"   (the approver, with their own name)\n",
-        "then `deploy-session start`; `deploy-session status` shows the phases, `deploy-session plan` the pipeline"
+    let person = crate::progress::PERSON;
+    p.info(format!(
+        "next: once the Development Framework has finished Phase 6, a person records it, and the approver approves it (each with their own name)\n  \
+         deploy-session phase 6 --status completed --all-deliverables --by \"{person}\"\n  \
+         deploy-session approve --phase 6 --by \"{person}\"\n\
+         then `deploy-session start`; `deploy-session status` shows the phases, `deploy-session plan` the pipeline"
     ));
     Ok(ExitStatus::Success)
 }

@@ -64,6 +64,7 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Abort(a) => abort::run(&a, settings),
         Command::Config(ConfigCommand::Check(a)) => config::check(&a, settings),
         Command::Completions(a) => completions::run(&a),
+        Command::Man => completions::man(),
         Command::Probe(a) => probe::run(&a, settings),
         Command::Export(a) => export::run(&a, settings),
         Command::Merge(a) => merge::run(&a, settings),
@@ -110,16 +111,14 @@ pub fn prints_json(command: &Command) -> bool {
         Command::Fail(a) => run(a.format),
         Command::Approve(a) => run(a.format),
         Command::Probe(a) => run(a.format),
-        Command::Status(a) | Command::Next(a) | Command::Gates(a) | Command::History(a) => {
-            report(a.format)
-        }
+        Command::Status(a) | Command::Gates(a) | Command::History(a) => report(a.format),
+        Command::Next(a) | Command::Config(ConfigCommand::Check(a)) => run(a.format),
         Command::Plan(a) => report(a.format),
-        Command::Todo(a) => a.format != TodoFormat::Table && a.format != TodoFormat::Markdown,
+        Command::Todo(a) => a.format != TodoFormat::Human && a.format != TodoFormat::Markdown,
         Command::Context(a) => a.format == ContextFormat::Json,
-        Command::Handoff(HandoffCommand::Verify(a)) => report(a.format),
-        Command::Audit(AuditCommand::Verify(a)) => report(a.format),
+        Command::Handoff(HandoffCommand::Verify(a)) => run(a.format),
+        Command::Audit(AuditCommand::Verify(a)) => run(a.format),
         Command::Audit(AuditCommand::Log(a)) => report(a.format),
-        Command::Config(ConfigCommand::Check(a)) => report(a.format),
         _ => false,
     }
 }

@@ -1,14 +1,14 @@
 //! `deploy-session next`: what to do now, and the exact command for each.
 //! Read-only: never takes the lock.
 
-use crate::cli::{FormatArgs, ReportFormat};
+use crate::cli::{HumanOrJsonArgs, RunFormat};
 use crate::error::ExitStatus;
 use crate::progress;
 use crate::session;
 use crate::settings::Settings;
 use anyhow::Result;
 
-pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
+pub fn run(args: &HumanOrJsonArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, _) = crate::protocol::load(&s.paths)?;
     let state = session::read_only(&s.paths)?;
     let sess = state.session.as_ref();
@@ -24,7 +24,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
         progress::next_actions(&set, sess)
     };
     let protocol = progress::current_protocol(&set, sess);
-    if args.format == ReportFormat::Json {
+    if args.format == RunFormat::Json {
         super::print_json(
             s,
             &crate::documents::NextDoc {

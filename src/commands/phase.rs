@@ -39,9 +39,10 @@ pub fn run(args: &PhaseArgs, s: &Settings) -> Result<ExitStatus> {
         s.paths.shown(&s.paths.master_state()).display()
     ));
     if n == 6 && statement.status == Some(PhaseStatus::Completed) {
-        p.info(
-            "next: a named approval of Phase 6, given by the approver: `deploy-session approve --phase 6 --by \"NAME <EMAIL>\"` with their own name",
-        );
+        p.info(format!(
+            "next: a named approval of Phase 6, given by the approver with their own name: `deploy-session approve --phase 6 --by \"{}\"`",
+            crate::progress::PERSON
+        ));
     }
     Ok(ExitStatus::Success)
 }

@@ -21,7 +21,7 @@ pub fn run(args: &PlanArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         ReportFormat::Json => super::print_json(s, &plan_json(&chosen)),
         ReportFormat::Markdown => s.printer.out(plan_markdown(&chosen)),
-        ReportFormat::Table => print_tables(s, &chosen),
+        ReportFormat::Human => print_tables(s, &chosen),
     }
     Ok(ExitStatus::Success)
 }

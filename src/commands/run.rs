@@ -665,6 +665,39 @@ pub fn report_json(
     }
 }
 
+/// What the real run would do with a pending action, as far as can be
+/// known without running anything: a phase approval already in the master
+/// state is taken, a check is evaluated (it only reads), the rest runs or
+/// waits.
+fn dry_verdict(
+    s: &Settings,
+    kind: &crate::protocol::Kind,
+    master: Option<&crate::master_state::MasterState>,
+) -> String {
+    use crate::protocol::Kind;
+    match kind {
+        Kind::Approval(spec) => {
+            let recorded = spec
+                .phase
+                .and_then(|n| master?.phase(n))
+                .filter(|p| p.approved())
+                .and_then(|p| p.approval.as_ref()?.by.clone());
+            match recorded {
+                Some(by) => {
+                    format!("would take the approval recorded in the master state (by {by})")
+                }
+                None => "would wait for a person".to_string(),
+            }
+        }
+        Kind::Check(spec) => match crate::kinds::check::evaluate(&s.paths, spec) {
+            Ok(evidence) => format!("would pass ({evidence})"),
+            Err(why) => format!("would fail ({why})"),
+        },
+        k if k.needs_human() => "would wait for a person".to_string(),
+        _ => "would run".to_string(),
+    }
+}
+
 /// `--dry-run`: what would run, in order, from the current state.
 fn dry_run(protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
     let (set, _) = crate::protocol::load(&s.paths)?;
@@ -677,6 +710,11 @@ fn dry_run(protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
     if sess.is_none() && protocol == ProtocolName::Start {
         p.out("  would open a new session");
     }
+    let master = crate::master_state::MasterState::load(
+        &s.paths.master_state(),
+        &s.paths.shown(&s.paths.master_state()),
+    )
+    .ok();
     for stage in &set.get(protocol).stages {
         let needs = if stage.needs.is_empty() {
             String::new()
@@ -688,10 +726,8 @@ fn dry_run(protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
             let status = sess.map_or(session::ActionStatus::Pending, |x| x.status_of(&a.id));
             let verb = if status.is_done() {
                 format!("already {}", status.word())
-            } else if a.kind.needs_human() {
-                "would wait for a person".to_string()
             } else {
-                "would run".to_string()
+                dry_verdict(s, &a.kind, master.as_ref())
             };
             p.out(format!("  {:<10} {verb}: {}", a.id, a.kind.summary()));
         }

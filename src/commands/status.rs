@@ -70,7 +70,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 markdown_table(&HEADER, &phase_rows)
             ));
         }
-        ReportFormat::Table => {
+        ReportFormat::Human => {
             let pr = &s.printer;
             pr.out(pr.paint(style::HEAD, format!("Phases ({})", shown.display())));
             let mut t = pr.table(&HEADER);

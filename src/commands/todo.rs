@@ -55,7 +55,7 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
             s.printer
                 .out(markdown_table(&["", "id", "task", "agent"], &rows));
         }
-        TodoFormat::Table => {
+        TodoFormat::Human => {
             let mut t = s.printer.table(&["", "id", "task", "task type", "agent"]);
             for item in &list.todos {
                 let task = if item.status == TodoStatus::InProgress {

@@ -60,20 +60,31 @@ pub fn walk(protocol: Option<ProtocolName>, s: &Settings) -> Result<ExitStatus> 
             current = Some(id.clone());
         }
         let a = set.action(&id).expect("frontier actions exist");
+        let resume = format!("saved. `deploy-session walk {protocol}` resumes at {id}.");
+        // Every settled step is already in the trail: a signal at a prompt
+        // loses nothing, and says so.
+        crate::signals::farewell(format!("\n{resume}\n"));
         panel(s, &set, a, &session);
-        let (choice, st) = match &a.kind {
-            Kind::Manual => manual(store, s, a, &by, &mut notes)?,
-            Kind::Approval(spec) => approval(store, s, a, &by, spec.phase, &spec.subject)?,
-            _ => automated(store, s, a, &by)?,
+        let step = match &a.kind {
+            Kind::Manual => manual(store, s, a, &by, &mut notes),
+            Kind::Approval(spec) => approval(store, s, a, &by, spec.phase, &spec.subject),
+            _ => automated(store, s, a, &by),
+        };
+        let (choice, st) = match step {
+            Err(e) if ctrl_c_at_a_prompt(&e) => {
+                let mut store = s.open_store(None)?.0;
+                save(&mut store)?;
+                p.out(format!("\n{resume}"));
+                return Ok(ExitStatus::Interrupted);
+            }
+            other => other?,
         };
         store = st;
         match choice {
             Choice::Next => {}
             Choice::Quit => {
                 save(&mut store)?;
-                p.out(format!(
-                    "saved. `deploy-session walk {protocol}` resumes at {id}."
-                ));
+                p.out(resume);
                 return Ok(ExitStatus::Waiting);
             }
             Choice::Failed => {
@@ -85,6 +96,20 @@ pub fn walk(protocol: Option<ProtocolName>, s: &Settings) -> Result<ExitStatus> 
             }
         }
     }
+}
+
+/// Ctrl-C typed at a prompt: the terminal is in raw mode there, so it
+/// arrives as a key and the prompt gives up with `Interrupted`.
+fn ctrl_c_at_a_prompt(e: &anyhow::Error) -> bool {
+    let interrupted = |io: &std::io::Error| io.kind() == std::io::ErrorKind::Interrupted;
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(interrupted)
+            || cause
+                .downcast_ref::<dialoguer::Error>()
+                .is_some_and(|d| matches!(d, dialoguer::Error::IO(io) if interrupted(io)))
+    })
 }
 
 fn save(store: &mut Store) -> Result<()> {

@@ -497,11 +497,24 @@ impl Summary {
             .count();
         p.out(format!("  {:<11} {by_tool} run by deploy-session, {by_people} completed by the operator with notes", "actions"));
         let handoff = crate::paths::RepoPaths::new(dir.to_path_buf()).handoff(&s.id);
+        // The verdict's first line (the anchors' list is `audit verify`'s
+        // to show), a 64-digit head shortened.
         let verdict = |r: &(i32, String)| {
+            let first = r.1.trim().lines().next().unwrap_or_default();
+            let short = first
+                .split(' ')
+                .map(
+                    |w| match w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        true => format!("{}…", &w[..8]),
+                        false => w.to_string(),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join(" ");
             if r.0 == 0 {
-                r.1.trim().to_string()
+                short
             } else {
-                format!("FAILED: {}", r.1.trim())
+                format!("FAILED: {short}")
             }
         };
         p.out(format!("  {:<11} {}", "handoff", handoff.display()));
@@ -511,6 +524,8 @@ impl Summary {
             "\n{} (the services it started are stopped; the repo stays)",
             p.paint(style::HEAD, "Inspect it")
         ));
+        // The binary as it was run: `cargo run` puts none on PATH.
+        let me = invoked_as();
         for cmd in [
             "status",
             "history",
@@ -518,9 +533,29 @@ impl Summary {
             "audit verify",
             "audit log",
         ] {
-            p.out(format!("  deploy-session --repo {} {cmd}", dir.display()));
+            p.out(format!("  {me} --repo {} {cmd}", dir.display()));
         }
         p.out(format!("\nDone in {}.", ms(took.as_millis() as u64)));
+    }
+}
+
+/// How to run this binary again: its name when PATH finds this very file,
+/// else its full path.
+fn invoked_as() -> String {
+    let Ok(me) = std::env::current_exe() else {
+        return "deploy-session".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            dir.join("deploy-session")
+                .canonicalize()
+                .is_ok_and(|found| me.canonicalize().is_ok_and(|m| m == found))
+        })
+    });
+    if on_path {
+        "deploy-session".into()
+    } else {
+        crate::ui::visible(&me.display().to_string()).into_owned()
     }
 }
 

@@ -430,6 +430,19 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
         r.stdout
     );
     assert!(r.stdout.contains("chain intact"), "{}", r.stdout);
+    // The "inspect it" commands run as printed (the test's PATH has no
+    // deploy-session: the demo names the binary by its path).
+    let inspect = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_end().ends_with(" audit verify"))
+        .expect("an inspect line");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(inspect.trim())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{inspect}: {out:?}");
     // The figures come from the session's records.
     let paths = std::fs::read_dir(target.join(".ai_context/deploy-session/archive")).unwrap();
     let session_dir = paths.flatten().find(|e| e.path().is_dir()).unwrap().path();

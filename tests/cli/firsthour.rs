@@ -161,11 +161,14 @@ fn placeholders_are_never_stored_as_a_person() {
             "--by",
             "<Name <email>>",
         ],
+        vec!["done", "start.2.1", "--note", "<what was done>"],
+        vec!["skip", "start.2.1", "--reason", "<why>"],
     ] {
         let r = run(repo.cmd(&args));
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(
-            r.stderr.contains("is a placeholder, not a person"),
+            r.stderr.contains("is a placeholder, not a person")
+                || r.stderr.contains("is the blank of a printed command"),
             "{}",
             r.stderr
         );
@@ -383,4 +386,39 @@ fn readme_own_repo_flow_runs_as_written() {
     let history = run(repo.cmd(["history", "--format", "json"])).json();
     assert_eq!(history["sessions"][0]["outcome"], "completed", "{history}");
     assert_eq!(run(repo.cmd(["audit", "verify"])).code, 0);
+}
+
+/// `--dry-run` says what the real run then does: a recorded approval is
+/// taken, checks pass or fail as they will, manual actions wait.
+#[test]
+fn dry_run_agrees_with_the_run() {
+    let repo = Repo::ready("");
+    let dry = run(repo.cmd(["start", "--dry-run"]));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        !repo.exists(".ai_context/deploy-session"),
+        "a dry run writes nothing"
+    );
+    assert_eq!(run(repo.cmd(["start"])).code, 3);
+    for line in dry.stdout.lines().filter(|l| l.starts_with("  start.")) {
+        let id = line.split_whitespace().next().unwrap();
+        let status = repo.action_status(id);
+        let expected: &[&str] = if line.contains("would pass")
+            || line.contains("would take the approval")
+            || line.contains("would run")
+        {
+            &["completed"]
+        } else if line.contains("would wait for a person") {
+            &["waiting", "pending"]
+        } else {
+            &["failed"]
+        };
+        assert!(expected.contains(&status.as_str()), "{line} → {status}");
+    }
+    assert!(
+        dry.stdout
+            .contains("start.1.2  would take the approval recorded in the master state"),
+        "{}",
+        dry.stdout
+    );
 }

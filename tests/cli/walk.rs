@@ -180,3 +180,25 @@ fn end_i_refuses_the_non_interactive_extras() {
         r.stderr
     );
 }
+
+/// Ctrl-C at a prompt ends the walk as `q` does, saying it saved (exit
+/// 130); what was settled before is kept and the next walk resumes there.
+#[test]
+fn ctrl_c_at_a_prompt_says_saved_and_keeps_everything() {
+    let repo = Repo::ready("");
+    let mut p = walk(&repo, &["walk", "start"]);
+    through_stage_1(&mut p);
+    panel(&mut p, "start.2.1");
+    answer(&mut p, "[d]one / [s]kip", "d");
+    answer(&mut p, "Evidence files", "");
+    p.exp_string("start.2.1 done").unwrap();
+    panel(&mut p, "start.2.2");
+    p.exp_string("[d]one / [s]kip").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("saved").unwrap();
+    p.exp_string("resumes at start.2.2").unwrap();
+    assert_eq!(exit_code(&mut p), 130);
+    assert_eq!(repo.action("start.2.1")["status"], "completed");
+    let r = run(repo.cmd(["next"]));
+    assert!(r.stdout.contains("start.2.2"), "{}", r.stdout);
+}
