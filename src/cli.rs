@@ -922,7 +922,7 @@ mod tests {
                 let line = [" | ", " > ", " >> ", " && "]
                     .iter()
                     .fold(*example, |l, sep| l.split(sep).next().unwrap());
-                let words = split_words(line);
+                let words = shell_words::split(line).unwrap();
                 assert_eq!(words[0], "deploy-session", "{example}");
                 if cfg!(not(feature = "demo")) && words[1] == "demo" {
                     continue;
@@ -932,26 +932,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// Splits on spaces outside double quotes.
-    fn split_words(line: &str) -> Vec<String> {
-        let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
-        for c in line.trim().chars() {
-            match c {
-                '"' => quoted = !quoted,
-                ' ' if !quoted => {
-                    if !word.is_empty() {
-                        words.push(std::mem::take(&mut word));
-                    }
-                }
-                c => word.push(c),
-            }
-        }
-        if !word.is_empty() {
-            words.push(word);
-        }
-        words
     }
 
     #[test]

@@ -204,31 +204,10 @@ fn end_asks_for_every_decision_in_one_round() {
         "<why each is acceptable>",
         "first release, nothing deployed yet",
     );
-    let args = shell_words(&command);
+    let args = shell_words::split(&command).unwrap();
     assert_eq!(args[0], "deploy-session");
     let r = run(repo.cmd(&args[1..]));
     assert_eq!(r.code, 0, "{command}\n{}\n{}", r.stdout, r.stderr);
-}
-
-/// Splits a printed command the way a shell does for double-quoted words.
-fn shell_words(command: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let (mut word, mut quoted) = (String::new(), false);
-    for c in command.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            c => word.push(c),
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
 }
 
 /// After every `done` and `skip`, exactly one item is `in_progress`;
