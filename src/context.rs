@@ -146,7 +146,7 @@ pub fn brief(
             failed: count(ActionStatus::Failed),
         }
     });
-    let judged = pending_decisions(set, thresholds, session);
+    let judged = pending_decisions(paths, set, thresholds, session);
     let decisions: Vec<&crate::gates::GateResult> = judged.iter().collect();
     Brief {
         schema_version: 1,
@@ -180,6 +180,7 @@ pub fn brief(
 /// Once only `end` remains, the gates the session's own records leave for
 /// a person to decide on.
 fn pending_decisions(
+    paths: &RepoPaths,
     set: &ProtocolSet,
     thresholds: &crate::protocol::gate::GateThresholds,
     session: Option<&Session>,
@@ -190,7 +191,10 @@ fn pending_decisions(
     if progress::current_protocol(set, Some(s)) != Some(crate::protocol::ProtocolName::End) {
         return Vec::new();
     }
-    crate::gates::session_only(set, s, thresholds)
+    // An unreadable history judges as none: `end` reads it verified and
+    // says what is wrong with it.
+    let history = crate::session::history::read(paths).unwrap_or_default();
+    crate::gates::with_history(set, s, thresholds, history)
         .into_iter()
         .filter(|g| !g.verdict.acceptable())
         .collect()

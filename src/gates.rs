@@ -238,16 +238,35 @@ pub fn session_only(
         .into_iter()
         .filter(|g| !matches!(g, GateId::Reliability | GateId::AuditTrail))
         .collect();
-    let none = Gathered {
-        history: Vec::new(),
+    without_trail(Vec::new()).judge(set, session, thresholds, &list)
+}
+
+/// Every gate but the audit trail's, judged with `history` as read (not
+/// verified against the trail): the decisions `context` lists once `end`
+/// remains. `end` judges them again from verified facts.
+pub fn with_history(
+    set: &ProtocolSet,
+    session: &Session,
+    thresholds: &GateThresholds,
+    history: Vec<crate::session::history::HistoryEntry>,
+) -> Vec<GateResult> {
+    let list: Vec<GateId> = GateId::ALL
+        .into_iter()
+        .filter(|g| *g != GateId::AuditTrail)
+        .collect();
+    without_trail(history).judge(set, session, thresholds, &list)
+}
+
+fn without_trail(history: Vec<crate::session::history::HistoryEntry>) -> Gathered {
+    Gathered {
+        history,
         audit: Verification {
             path: Default::default(),
             events: 0,
             first_bad: None,
             head: crate::audit::GENESIS.into(),
         },
-    };
-    none.judge(set, session, thresholds, &list)
+    }
 }
 
 /// Gathers the facts for `list` and evaluates it (every gate when empty).

@@ -127,7 +127,12 @@ pub fn completion(a: &Action, status: ActionStatus) -> (String, Option<String>) 
 /// What to do next, in order.
 pub fn next_actions(set: &ProtocolSet, session: Option<&Session>) -> Vec<NextAction> {
     let Some(session) = session else {
-        return Vec::new();
+        // No session yet: opening one is what comes next (a finished
+        // deployment is the caller's to tell apart).
+        return vec![protocol_step(
+            ProtocolName::Start,
+            "open a deployment session and run the start protocol",
+        )];
     };
     let Some(name) = current_protocol(set, Some(session)) else {
         return Vec::new();
@@ -137,16 +142,7 @@ pub fn next_actions(set: &ProtocolSet, session: Option<&Session>) -> Vec<NextAct
         .requires
         .filter(|r| !protocol_complete(set.get(*r), session))
     {
-        return vec![NextAction {
-            id: req.to_string(),
-            title: format!("finish the {req} protocol"),
-            kind: "protocol".into(),
-            status: "pending".into(),
-            message: None,
-            command: format!("deploy-session {req}"),
-            alternative: None,
-            for_person: false,
-        }];
+        return vec![protocol_step(req, &format!("finish the {req} protocol"))];
     }
     frontier(p, session)
         .into_iter()
@@ -165,4 +161,18 @@ pub fn next_actions(set: &ProtocolSet, session: Option<&Session>) -> Vec<NextAct
             }
         })
         .collect()
+}
+
+/// A next step that is a whole protocol run.
+fn protocol_step(name: ProtocolName, title: &str) -> NextAction {
+    NextAction {
+        id: name.to_string(),
+        title: title.to_string(),
+        kind: "protocol".into(),
+        status: "pending".into(),
+        message: None,
+        command: format!("deploy-session {name}"),
+        alternative: None,
+        for_person: false,
+    }
 }

@@ -165,7 +165,7 @@ pub fn compact(protocols: &ProtocolSet, session: Option<&Session>) -> TodoWriteD
         let ids: Vec<&str> = p.actions().map(|a| a.id.as_str()).collect();
         let in_this = current.is_some_and(|c| c.protocol == name);
         if !in_this {
-            todos.push(summary_item(&p.title, &ids, &item_of));
+            todos.push(summary_item(&p.title, name.as_str(), &ids, &item_of));
             continue;
         }
         for stage in &p.stages {
@@ -186,6 +186,7 @@ pub fn compact(protocols: &ProtocolSet, session: Option<&Session>) -> TodoWriteD
                 let ids: Vec<&str> = stage.actions.iter().map(|a| a.id.as_str()).collect();
                 todos.push(summary_item(
                     &format!("{} {}", stage.id, stage.title),
+                    &stage.id,
                     &ids,
                     &item_of,
                 ));
@@ -198,6 +199,7 @@ pub fn compact(protocols: &ProtocolSet, session: Option<&Session>) -> TodoWriteD
 /// One item standing for several actions: completed when all are.
 fn summary_item<'a>(
     title: &str,
+    label: &str,
     ids: &[&str],
     item_of: &impl Fn(&str) -> Option<&'a TodoItem>,
 ) -> TodoWriteItem {
@@ -212,7 +214,7 @@ fn summary_item<'a>(
         } else {
             TodoStatus::Pending
         },
-        active_form: title.to_string(),
+        active_form: format!("Working through {label}"),
     }
 }
 

@@ -37,7 +37,12 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
                 _ => list.claude_tasks(&set),
             };
             redactor.mask_json(&mut v);
-            super::print_json(s, &v);
+            if args.compact {
+                // One line: what an assistant reads after each stage.
+                s.printer.out(serde_json::to_string(&v)?);
+            } else {
+                super::print_json(s, &v);
+            }
         }
         TodoFormat::Markdown => {
             let rows: Vec<Vec<String>> = list

@@ -84,7 +84,14 @@ fn context_without_a_session_says_how_to_start() {
         "{}",
         r.stdout
     );
-    assert!(!r.stdout.contains("## Next actions"), "{}", r.stdout);
+    // The one next action is opening a session, as `next --format json` says.
+    assert!(
+        r.stdout.contains("complete it: `deploy-session start`"),
+        "{}",
+        r.stdout
+    );
+    let next = run(repo.cmd(["next", "--format", "json"])).json();
+    assert_eq!(next["next"][0]["command"], "deploy-session start");
 }
 
 #[test]

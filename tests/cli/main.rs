@@ -20,6 +20,7 @@ mod plan;
 mod rules;
 mod safety;
 mod signing;
+mod simulation;
 mod status;
 mod walk;
 
