@@ -168,8 +168,10 @@ fn wrong_kind(a: &Action, what: &str) -> InputError {
             a.id
         ),
         k if k.is_validation() => format!(
-            "it is one of deploy-session's own validations and runs with `deploy-session {}`; to pass it by anyway, name yourself: `deploy-session skip {} --override --by \"Name <email>\" --reason \"...\"` (shown as an override in status, gates and the handoff)",
-            a.protocol, a.id
+            "it is one of deploy-session's own validations and runs with `deploy-session {}`; to pass it by anyway, a person names themself: `deploy-session skip {} --override --by \"{}\" --reason \"<why>\"` (shown as an override in status, gates and the handoff)",
+            a.protocol,
+            a.id,
+            crate::progress::PERSON
         ),
         Kind::Manual => format!(
             "`deploy-session done {}`, `skip {} --reason ...` or `fail {} --reason ...`",

@@ -4,31 +4,12 @@
 
 use crate::harness::*;
 
-const DANA: &str = "Dana Reviewer <dana@example.com>";
-const ANN: &str = "Ann Approver <ann@example.com>";
-
 /// A fresh `init` repo, with Phase 6 recorded and approved by commands.
 fn recorded_repo() -> Repo {
     let repo = Repo::new();
     assert_eq!(run(repo.cmd(["init"])).code, 0);
-    record_phase6(&repo);
+    repo.record_phase6();
     repo
-}
-
-/// A person records Phase 6 finished, another approves it.
-fn record_phase6(repo: &Repo) {
-    let r = run(repo.cmd([
-        "phase",
-        "6",
-        "--status",
-        "completed",
-        "--all-deliverables",
-        "--by",
-        DANA,
-    ]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = run(repo.cmd(["approve", "--phase", "6", "--by", ANN]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
 #[test]
@@ -281,7 +262,7 @@ fn the_renamed_startup_guide_is_accepted() {
         repo.read("deployment/AI_ASSISTANT_STARTUP.md"),
         "# the framework's own\n"
     );
-    record_phase6(&repo);
+    repo.record_phase6();
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(repo.action_status("start.1.4"), "completed");

@@ -265,7 +265,28 @@ impl Repo {
     }
 }
 
+/// Who records Phase 6 finished in the tests, and who approves it.
+pub const DANA: &str = "Dana Reviewer <dana@example.com>";
+pub const ANN: &str = "Ann Approver <ann@example.com>";
+
 impl Repo {
+    /// A person records Phase 6 finished (`phase`), another approves it:
+    /// what a fresh `init` needs before `start`.
+    pub fn record_phase6(&self) {
+        let r = run(self.cmd([
+            "phase",
+            "6",
+            "--status",
+            "completed",
+            "--all-deliverables",
+            "--by",
+            DANA,
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = run(self.cmd(["approve", "--phase", "6", "--by", ANN]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+
     /// A named person approves the release (work.4.1, an approval by
     /// default).
     pub fn approve_release(&self) {

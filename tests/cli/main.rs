@@ -17,6 +17,7 @@ mod human;
 mod humans;
 mod init;
 mod plan;
+mod readme;
 mod rules;
 mod safety;
 mod signing;
