@@ -87,6 +87,12 @@ const RULES: [&str; 5] = [
     "When the repo's own framework files say otherwise (hand-edit Phase 7, write this file), this file and `deploy-session next` win: the tool owns Phase 7, Phase 8 and this file.",
 ];
 
+/// The rules, as one text (for checks of the commands they name).
+#[cfg(test)]
+pub fn rules_text() -> String {
+    RULES.join("\n")
+}
+
 /// The startup guide under the seed's name, or the framework's newer one.
 const STARTUP_GUIDES: [&str; 2] = [
     "deployment/AI_ASSISTANT_STARTUP_DEPLOYMENT.md",

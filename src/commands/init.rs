@@ -163,3 +163,48 @@ fn write_assistant_files(root: &std::path::Path, assistant: Assistant, s: &Setti
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `deploy-session …` the framework files, the slash commands and
+    /// the context rules name is a command the tool has, with flags it
+    /// takes: they claim nothing it does not do. A reference to a command
+    /// without its required values (`deploy-session end --waive`) counts.
+    #[test]
+    fn the_commands_the_assistant_files_name_exist() {
+        let texts = FILES
+            .iter()
+            .chain(CLAUDE_COMMANDS.iter())
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .chain([("context rules".to_string(), crate::context::rules_text())]);
+        let mut checked = 0;
+        for (name, text) in texts {
+            for span in text.split('`').skip(1).step_by(2) {
+                let Some(args) = span.strip_prefix("deploy-session ") else {
+                    continue;
+                };
+                let filled = args
+                    .replace("<id>", "start.2.1")
+                    .replace("<note>", "reviewed the artifacts")
+                    .replace(" ID ", " start.2.1 ")
+                    .replace("<their name and email>", "Dana Reviewer <dana@example.com>");
+                let mut words = vec!["deploy-session".to_string()];
+                words.extend(shell_words::split(&filled).unwrap());
+                match crate::cli::command().try_get_matches_from(&words) {
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            clap::error::ErrorKind::MissingRequiredArgument
+                                | clap::error::ErrorKind::InvalidValue
+                        ) => {}
+                    Err(e) => panic!("{name}: `{span}`: {e}"),
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "{checked}");
+    }
+}
