@@ -233,89 +233,198 @@ pub(crate) struct TodoDoc {
     pub todos: Vec<crate::todo::TodoItem>,
 }
 
+/// `plan --format json`: the pipeline with config applied.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PlanDoc {
+    pub schema_version: SchemaVersion,
+    pub protocols: Vec<PlanProtocol>,
+    /// Every action of those protocols, in order.
+    pub actions: Vec<PlanAction>,
+}
+
+/// One protocol of the plan.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PlanProtocol {
+    pub name: ProtocolName,
+    pub title: String,
+    pub requires: Option<ProtocolName>,
+    pub stages: Vec<PlanStage>,
+}
+
+/// One stage of the plan, with its actions' ids.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PlanStage {
+    pub id: String,
+    pub title: String,
+    pub needs: Vec<String>,
+    pub status: Option<SessionStatus>,
+    pub actions: Vec<String>,
+}
+
+/// One action of the plan.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PlanAction {
+    pub id: String,
+    pub protocol: ProtocolName,
+    pub stage: String,
+    pub title: String,
+    pub active_form: String,
+    pub task_type: String,
+    pub agent: String,
+    pub kind: String,
+    pub summary: String,
+    pub needs: Vec<String>,
+    pub optional: bool,
+    /// `builtin` or `config`.
+    pub origin: crate::protocol::Origin,
+    /// What the seed asks for.
+    pub items: Vec<String>,
+}
+
+/// `config check --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ConfigCheckDoc {
+    pub schema_version: SchemaVersion,
+    /// The config file read (`null`: none, the built-in protocols apply).
+    pub file: Option<String>,
+    pub valid: bool,
+    pub summary: Option<String>,
+    pub errors: Vec<LocatedError>,
+}
+
+/// An input error with where it is.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct LocatedError {
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// `probe --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ProbeDoc {
+    pub schema_version: SchemaVersion,
+    pub probe: crate::kinds::probe::ProbeOutcome,
+}
+
+/// `audit verify --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct AuditVerifyDoc {
+    pub schema_version: SchemaVersion,
+    pub path: String,
+    pub ok: bool,
+    pub events: u64,
+    pub head: String,
+    pub first_bad: Option<BadLine>,
+    pub anchors: Vec<crate::anchors::AnchorCheck>,
+    /// The last seq an anchor vouches for.
+    pub anchored_to: u64,
+    /// Events after it: they rest on the chain alone.
+    pub unanchored: u64,
+    /// `good`, `unsigned`, `not-checked` or `bad`.
+    pub signature: &'static str,
+}
+
+/// The first line of the trail that does not verify.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct BadLine {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// `audit log --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct AuditLogDoc {
+    pub schema_version: SchemaVersion,
+    pub events: Vec<crate::audit::Event>,
+}
+
+/// `handoff verify --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct HandoffVerifyDoc {
+    pub schema_version: SchemaVersion,
+    pub ok: bool,
+    pub report: crate::handoff::verify::Report,
+    pub signature: crate::signing::Verdict,
+}
+
+/// `start|work|end --dry-run --format json`: what would run, nothing run.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DryRunDoc {
+    pub schema_version: SchemaVersion,
+    pub protocol: ProtocolName,
+    /// No session is open: `start` would open one.
+    pub opens_session: bool,
+    pub actions: Vec<DryRunAction>,
+}
+
+/// One action in a dry run.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DryRunAction {
+    pub id: String,
+    pub stage: String,
+    pub kind: String,
+    pub summary: String,
+    /// `already completed`, `would pass (…)`, `would wait for a person`, …
+    pub verdict: String,
+}
+
 /// Every document and its schema's file stem under `templates/schemas/`.
 #[cfg(test)]
 pub(crate) fn schemas() -> Vec<(&'static str, Schema)> {
     // The documents are output: a field left out when empty is optional.
     let settings = schemars::generate::SchemaSettings::draft2020_12().for_serialize();
+    let root =
+        |f: fn(schemars::SchemaGenerator) -> schemars::Schema| f(settings.clone().into_generator());
     vec![
-        (
-            "status",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<StatusDoc>(),
-        ),
-        (
-            "next",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<NextDoc>(),
-        ),
+        ("status", root(|g| g.into_root_schema_for::<StatusDoc>())),
+        ("next", root(|g| g.into_root_schema_for::<NextDoc>())),
         (
             "context",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<crate::context::Brief>(),
+            root(|g| g.into_root_schema_for::<crate::context::Brief>()),
         ),
-        (
-            "gates",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<GatesDoc>(),
-        ),
-        (
-            "history",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<HistoryDoc>(),
-        ),
-        (
-            "run",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<RunDoc>(),
-        ),
-        (
-            "settle",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<SettleDoc>(),
-        ),
+        ("gates", root(|g| g.into_root_schema_for::<GatesDoc>())),
+        ("history", root(|g| g.into_root_schema_for::<HistoryDoc>())),
+        ("run", root(|g| g.into_root_schema_for::<RunDoc>())),
+        ("settle", root(|g| g.into_root_schema_for::<SettleDoc>())),
         (
             "approve_phase",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<PhaseApprovalDoc>(),
+            root(|g| g.into_root_schema_for::<PhaseApprovalDoc>()),
         ),
         (
             "phase_statement",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<PhaseStatementDoc>(),
+            root(|g| g.into_root_schema_for::<PhaseStatementDoc>()),
         ),
-        (
-            "todo",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<TodoDoc>(),
-        ),
+        ("todo", root(|g| g.into_root_schema_for::<TodoDoc>())),
         (
             "todowrite",
-            settings
-                .clone()
-                .into_generator()
-                .into_root_schema_for::<crate::todo::TodoWriteDoc>(),
+            root(|g| g.into_root_schema_for::<crate::todo::TodoWriteDoc>()),
         ),
+        ("plan", root(|g| g.into_root_schema_for::<PlanDoc>())),
+        (
+            "config_check",
+            root(|g| g.into_root_schema_for::<ConfigCheckDoc>()),
+        ),
+        ("probe", root(|g| g.into_root_schema_for::<ProbeDoc>())),
+        (
+            "audit_verify",
+            root(|g| g.into_root_schema_for::<AuditVerifyDoc>()),
+        ),
+        (
+            "audit_log",
+            root(|g| g.into_root_schema_for::<AuditLogDoc>()),
+        ),
+        (
+            "handoff_verify",
+            root(|g| g.into_root_schema_for::<HandoffVerifyDoc>()),
+        ),
+        (
+            "claude_tasks",
+            root(|g| g.into_root_schema_for::<crate::todo::ClaudeTasksDoc>()),
+        ),
+        ("dry_run", root(|g| g.into_root_schema_for::<DryRunDoc>())),
     ]
 }
 

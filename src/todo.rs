@@ -57,6 +57,32 @@ pub struct TodoWriteItem {
     pub active_form: String,
 }
 
+/// `todo --format claude-tasks`: TaskCreate-shaped objects.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ClaudeTasksDoc {
+    pub tasks: Vec<ClaudeTask>,
+}
+
+/// One task for the newer task tools.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ClaudeTask {
+    pub subject: String,
+    pub description: String,
+    #[serde(rename = "activeForm")]
+    pub active_form: String,
+    pub metadata: ClaudeTaskMetadata,
+}
+
+/// Where a task comes from.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ClaudeTaskMetadata {
+    pub id: String,
+    pub agent: String,
+    pub task_type: String,
+    pub protocol: String,
+    pub status: TodoStatus,
+}
+
 /// TodoWrite's three statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -236,27 +262,24 @@ impl TodoList {
     /// TaskCreate-shaped objects for assistants on the newer task tools:
     /// `{"tasks":[{subject,description,activeForm,metadata}]}`. The
     /// description says what the seed asks and the command that completes it.
-    pub fn claude_tasks(&self, protocols: &ProtocolSet) -> serde_json::Value {
-        let tasks: Vec<serde_json::Value> = self
+    pub fn claude_tasks(&self, protocols: &ProtocolSet) -> ClaudeTasksDoc {
+        let tasks = self
             .todos
             .iter()
-            .map(|t| {
-                let description = protocols.action(&t.id).map(describe).unwrap_or_default();
-                serde_json::json!({
-                    "subject": t.content,
-                    "description": description,
-                    "activeForm": t.active_form,
-                    "metadata": {
-                        "id": t.id,
-                        "agent": t.agent,
-                        "task_type": t.task_type,
-                        "protocol": t.protocol,
-                        "status": t.status,
-                    },
-                })
+            .map(|t| ClaudeTask {
+                subject: t.content.clone(),
+                description: protocols.action(&t.id).map(describe).unwrap_or_default(),
+                active_form: t.active_form.clone(),
+                metadata: ClaudeTaskMetadata {
+                    id: t.id.clone(),
+                    agent: t.agent.clone(),
+                    task_type: t.task_type.clone(),
+                    protocol: t.protocol.clone(),
+                    status: t.status,
+                },
             })
             .collect();
-        serde_json::json!({ "tasks": tasks })
+        ClaudeTasksDoc { tasks }
     }
 }
 

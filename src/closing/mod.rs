@@ -229,8 +229,16 @@ impl Closing {
         let results = self.evaluate_gates(e, list)?;
         let metrics = serde_json::json!({ "gates": results });
         if report {
+            // The shape of `gates --format json` (its schema), for every gate.
+            let every = self.evaluate_gates(e, &[])?;
+            let doc = serde_json::json!({
+                "schema_version": 1,
+                "session": e.session_id(),
+                "passed": every.iter().all(|g| g.verdict.acceptable()),
+                "gates": every,
+            });
             let dir = e.paths().archive(&e.session_id()).join("reports");
-            let mut json = serde_json::to_string_pretty(&metrics)?;
+            let mut json = serde_json::to_string_pretty(&doc)?;
             json.push('\n');
             self.write_file(e, &dir.join("gates.json"), &json, "gate report")?;
             self.write_file(

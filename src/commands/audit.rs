@@ -21,18 +21,24 @@ pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     if args.format == crate::cli::RunFormat::Json {
         super::print_json(
             s,
-            &serde_json::json!({
-                "schema_version": 1,
-                "path": shown,
-                "ok": ok,
-                "events": v.events,
-                "head": v.head,
-                "first_bad": v.first_bad.as_ref().map(|(line, why)| serde_json::json!({"line": line, "reason": why})),
-                "anchors": report.anchors,
-                "anchored_to": report.anchored_to,
-                "unanchored": unanchored,
-                "signature": report.signature,
-            }),
+            &crate::documents::AuditVerifyDoc {
+                schema_version: crate::documents::SchemaVersion,
+                path: shown,
+                ok,
+                events: v.events,
+                head: v.head.clone(),
+                first_bad: v
+                    .first_bad
+                    .as_ref()
+                    .map(|(line, why)| crate::documents::BadLine {
+                        line: *line,
+                        reason: why.clone(),
+                    }),
+                anchors: report.anchors.clone(),
+                anchored_to: report.anchored_to,
+                unanchored,
+                signature: report.signature,
+            },
         );
     } else {
         let p = &s.printer;
@@ -152,7 +158,10 @@ pub fn log(args: &AuditLogArgs, s: &Settings) -> Result<ExitStatus> {
     match args.format {
         ReportFormat::Json => super::print_json(
             s,
-            &serde_json::json!({"schema_version": 1, "events": events}),
+            &crate::documents::AuditLogDoc {
+                schema_version: crate::documents::SchemaVersion,
+                events: events.into_iter().cloned().collect(),
+            },
         ),
         ReportFormat::Markdown => s.printer.out(markdown_table(&header, &rows)),
         ReportFormat::Human => {

@@ -5,7 +5,6 @@ use crate::error::{ExitStatus, InputError};
 use crate::protocol;
 use crate::settings::Settings;
 use anyhow::Result;
-use serde_json::json;
 
 pub fn check(args: &HumanOrJsonArgs, s: &Settings) -> Result<ExitStatus> {
     let result = protocol::load(&s.paths);
@@ -21,13 +20,13 @@ pub fn check(args: &HumanOrJsonArgs, s: &Settings) -> Result<ExitStatus> {
         };
         super::print_json(
             s,
-            &json!({
-                "schema_version": 1,
-                "file": file,
-                "valid": valid,
-                "summary": summary,
-                "errors": errors,
-            }),
+            &crate::documents::ConfigCheckDoc {
+                schema_version: crate::documents::SchemaVersion,
+                file: file.map(|f| f.display().to_string()),
+                valid,
+                summary,
+                errors,
+            },
         );
         return Ok(if valid {
             ExitStatus::Success
@@ -62,12 +61,12 @@ pub fn check(args: &HumanOrJsonArgs, s: &Settings) -> Result<ExitStatus> {
     }
 }
 
-fn error_json(e: &InputError) -> serde_json::Value {
-    json!({
-        "file": e.path,
-        "line": e.line,
-        "column": e.column,
-        "message": e.message,
-        "hint": e.hint,
-    })
+fn error_json(e: &InputError) -> crate::documents::LocatedError {
+    crate::documents::LocatedError {
+        file: e.path.as_ref().map(|p| p.display().to_string()),
+        line: e.line,
+        column: e.column,
+        message: e.message.clone(),
+        hint: e.hint.clone(),
+    }
 }

@@ -13,17 +13,12 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let (set, config) = crate::protocol::load(&s.paths)?;
     let state = crate::session::read_only(&s.paths)?;
     let Some(session) = state.session.as_ref() else {
-        let last = crate::session::history::read(&s.paths)?.pop();
-        let hint = match last {
-            Some(h) => format!(
-                "the last session's gates are in {}/reports/gates.json",
-                s.paths.shown(&s.paths.archive(&h.session)).display()
-            ),
-            None => "`deploy-session start` opens one".to_string(),
+        return match crate::session::history::read(&s.paths)?.pop() {
+            Some(last) => last_report(args, s, &last.session),
+            None => Err(InputError::usage("no deployment session is open")
+                .with_hint("`deploy-session start` opens one")
+                .into()),
         };
-        return Err(InputError::usage("no deployment session is open")
-            .with_hint(hint)
-            .into());
     };
     let results = gates::judge(&s.paths, &set, &state, &config.gates, &[])?;
     let ok = results.iter().all(|g| g.verdict.acceptable());
@@ -77,6 +72,66 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
         }
     }
     Ok(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+/// No session is open: the last finished session's gates, as `end`
+/// archived them (the same document `--format json` gives for an open one).
+fn last_report(args: &FormatArgs, s: &Settings, session: &str) -> Result<ExitStatus> {
+    let path = s.paths.archive(session).join("reports/gates.json");
+    let shown = s.paths.shown(&path);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        InputError::in_file(
+            &shown,
+            None,
+            format!("cannot read the archived gate report: {e}"),
+        )
+    })?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| InputError::in_file(&shown, Some(e.line()), format!("not JSON: {e}")))?;
+    let passed = doc["passed"].as_bool().unwrap_or(false);
+    let text_of =
+        |v: &serde_json::Value| crate::ui::visible(v.as_str().unwrap_or_default()).into_owned();
+    let rows: Vec<Vec<String>> = doc["gates"]
+        .as_array()
+        .map(|gates| {
+            gates
+                .iter()
+                .map(|g| {
+                    let why = match text_of(&g["reason"]) {
+                        r if r.is_empty() => g["evidence"][0]
+                            .as_str()
+                            .map(|e| crate::ui::visible(e).into_owned())
+                            .unwrap_or_default(),
+                        r => r,
+                    };
+                    vec![
+                        text_of(&g["group"]),
+                        text_of(&g["id"]),
+                        text_of(&g["verdict"]),
+                        why,
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match args.format {
+        ReportFormat::Json => super::print_json(s, &doc),
+        ReportFormat::Markdown => s.printer.out(markdown_table(&gates::TABLE_HEADER, &rows)),
+        ReportFormat::Human => {
+            s.printer.out(format!(
+                "No session is open; the last finished session's gates ({session}, from {}):",
+                shown.display()
+            ));
+            let mut t = s.printer.table(&gates::TABLE_HEADER);
+            t.add_rows(rows);
+            s.printer.out(t);
+        }
+    }
+    Ok(if passed {
         ExitStatus::Success
     } else {
         ExitStatus::Failure

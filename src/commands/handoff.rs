@@ -33,7 +33,12 @@ pub fn verify(args: &HandoffVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     if args.format == RunFormat::Json {
         super::print_json(
             s,
-            &serde_json::json!({"schema_version": 1, "ok": ok, "report": report, "signature": signature}),
+            &crate::documents::HandoffVerifyDoc {
+                schema_version: crate::documents::SchemaVersion,
+                ok,
+                report: report.clone(),
+                signature: signature.clone(),
+            },
         );
     } else {
         let p = &s.printer;

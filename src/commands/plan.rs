@@ -1,12 +1,12 @@
 //! `deploy-session plan`: the pipeline as it would run, with config applied.
 
 use crate::cli::{PlanArgs, ReportFormat};
+use crate::documents::{PlanAction, PlanDoc, PlanProtocol, PlanStage, SchemaVersion};
 use crate::error::ExitStatus;
 use crate::protocol::{self, Action, Protocol, ProtocolName};
 use crate::settings::Settings;
 use crate::ui::{markdown_table, style};
 use anyhow::Result;
-use serde_json::{Value, json};
 
 const HEADER: [&str; 6] = ["id", "title", "kind", "task type", "agent", "needs"];
 
@@ -88,43 +88,49 @@ fn plan_markdown(protocols: &[&Protocol]) -> String {
 }
 
 /// The documented JSON shape of a plan (`schema_version` 1).
-pub fn plan_json(protocols: &[&Protocol]) -> Value {
-    let actions: Vec<Value> = protocols
-        .iter()
-        .flat_map(|p| p.actions().map(move |a| action_json(p, a)))
-        .collect();
-    json!({
-        "schema_version": 1,
-        "protocols": protocols.iter().map(|p| json!({
-            "name": p.name,
-            "title": p.title,
-            "requires": p.requires,
-            "stages": p.stages.iter().map(|st| json!({
-                "id": st.id,
-                "title": st.title,
-                "needs": st.needs,
-                "status": st.status,
-                "actions": st.actions.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "actions": actions,
-    })
+pub fn plan_json(protocols: &[&Protocol]) -> PlanDoc {
+    PlanDoc {
+        schema_version: SchemaVersion,
+        protocols: protocols
+            .iter()
+            .map(|p| PlanProtocol {
+                name: p.name,
+                title: p.title.clone(),
+                requires: p.requires,
+                stages: p
+                    .stages
+                    .iter()
+                    .map(|st| PlanStage {
+                        id: st.id.clone(),
+                        title: st.title.clone(),
+                        needs: st.needs.clone(),
+                        status: st.status,
+                        actions: st.actions.iter().map(|a| a.id.clone()).collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        actions: protocols
+            .iter()
+            .flat_map(|p| p.actions().map(move |a| action_doc(p, a)))
+            .collect(),
+    }
 }
 
-fn action_json(p: &Protocol, a: &Action) -> Value {
-    json!({
-        "id": a.id,
-        "protocol": p.name,
-        "stage": a.stage,
-        "title": a.title,
-        "active_form": a.active,
-        "task_type": a.task_type,
-        "agent": a.agent,
-        "kind": a.kind.name(),
-        "summary": a.kind.summary(),
-        "needs": p.action_needs(a),
-        "optional": a.optional(),
-        "origin": a.origin,
-        "items": a.items,
-    })
+fn action_doc(p: &Protocol, a: &Action) -> PlanAction {
+    PlanAction {
+        id: a.id.clone(),
+        protocol: p.name,
+        stage: a.stage.clone(),
+        title: a.title.clone(),
+        active_form: a.active.clone(),
+        task_type: a.task_type.as_str(),
+        agent: a.agent.as_str(),
+        kind: a.kind.name().to_string(),
+        summary: a.kind.summary(),
+        needs: p.action_needs(a),
+        optional: a.optional(),
+        origin: a.origin.clone(),
+        items: a.items.clone(),
+    }
 }

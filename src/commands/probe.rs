@@ -41,7 +41,13 @@ pub fn run(args: &ProbeArgs, s: &Settings) -> Result<ExitStatus> {
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let out = runtime.block_on(probe(&args.url, &spec, cancel));
     if args.format == RunFormat::Json {
-        super::print_json(s, &serde_json::json!({"schema_version": 1, "probe": out}));
+        super::print_json(
+            s,
+            &crate::documents::ProbeDoc {
+                schema_version: crate::documents::SchemaVersion,
+                probe: out.clone(),
+            },
+        );
     } else {
         let p = &s.printer;
         let mark = if out.ok {

@@ -70,7 +70,7 @@ fn execute(
     s: &Settings,
 ) -> Result<ExitStatus> {
     if args.dry_run {
-        return dry_run(protocol, s);
+        return dry_run(protocol, s, args.format);
     }
     // A missing or malformed master state is refused before anything is
     // written (no lock file, no session).
@@ -699,22 +699,52 @@ fn dry_verdict(
 }
 
 /// `--dry-run`: what would run, in order, from the current state.
-fn dry_run(protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
+fn dry_run(protocol: ProtocolName, s: &Settings, format: RunFormat) -> Result<ExitStatus> {
     let (set, _) = crate::protocol::load(&s.paths)?;
     let state = session::read_only(&s.paths)?;
     let sess = state.session.as_ref();
-    let p = &s.printer;
-    p.out(format!(
-        "dry run of `{protocol}` — nothing is run or written"
-    ));
-    if sess.is_none() && protocol == ProtocolName::Start {
-        p.out("  would open a new session");
-    }
     let master = crate::master_state::MasterState::load(
         &s.paths.master_state(),
         &s.paths.shown(&s.paths.master_state()),
     )
     .ok();
+    let verdict = |a: &crate::protocol::Action| {
+        let status = sess.map_or(session::ActionStatus::Pending, |x| x.status_of(&a.id));
+        if status.is_done() {
+            format!("already {}", status.word())
+        } else {
+            dry_verdict(s, &a.kind, master.as_ref())
+        }
+    };
+    let opens_session = sess.is_none() && protocol == ProtocolName::Start;
+    if format == RunFormat::Json {
+        let actions = set
+            .get(protocol)
+            .actions()
+            .map(|a| crate::documents::DryRunAction {
+                id: a.id.clone(),
+                stage: a.stage.clone(),
+                kind: a.kind.name().to_string(),
+                summary: a.kind.summary(),
+                verdict: verdict(a),
+            })
+            .collect();
+        let doc = crate::documents::DryRunDoc {
+            schema_version: crate::documents::SchemaVersion,
+            protocol,
+            opens_session,
+            actions,
+        };
+        super::print_json(s, &doc);
+        return Ok(ExitStatus::Success);
+    }
+    let p = &s.printer;
+    p.out(format!(
+        "dry run of `{protocol}` — nothing is run or written"
+    ));
+    if opens_session {
+        p.out("  would open a new session");
+    }
     for stage in &set.get(protocol).stages {
         let needs = if stage.needs.is_empty() {
             String::new()
@@ -723,13 +753,12 @@ fn dry_run(protocol: ProtocolName, s: &Settings) -> Result<ExitStatus> {
         };
         p.out(format!("{} {}{needs}", stage.id, stage.title));
         for a in &stage.actions {
-            let status = sess.map_or(session::ActionStatus::Pending, |x| x.status_of(&a.id));
-            let verb = if status.is_done() {
-                format!("already {}", status.word())
-            } else {
-                dry_verdict(s, &a.kind, master.as_ref())
-            };
-            p.out(format!("  {:<10} {verb}: {}", a.id, a.kind.summary()));
+            p.out(format!(
+                "  {:<10} {}: {}",
+                a.id,
+                verdict(a),
+                a.kind.summary()
+            ));
         }
     }
     Ok(ExitStatus::Success)

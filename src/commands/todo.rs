@@ -34,7 +34,7 @@ pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
                     serde_json::to_value(todo::compact(&set, state.session.as_ref()))?
                 }
                 TodoFormat::Todowrite => serde_json::to_value(list.todowrite())?,
-                _ => list.claude_tasks(&set),
+                _ => serde_json::to_value(list.claude_tasks(&set))?,
             };
             redactor.mask_json(&mut v);
             if args.compact {

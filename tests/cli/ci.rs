@@ -340,3 +340,86 @@ fn stage_runs_one_stage_once_its_needs_are_complete() {
     assert_eq!(repo.action_status("start.2.5"), "completed");
     assert_eq!(repo.action_status("start.3.1"), "pending");
 }
+
+/// Every `--format json` document matches the schema shipped for it in
+/// templates/schemas (generated from its type), in an open session and
+/// after `end`: dry runs, plans, config checks, probes, audit and handoff
+/// verdicts, audit logs, phase statements, claude-tasks, and the gates —
+/// also once the session is closed, and the report `end` archives.
+#[test]
+fn the_other_json_documents_match_their_schemas() {
+    let repo = Repo::ready("");
+    let json = |args: &[&str], expect: i32| {
+        let r = run(repo.cmd(args));
+        assert_eq!(r.code, expect, "{args:?}: {}", r.stderr);
+        r.json()
+    };
+    assert_schema(
+        "dry_run",
+        &json(&["start", "--dry-run", "--format", "json"], 0),
+    );
+    assert_schema("plan", &json(&["plan", "--format", "json"], 0));
+    assert_schema(
+        "config_check",
+        &json(&["config", "check", "--format", "json"], 0),
+    );
+    repo.write(
+        "deploy-session.yaml",
+        "actions:\n  start.2.1:\n    runn: x\n",
+    );
+    let bad = json(&["config", "check", "--format", "json"], 2);
+    assert_schema("config_check", &bad);
+    assert_eq!(bad["errors"][0]["line"], 3, "{bad}");
+    std::fs::remove_file(repo.path().join("deploy-session.yaml")).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("svc"), "200 ok").unwrap();
+    let server = TestServer::start(state.path(), "svc", 0, Duration::ZERO);
+    let url = format!("{}/health", server.url());
+    assert_schema("probe", &json(&["probe", &url, "--format", "json"], 0));
+    assert_eq!(run(repo.cmd(["start"])).code, 3);
+    assert_schema(
+        "claude_tasks",
+        &json(&["todo", "--format", "claude-tasks"], 0),
+    );
+    assert_schema("audit_log", &json(&["audit", "log", "--format", "json"], 0));
+    repo.work_done_by_hand();
+    assert_eq!(run(repo.cmd(end_waiving_args(&[]))).code, 0);
+    assert_schema(
+        "audit_verify",
+        &json(&["audit", "verify", "--format", "json"], 0),
+    );
+    assert_schema(
+        "handoff_verify",
+        &json(&["handoff", "verify", "--format", "json"], 0),
+    );
+    let closed = json(&["gates", "--format", "json"], 0);
+    assert_schema("gates", &closed);
+    assert_eq!(closed["passed"], true);
+    let archived = std::fs::read_dir(repo.path().join(".ai_context/deploy-session/archive"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path()
+        .join("reports/gates.json");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(archived).unwrap()).unwrap();
+    assert_schema("gates", &report);
+    assert_eq!(
+        report, closed,
+        "`gates` after `end` shows the archived report"
+    );
+    let other = Repo::new();
+    assert_eq!(run(other.cmd(["init"])).code, 0);
+    let r = run(other.cmd([
+        "phase",
+        "6",
+        "--status",
+        "completed",
+        "--by",
+        DANA,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_schema("phase_statement", &r.json());
+}
