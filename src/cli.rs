@@ -426,6 +426,9 @@ pub struct MergeArgs {
     /// Copies of another job's .ai_context folder (from its artifact)
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+    /// `human` lines, or one `json` document
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
 }
 
 /// `probe` options.

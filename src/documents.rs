@@ -350,6 +350,13 @@ pub(crate) struct HandoffVerifyDoc {
     pub signature: crate::signing::Verdict,
 }
 
+/// `merge --format json`: what each job's state brought.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct MergeDoc {
+    pub schema_version: SchemaVersion,
+    pub merged: Vec<crate::session::merge::Merged>,
+}
+
 /// `start|work|end --dry-run --format json`: what would run, nothing run.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct DryRunDoc {
@@ -425,6 +432,7 @@ pub(crate) fn schemas() -> Vec<(&'static str, Schema)> {
             root(|g| g.into_root_schema_for::<crate::todo::ClaudeTasksDoc>()),
         ),
         ("dry_run", root(|g| g.into_root_schema_for::<DryRunDoc>())),
+        ("merge", root(|g| g.into_root_schema_for::<MergeDoc>())),
     ]
 }
 

@@ -14,9 +14,11 @@ pub fn run(args: &MergeArgs, s: &Settings) -> Result<ExitStatus> {
             .into());
     }
     let cwd = std::env::current_dir()?;
+    let mut all = Vec::new();
     for dir in &args.dirs {
         let dir = cwd.join(dir);
         let merged = crate::session::merge::merge(&mut store, &dir)?;
+        all.push(merged.clone());
         let files = if merged.files.is_empty() {
             String::new()
         } else {
@@ -30,5 +32,14 @@ pub fn run(args: &MergeArgs, s: &Settings) -> Result<ExitStatus> {
     }
     store.snapshot()?;
     crate::context::refresh(&store)?;
+    if args.format == crate::cli::RunFormat::Json {
+        super::print_json(
+            s,
+            &crate::documents::MergeDoc {
+                schema_version: crate::documents::SchemaVersion,
+                merged: all,
+            },
+        );
+    }
     Ok(ExitStatus::Success)
 }

@@ -117,6 +117,7 @@ pub fn prints_json(command: &Command) -> bool {
         Command::Todo(a) => a.format != TodoFormat::Human && a.format != TodoFormat::Markdown,
         Command::Context(a) => a.format == ContextFormat::Json,
         Command::Handoff(HandoffCommand::Verify(a)) => run(a.format),
+        Command::Merge(a) => run(a.format),
         Command::Audit(AuditCommand::Verify(a)) => run(a.format),
         Command::Audit(AuditCommand::Log(a)) => report(a.format),
         _ => false,

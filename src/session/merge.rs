@@ -20,7 +20,7 @@ const DERIVED: [&str; 2] = [
 ];
 
 /// What one merge did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Merged {
     pub from: PathBuf,
     /// Events appended from the other trail.

@@ -443,6 +443,15 @@ fn merge_refuses_unrelated_state_and_repeats_harmlessly() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("merged 0 events"), "{}", r.stderr);
     assert_eq!(a.audit().len(), events, "a second merge appends nothing");
+    let r = run(a.cmd([
+        "merge".as_ref(),
+        b_state.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    crate::ci::assert_schema("merge", &r.json());
+    assert_eq!(r.json()["merged"][0]["events"], 0);
     let stranger = Repo::ready(&config);
     assert_eq!(run(stranger.cmd(["start", "--stage", "start.1"])).code, 0);
     let before = a.files();
