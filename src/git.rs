@@ -30,6 +30,24 @@ pub fn facts(root: &Path) -> Option<GitFacts> {
     })
 }
 
+/// The branch a CI runner says it checked out (GitLab `CI_COMMIT_BRANCH`,
+/// GitHub `GITHUB_REF_NAME` for a branch), when its commit variable
+/// (`CI_COMMIT_SHA`, `GITHUB_SHA`) is HEAD's commit.
+fn ci_branch(
+    var: impl Fn(&str) -> Option<String>,
+    head: Option<&str>,
+) -> Option<(String, &'static str)> {
+    let head = head?;
+    let gitlab = var("CI_COMMIT_BRANCH")
+        .filter(|_| var("CI_COMMIT_SHA").as_deref() == Some(head))
+        .map(|b| (b, "CI_COMMIT_BRANCH"));
+    let github = var("GITHUB_REF_NAME")
+        .filter(|_| var("GITHUB_REF_TYPE").as_deref() == Some("branch"))
+        .filter(|_| var("GITHUB_SHA").as_deref() == Some(head))
+        .map(|b| (b, "GITHUB_REF_NAME"));
+    gitlab.or(github).filter(|(b, _)| !b.is_empty())
+}
+
 /// The branch HEAD is on, also when it has no commits yet.
 fn branch_name(repo: &Repository) -> Option<String> {
     let head = repo.find_reference("HEAD").ok()?;
@@ -118,14 +136,27 @@ pub fn check(root: &Path, spec: &crate::protocol::GitCheck) -> Result<String, St
         .map_err(|e| format!("HEAD cannot be read: {}", e.message()))?;
     if let Some(want) = &spec.branch {
         let on = head.shorthand().ok().filter(|_| head.is_branch());
-        if on != Some(want.as_str()) {
-            return Err(format!(
-                "HEAD is on {} , not on branch {want}",
-                on.unwrap_or("a detached commit")
-            )
-            .replace(" ,", ","));
+        // CI runners check out a detached commit; the runner names the
+        // branch, believed only for the very commit HEAD is at.
+        let head_commit = head.peel_to_commit().ok().map(|c| c.id().to_string());
+        let from_ci = if on.is_none() {
+            ci_branch(|k| std::env::var(k).ok(), head_commit.as_deref())
+        } else {
+            None
+        };
+        match (on, &from_ci) {
+            (Some(b), _) if b == want => evidence.push(format!("on branch {want}")),
+            (None, Some((b, var))) if b == want => evidence.push(format!(
+                "on branch {want} (a detached checkout of its commit; {var} names the branch)"
+            )),
+            _ => {
+                let shown = on
+                    .map(String::from)
+                    .or(from_ci.map(|(b, var)| format!("{b} ({var}, detached)")))
+                    .unwrap_or_else(|| "a detached commit".into());
+                return Err(format!("HEAD is on {shown}, not on branch {want}"));
+            }
         }
-        evidence.push(format!("on branch {want}"));
     }
     if let Some(rev) = &spec.commit {
         let target = repo
@@ -265,6 +296,48 @@ pub fn commit_session(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_ci_runner_names_the_branch_only_for_heads_commit() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let gitlab = env(&[("CI_COMMIT_BRANCH", "main"), ("CI_COMMIT_SHA", "abc")]);
+        assert_eq!(
+            super::ci_branch(&gitlab, Some("abc")),
+            Some(("main".into(), "CI_COMMIT_BRANCH"))
+        );
+        assert_eq!(
+            super::ci_branch(&gitlab, Some("def")),
+            None,
+            "another commit"
+        );
+        let github = env(&[
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_REF_TYPE", "branch"),
+            ("GITHUB_SHA", "abc"),
+        ]);
+        assert_eq!(
+            super::ci_branch(&github, Some("abc")),
+            Some(("main".into(), "GITHUB_REF_NAME"))
+        );
+        let tag = env(&[
+            ("GITHUB_REF_NAME", "v1"),
+            ("GITHUB_REF_TYPE", "tag"),
+            ("GITHUB_SHA", "abc"),
+        ]);
+        assert_eq!(
+            super::ci_branch(&tag, Some("abc")),
+            None,
+            "a tag is no branch"
+        );
+        assert_eq!(super::ci_branch(env(&[]), Some("abc")), None);
+    }
+
     use super::*;
 
     /// A status libgit2 cannot read fails the `clean` check and counts as

@@ -1,7 +1,9 @@
 //! A GitLab CI pipeline: one job per stage with `needs:` mirroring the
 //! stage graph, the state passed as artifacts, a `when: manual` job per
-//! approval (recorded as approved by whoever runs it), and a
-//! `resource_group` on deploying jobs so two deployments never overlap.
+//! approval (recorded as approved by whoever runs it) in the protected
+//! `production` environment, a `resource_group` on deploying jobs so two
+//! deployments never overlap, and `workflow: rules` so only the default
+//! branch, tags and pipelines started by hand deploy.
 
 use super::{Job, Options, header, jobs, stage_command};
 use crate::protocol::ProtocolSet;
@@ -10,6 +12,15 @@ use serde_json::{Value, json};
 
 /// Where each job leaves its copy of `.ai_context` for the jobs after it.
 const STATE_DIR: &str = ".deploy-session-state";
+/// How long the state artifacts are kept (they carry the audit trail).
+const ARTIFACTS_KEPT: &str = "30 days";
+const RESOURCE_GROUP: &str = "deploy-session-$CI_COMMIT_REF_SLUG";
+
+/// The production environment, for approval (`prepare`) and deploying
+/// (`start`) jobs, so GitLab's protected environments can gate them.
+fn environment(action: &str) -> Value {
+    json!({ "name": "production", "deployment_tier": "production", "action": action })
+}
 
 /// The pipeline file's text.
 pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
@@ -27,6 +38,15 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
         root.insert(job.id.clone(), stage_job(job, &needs));
     }
     let mut pipeline = json!({
+        // A deployment runs from the default branch, a tag, or a pipeline
+        // started by hand — never from every push to any branch.
+        "workflow": {
+            "rules": [
+                { "if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" },
+                { "if": "$CI_COMMIT_TAG" },
+                { "if": "$CI_PIPELINE_SOURCE == \"web\"" },
+            ],
+        },
         "stages": stages,
         "variables": { "CI": "true" },
         "default": {
@@ -38,7 +58,8 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
         pipeline[k] = v;
     }
     let notes = vec![
-        "Approvals are manual jobs (approve-<stage>): whoever runs one is recorded as the approver; protect them with protected environments or branch rules as your process needs.".to_string(),
+        "Approvals are manual jobs (approve-<stage>) in the `production` environment: whoever runs one is recorded as the approver. Protect that environment (Settings > CI/CD > Protected environments, with approval rules) so only the people who may approve can run them.".to_string(),
+        "Pipelines run on the default branch, on tags, or when started by hand (workflow: rules); deploying jobs one at a time per ref (resource_group).".to_string(),
         "Manual actions must be given a `run:` in deploy-session.yaml or be done before: in CI a job stops at one (exit 3) saying which.".to_string(),
     ];
     Ok(format!(
@@ -89,12 +110,16 @@ fn stage_job(job: &Job, needs: &[String]) -> Value {
         "after_script": save(&job.id),
         "artifacts": {
             "when": "always",
+            "expire_in": ARTIFACTS_KEPT,
             "paths": [format!("{STATE_DIR}/{}/", job.id)],
             "reports": { "junit": "junit.xml" },
         },
     });
+    // Deploying jobs: one at a time per ref (stages that may run side by
+    // side in one pipeline stay parallel), in the protected environment.
     if job.deploys {
-        v["resource_group"] = json!("deploy-session-$CI_COMMIT_REF_SLUG");
+        v["resource_group"] = json!(RESOURCE_GROUP);
+        v["environment"] = environment("start");
     }
     v
 }
@@ -116,8 +141,11 @@ fn approval_job(job: &Job) -> Value {
         "needs": needs_value(&job.needs),
         "script": script,
         "after_script": save(&id),
+        // Protected environments apply their approval rules to this job.
+        "environment": environment("prepare"),
         "artifacts": {
             "when": "always",
+            "expire_in": ARTIFACTS_KEPT,
             "paths": [format!("{STATE_DIR}/{id}/")],
         },
     })

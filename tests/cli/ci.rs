@@ -423,3 +423,43 @@ fn the_other_json_documents_match_their_schemas() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_schema("phase_statement", &r.json());
 }
+
+/// A runner's detached checkout passes a `git: {branch}` check when the
+/// runner names that branch for HEAD's very commit, and only then.
+#[test]
+fn a_branch_check_holds_on_a_ci_runners_detached_checkout() {
+    let repo = Repo::ready("actions:\n  start.2.1:\n    check: {git: {branch: main}}\n");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    git(&["checkout", "-q", "--detach"]);
+    let with_env = |sha: &str| {
+        let mut c = repo.std_cmd(["start"]);
+        c.env("CI_COMMIT_BRANCH", "main").env("CI_COMMIT_SHA", sha);
+        run(assert_cmd::Command::from_std(c))
+    };
+    let r = with_env("0000000000000000000000000000000000000000");
+    assert_eq!(
+        r.code, 1,
+        "another commit's branch is not believed: {}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("not on branch main"), "{}", r.stdout);
+    let r = with_env(&head);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(repo.action_status("start.2.1"), "completed");
+    let evidence = repo.action("start.2.1")["metrics"]["evidence"].to_string();
+    assert!(
+        evidence.contains("CI_COMMIT_BRANCH names the branch"),
+        "{evidence}"
+    );
+}

@@ -183,6 +183,33 @@ fn gitlab_jobs_mirror_the_stage_graph_with_manual_approvals_and_resource_groups(
         p["work-2"]["artifacts"]["reports"]["junit"].as_str(),
         Some("junit.xml")
     );
+    assert_eq!(
+        p["work-2"]["artifacts"]["expire_in"].as_str(),
+        Some("30 days")
+    );
+    // Only the default branch, tags and pipelines started by hand deploy.
+    let rules: Vec<&str> = p["workflow"]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["if"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+            "$CI_COMMIT_TAG",
+            "$CI_PIPELINE_SOURCE == \"web\""
+        ]
+    );
+    // Approvals and deployments are in the protected environment.
+    assert_eq!(gate["environment"]["name"].as_str(), Some("production"));
+    assert_eq!(gate["environment"]["action"].as_str(), Some("prepare"));
+    assert_eq!(
+        p["work-4"]["environment"]["deployment_tier"].as_str(),
+        Some("production")
+    );
+    assert!(p["work-2"].get("environment").is_none());
 }
 
 #[test]
