@@ -308,11 +308,11 @@ mod tests {
         };
         let gitlab = env(&[("CI_COMMIT_BRANCH", "main"), ("CI_COMMIT_SHA", "abc")]);
         assert_eq!(
-            super::ci_branch(&gitlab, Some("abc")),
+            super::ci_branch(gitlab, Some("abc")),
             Some(("main".into(), "CI_COMMIT_BRANCH"))
         );
         assert_eq!(
-            super::ci_branch(&gitlab, Some("def")),
+            super::ci_branch(gitlab, Some("def")),
             None,
             "another commit"
         );
@@ -322,7 +322,7 @@ mod tests {
             ("GITHUB_SHA", "abc"),
         ]);
         assert_eq!(
-            super::ci_branch(&github, Some("abc")),
+            super::ci_branch(github, Some("abc")),
             Some(("main".into(), "GITHUB_REF_NAME"))
         );
         let tag = env(&[
@@ -331,7 +331,7 @@ mod tests {
             ("GITHUB_SHA", "abc"),
         ]);
         assert_eq!(
-            super::ci_branch(&tag, Some("abc")),
+            super::ci_branch(tag, Some("abc")),
             None,
             "a tag is no branch"
         );

@@ -429,19 +429,10 @@ fn the_other_json_documents_match_their_schemas() {
 #[test]
 fn a_branch_check_holds_on_a_ci_runners_detached_checkout() {
     let repo = Repo::ready("actions:\n  start.2.1:\n    check: {git: {branch: main}}\n");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "base"]);
-    let head = git(&["rev-parse", "HEAD"]);
-    git(&["checkout", "-q", "--detach"]);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-qm", "base"]);
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    repo.git(&["checkout", "-q", "--detach"]);
     let with_env = |sha: &str| {
         let mut c = repo.std_cmd(["start"]);
         c.env("CI_COMMIT_BRANCH", "main").env("CI_COMMIT_SHA", sha);

@@ -314,26 +314,13 @@ fn any_edit_to_the_audit_trail_is_named() {
 #[test]
 fn commit_holds_exactly_the_sessions_files_and_tags_it() {
     let repo = through_work();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    git(&["add", "deploy-session.yaml", "deployment"]);
-    git(&["commit", "-qm", "base"]);
+    repo.git(&["add", "deploy-session.yaml", "deployment"]);
+    repo.git(&["commit", "-qm", "base"]);
     repo.write("unrelated.txt", "not part of the session");
     let r = end_waiving(&repo, &["--commit", "--tag", "release-1"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("tagged release-1"), "{}", r.stdout);
-    let files = git(&["show", "--name-only", "--format=", "HEAD"]);
+    let files = repo.git(&["show", "--name-only", "--format=", "HEAD"]);
     let files: Vec<&str> = files.lines().collect();
     assert!(!files.is_empty());
     assert!(
@@ -348,8 +335,11 @@ fn commit_holds_exactly_the_sessions_files_and_tags_it() {
             .any(|f| f.ends_with(".bak") || f.ends_with("/lock") || f.ends_with("lock.holder")),
         "{files:?}"
     );
-    assert!(git(&["status", "--porcelain"]).contains("?? unrelated.txt"));
-    let message = git(&["log", "-1", "--format=%B"]);
+    assert!(
+        repo.git(&["status", "--porcelain"])
+            .contains("?? unrelated.txt")
+    );
+    let message = repo.git(&["log", "-1", "--format=%B"]);
     assert!(
         message.starts_with("deploy-session: deployment phase complete (session "),
         "{message}"
@@ -359,7 +349,7 @@ fn commit_holds_exactly_the_sessions_files_and_tags_it() {
         "{message}"
     );
     assert_eq!(
-        git(&["describe", "--tags", "--exact-match"]).trim(),
+        repo.git(&["describe", "--tags", "--exact-match"]).trim(),
         "release-1"
     );
 }
@@ -368,14 +358,7 @@ fn commit_holds_exactly_the_sessions_files_and_tags_it() {
 fn commit_is_refused_before_anything_runs() {
     let repo = through_work();
     repo.write("staged.txt", "x");
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(repo.path())
-            .status()
-            .unwrap()
-    };
-    git(&["add", "staged.txt"]);
+    repo.git(&["add", "staged.txt"]);
     let r = end_waiving(&repo, &["--commit"]);
     assert_eq!(r.code, 2);
     assert!(
@@ -385,15 +368,15 @@ fn commit_is_refused_before_anything_runs() {
         r.stderr
     );
     assert_eq!(repo.action_status("end.1.1"), "pending", "nothing ran");
-    git(&["rm", "-q", "--cached", "staged.txt"]);
-    git(&["add", "deploy-session.yaml"]);
-    git(&["commit", "-qm", "base"]);
-    git(&["checkout", "-q", "--detach"]);
+    repo.git(&["rm", "-q", "--cached", "staged.txt"]);
+    repo.git(&["add", "deploy-session.yaml"]);
+    repo.git(&["commit", "-qm", "base"]);
+    repo.git(&["checkout", "-q", "--detach"]);
     let r = end_waiving(&repo, &["--commit"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("HEAD is detached"), "{}", r.stderr);
-    git(&["checkout", "-q", "main"]);
-    git(&["config", "--unset", "user.name"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["config", "--unset", "user.name"]);
     let mut c = repo.cmd(["end", "--commit", "--waive", "reliability", "--reason", "x"]);
     c.env_remove("GIT_AUTHOR_NAME")
         .env_remove("GIT_AUTHOR_EMAIL")

@@ -51,18 +51,8 @@ fn set_up(name: &str) -> Repo {
         return repo;
     }
     repo.record_phase6();
-    let git = |args: &[&str]| {
-        assert!(
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(repo.path())
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-qm", "init"]);
     if name == "done" {
         assert_eq!(run(repo.cmd(["start"])).code, 3);
         repo.write(

@@ -294,16 +294,8 @@ fn big_multi_line_secrets_reach_no_file_output_or_commit() {
     );
     assert!(config.contains("BIG_KEY\""), "the action prints the key");
     let repo = Repo::ready(&config);
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    };
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "base"]);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-qm", "base"]);
     let mut outputs = Vec::new();
     let reason = format!("first release, see {other}");
     let mut end = end_waiving_args(&["--commit"]);
@@ -322,7 +314,7 @@ fn big_multi_line_secrets_reach_no_file_output_or_commit() {
     }
     outputs.push((
         "the commit".into(),
-        git(&["log", "-p", "-1", "--format=%B"]),
+        repo.git(&["log", "-p", "-1", "--format=%B"]),
     ));
     for (path, bytes) in repo.files() {
         outputs.push((
