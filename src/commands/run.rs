@@ -508,6 +508,9 @@ impl CiReports<'_> {
         for line in github::waiting_notices(&next, &self.redactor) {
             say(self.s, json_out, line);
         }
+        for line in github::failure_errors(p, only, sess, &self.redactor) {
+            say(self.s, json_out, line);
+        }
         if let Some(file) = &self.s.step_summary {
             let md = github::step_summary(p, only, outcome, sess, &next, &self.redactor);
             github::append_summary(file, &md)?;

@@ -7,9 +7,13 @@ use crate::protocol::ProtocolSet;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-const CHECKOUT: &str = "actions/checkout@v4";
-const UPLOAD: &str = "actions/upload-artifact@v4";
-const DOWNLOAD: &str = "actions/download-artifact@v4";
+// The current majors (Node 24); the v4 ones run on Node 20, deprecated.
+const CHECKOUT: &str = "actions/checkout@v5";
+const UPLOAD: &str = "actions/upload-artifact@v5";
+const DOWNLOAD: &str = "actions/download-artifact@v5";
+/// A job's ceiling: far above a stage's own timeouts, so a hung runner
+/// does not hold the deployment lock for GitHub's default six hours.
+const JOB_MINUTES: u32 = 60;
 
 /// The workflow file's text.
 pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
@@ -51,8 +55,14 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
 }
 
 fn job_value(job: &Job, opts: &Options) -> Value {
+    let checkout = if job.needs_history {
+        // A `git: {commit}` check resolves commits the shallow clone lacks.
+        json!({ "uses": CHECKOUT, "with": { "fetch-depth": 0 } })
+    } else {
+        json!({ "uses": CHECKOUT })
+    };
     let mut steps = vec![
-        json!({ "uses": CHECKOUT }),
+        checkout,
         json!({ "name": "Install deploy-session", "run": opts.install }),
     ];
     steps.extend(restore_steps(job));
@@ -84,6 +94,7 @@ fn job_value(job: &Job, opts: &Options) -> Value {
     let mut v = json!({
         "name": format!("{} {}", job.stage, job.title),
         "runs-on": opts.runner.clone().unwrap_or_else(|| "ubuntu-latest".into()),
+        "timeout-minutes": JOB_MINUTES,
     });
     if !job.needs.is_empty() {
         v["needs"] = json!(job.needs);

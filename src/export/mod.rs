@@ -26,6 +26,9 @@ pub struct Job {
     pub approvals: Vec<String>,
     /// The stage deploys (has a `strategy` action): never two at once.
     pub deploys: bool,
+    /// A check of the stage names a commit: the job needs git history,
+    /// not the runner's default one-commit clone.
+    pub needs_history: bool,
 }
 
 /// What every exported pipeline is told.
@@ -78,6 +81,9 @@ pub fn jobs(set: &ProtocolSet) -> Vec<Job> {
                     .actions
                     .iter()
                     .any(|a| matches!(a.kind, Kind::Strategy(_))),
+                needs_history: stage.actions.iter().any(|a| {
+                    matches!(&a.kind, Kind::Check(c) if c.git.as_ref().is_some_and(|g| g.commit.is_some()))
+                }),
             });
         }
     }

@@ -53,6 +53,31 @@ fn input_annotation(e: &InputError) -> String {
     command("error", &props, &message)
 }
 
+/// `::error` lines for the actions of the run's stages that failed (a
+/// failed gate step among them, its message naming the gates).
+pub fn failure_errors(
+    p: &Protocol,
+    only: &[String],
+    session: &Session,
+    redactor: &Redactor,
+) -> Vec<String> {
+    stages_in_scope(p, only)
+        .into_iter()
+        .flat_map(|st| st.actions.iter())
+        .filter_map(|a| {
+            let rec = session.action(&a.id);
+            (rec.status == crate::session::ActionStatus::Failed).then(|| {
+                let why = rec.message.as_deref().unwrap_or("failed");
+                command(
+                    "error",
+                    &[("title", format!("deploy-session: {} failed", a.id))],
+                    &redactor.mask(&format!("{}: {why}", a.title)),
+                )
+            })
+        })
+        .collect()
+}
+
 /// `::notice` lines for the actions a person must complete.
 pub fn waiting_notices(next: &[NextAction], redactor: &Redactor) -> Vec<String> {
     next.iter()

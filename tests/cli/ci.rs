@@ -454,3 +454,20 @@ fn a_branch_check_holds_on_a_ci_runners_detached_checkout() {
         "{evidence}"
     );
 }
+
+/// A failed action in GitHub Actions is an `::error` annotation naming it
+/// and why (masked), so the run's summary page shows it.
+#[test]
+fn github_actions_annotates_failed_actions() {
+    let repo = Repo::ready(
+        "secrets: [DS_TOKEN]\nactions:\n  start.2.1:\n    run: echo \"bad $DS_TOKEN\" >&2; exit 7\n",
+    );
+    let r = github(&repo, &["start"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("::error title=deploy-session%3A start.2.1 failed::Analyze development artifacts for infrastructure requirements: "),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("tok-123-secret"), "{}", r.stdout);
+}

@@ -109,9 +109,16 @@ fn github_jobs_mirror_the_stage_graph_with_approvals_behind_an_environment() {
     );
     let uploads: Vec<&Yaml> = steps
         .iter()
-        .filter(|s| s["uses"].as_str() == Some("actions/upload-artifact@v4"))
+        .filter(|s| s["uses"].as_str() == Some("actions/upload-artifact@v5"))
         .collect();
     assert_eq!(uploads.len(), 2, "state and JUnit");
+    // Current majors (Node 24), a ceiling on every job.
+    assert_eq!(steps[0]["uses"].as_str(), Some("actions/checkout@v5"));
+    assert!(
+        jobs.values()
+            .all(|j| j["timeout-minutes"].as_u64() == Some(60)),
+        "every job has a timeout"
+    );
     assert_eq!(
         uploads[0]["with"]["include-hidden-files"].as_bool(),
         Some(true)
@@ -496,4 +503,17 @@ fn merge_refuses_unrelated_state_and_repeats_harmlessly() {
         "{}",
         r.stderr
     );
+}
+
+/// A stage whose check names a commit gets the whole history on GitHub (the
+/// default clone has one commit); the others keep the fast shallow clone.
+#[test]
+fn github_fetches_history_only_where_a_check_names_a_commit() {
+    let repo = Repo::ready("actions:\n  start.2.1:\n    check: {git: {commit: HEAD~1}}\n");
+    let r = run(repo.cmd(["export", "github-actions", "--output", "-"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: Yaml = serde_yaml::from_str(&r.stdout).unwrap();
+    let checkout = |job: &str| doc["jobs"][job]["steps"][0].clone();
+    assert_eq!(checkout("start-2")["with"]["fetch-depth"].as_u64(), Some(0));
+    assert!(checkout("start-1").get("with").is_none());
 }
