@@ -46,7 +46,7 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
             gated.join(", ")
         ));
     }
-    notes.push("Manual actions must be given a `run:` in deploy-session.yaml or be done before: in CI a job stops at one (exit 3) with a notice saying which.".into());
+    notes.extend(super::blocking_notes(set));
     Ok(format!(
         "{}\n{}",
         header(opts, &notes),

@@ -57,11 +57,11 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
     for (k, v) in root {
         pipeline[k] = v;
     }
-    let notes = vec![
+    let mut notes = vec![
         "Approvals are manual jobs (approve-<stage>) in the `production` environment: whoever runs one is recorded as the approver. Protect that environment (Settings > CI/CD > Protected environments, with approval rules) so only the people who may approve can run them.".to_string(),
         "Pipelines run on the default branch, on tags, or when started by hand (workflow: rules); deploying jobs one at a time per ref (resource_group).".to_string(),
-        "Manual actions must be given a `run:` in deploy-session.yaml or be done before: in CI a job stops at one (exit 3) saying which.".to_string(),
     ];
+    notes.extend(super::blocking_notes(set));
     Ok(format!(
         "{}\n{}",
         header(opts, &notes),

@@ -114,6 +114,47 @@ fn topological(mut pending: Vec<Job>) -> Vec<Job> {
     done
 }
 
+/// The manual actions of each job, by job id: a runner cannot do them, so
+/// each stops its job with exit 3 unless the config gives it a `run:` or a
+/// person completes it before the pipeline reaches it.
+pub fn blocking(set: &ProtocolSet) -> Vec<(String, Vec<String>)> {
+    ProtocolName::ALL
+        .into_iter()
+        .flat_map(|name| set.get(name).stages.iter())
+        .filter_map(|stage| {
+            let ids: Vec<String> = stage
+                .actions
+                .iter()
+                .filter(|a| matches!(a.kind, Kind::Manual) && !a.optional())
+                .map(|a| a.id.clone())
+                .collect();
+            (!ids.is_empty()).then(|| (job_id(&stage.id), ids))
+        })
+        .collect()
+}
+
+/// The header lines saying which jobs stop at a manual action.
+pub fn blocking_notes(set: &ProtocolSet) -> Vec<String> {
+    let blocking = blocking(set);
+    if blocking.is_empty() {
+        return vec!["No manual action stops a job: every action runs on the runner.".into()];
+    }
+    let n: usize = blocking.iter().map(|(_, ids)| ids.len()).sum();
+    let mut notes = vec![format!(
+        "{n} manual action{} would stop their job (exit 3, with a notice naming the command that completes it) unless deploy-session.yaml gives {} a `run:` or a person completes {} (`deploy-session done ID`) before the pipeline reaches {}:",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "each" },
+        if n == 1 { "it" } else { "them" },
+        if n == 1 { "it" } else { "them" },
+    )];
+    notes.extend(
+        blocking
+            .into_iter()
+            .map(|(job, ids)| format!("  {job}: {}", ids.join(", "))),
+    );
+    notes
+}
+
 /// The command line a job runs for its stage.
 pub fn stage_command(job: &Job, junit: &str, approver: Option<&str>) -> String {
     let mut cmd = format!(

@@ -517,3 +517,32 @@ fn github_fetches_history_only_where_a_check_names_a_commit() {
     assert_eq!(checkout("start-2")["with"]["fetch-depth"].as_u64(), Some(0));
     assert!(checkout("start-1").get("with").is_none());
 }
+
+/// `export` names every manual action that would stop a job, by job, and
+/// stops naming one once the config gives it a `run:`.
+#[test]
+fn export_names_the_actions_that_would_stop_a_job() {
+    let repo = Repo::ready("");
+    let r = run(repo.cmd(["export", "gitlab-ci"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("34 manual actions would stop their job (exit 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("  start-2: start.2.1, start.2.2, start.2.3, start.2.4, start.2.5"),
+        "{}",
+        r.stderr
+    );
+    let repo = Repo::ready(&run_all(&start_manual_ids(), "echo ok"));
+    let r = run(repo.cmd(["export", "github-actions", "--output", "-"]));
+    assert!(
+        r.stdout.contains("# 24 manual actions would stop"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("#   start-2:"), "{}", r.stdout);
+}
