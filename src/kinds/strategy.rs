@@ -341,7 +341,7 @@ impl Run<'_> {
         }
         let mut previous = 0u8;
         let mut failure = None;
-        for &w in &c.steps {
+        for (i, &w) in c.steps.iter().enumerate() {
             let vars = [
                 ("DEPLOY_SESSION_WEIGHT", w.to_string()),
                 ("DEPLOY_SESSION_PREVIOUS_WEIGHT", previous.to_string()),
@@ -351,10 +351,10 @@ impl Run<'_> {
                 .await?
             {
                 Flow::Ok => {
-                    if let Some(p) = c.pause {
+                    if let Some(p) = c.pause.as_ref().map(|p| p.at(i)) {
                         let mut cancel = self.engine.cancel.clone();
                         tokio::select! {
-                            _ = tokio::time::sleep(p.0) => {}
+                            _ = tokio::time::sleep(p) => {}
                             _ = cancel.changed() => {}
                         }
                     }

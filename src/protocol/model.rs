@@ -225,6 +225,52 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// A canary's wait after each weight change: one for all steps, or one per
+/// step (the framework's "5 % for 5 minutes … 50 % for 20 minutes").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Pause {
+    Every(Dur),
+    PerStep(Vec<Dur>),
+}
+
+impl Pause {
+    /// The wait after step `i` (0-based).
+    pub fn at(&self, i: usize) -> Duration {
+        match self {
+            Pause::Every(d) => d.0,
+            Pause::PerStep(list) => list.get(i).map_or(Duration::ZERO, |d| d.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Pause {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "`pause` is a duration (30s) or a list with one per step ([5m, 10m, 0s])",
+            )
+        })? {
+            Raw::One(text) => Ok(Pause::Every(Dur::deserialize(
+                serde::de::value::StrDeserializer::<D::Error>::new(&text),
+            )?)),
+            // In a per-step list a step may have no wait: `0s` is allowed.
+            Raw::Many(list) => list
+                .iter()
+                .map(|t| Dur::parse(t))
+                .collect::<Result<Vec<Dur>, String>>()
+                .map(Pause::PerStep)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// Built-in `check` kinds: files, master-state phase facts, git facts.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -439,9 +485,10 @@ pub struct CanarySpec {
     pub steps: Vec<u8>,
     /// Sets the canary's weight to `$DEPLOY_SESSION_WEIGHT`.
     pub set_weight: String,
-    /// Wait after each weight change before judging it.
+    /// Wait after each weight change before judging it: one duration for
+    /// every step, or a list with one per step (`[5m, 5m, 10m, 20m, 0s]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pause: Option<Dur>,
+    pub pause: Option<Pause>,
     /// Extra judgement after each step (exit 0 = healthy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<String>,
@@ -964,6 +1011,17 @@ impl ProtocolSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_is_one_for_all_or_one_per_step() {
+        let all: Pause = serde_yaml::from_str("30s").unwrap();
+        assert_eq!(all.at(0), Duration::from_secs(30));
+        assert_eq!(all.at(4), Duration::from_secs(30));
+        let each: Pause = serde_yaml::from_str("[5m, 0s]").unwrap();
+        assert_eq!(each.at(0), Duration::from_secs(300));
+        assert_eq!(each.at(1), Duration::ZERO);
+        assert!(serde_yaml::from_str::<Pause>("0s").is_err(), "a single pause of 0s");
+    }
 
     #[test]
     fn durations_parse_and_print() {

@@ -489,6 +489,18 @@ fn strategy_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
             {
                 out.push((at("steps"), "canary steps must be rising weights from 1 to 100, ending at 100 (e.g. [10, 50, 100])".to_string()));
             }
+            if let Some(crate::protocol::model::Pause::PerStep(list)) = &c.pause
+                && list.len() != c.steps.len()
+            {
+                out.push((
+                    at("pause"),
+                    format!(
+                        "`pause` lists {} durations for {} steps: give one per step, or one duration for all",
+                        list.len(),
+                        c.steps.len()
+                    ),
+                ));
+            }
             &c.probe
         }
         StrategySpec::Rolling(r) => {

@@ -122,3 +122,41 @@ fn the_readme_config_example_is_valid() {
     let r = check(&repo);
     assert_eq!(r.code, 0, "README example is invalid:\n{}", r.stderr);
 }
+
+/// A canary's `pause` is one duration or one per step; a list of the wrong
+/// length, a zero single pause and a non-duration are located errors.
+#[test]
+fn a_canary_pause_is_one_or_one_per_step() {
+    let canary = |pause: &str| {
+        format!(
+            "actions:\n  work.4.2:\n    strategy:\n      canary:\n        live_url: http://127.0.0.1:1\n        steps: [5, 50, 100]\n        set_weight: ./w.sh\n        pause: {pause}\n"
+        )
+    };
+    let repo = Repo::ready(&canary("[5m, 20m, 0s]"));
+    let r = run(repo.cmd(["config", "check"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = run(repo.cmd(["plan", "work", "--format", "json"])).json();
+    assert_eq!(plan["schema_version"], 1);
+    for (pause, message) in [
+        (
+            "[5m, 20m]",
+            "deploy-session.yaml:8:9: `pause` lists 2 durations for 3 steps",
+        ),
+        ("0s", "is zero"),
+        ("[5m, soon, 0s]", "\"soon\" is not a duration"),
+        (
+            "{a: 1}",
+            "`pause` is a duration (30s) or a list with one per step",
+        ),
+    ] {
+        repo.write("deploy-session.yaml", &canary(pause));
+        let r = run(repo.cmd(["config", "check"]));
+        assert_eq!(r.code, 2, "{pause}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{pause}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("deploy-session.yaml:"),
+            "{pause}: located: {}",
+            r.stderr
+        );
+    }
+}
