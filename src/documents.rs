@@ -433,6 +433,10 @@ pub(crate) fn schemas() -> Vec<(&'static str, Schema)> {
         ),
         ("dry_run", root(|g| g.into_root_schema_for::<DryRunDoc>())),
         ("merge", root(|g| g.into_root_schema_for::<MergeDoc>())),
+        (
+            "notification",
+            root(|g| g.into_root_schema_for::<crate::notify::Notification>()),
+        ),
     ]
 }
 

@@ -89,6 +89,22 @@ pub fn get(url: &str, timeout: Duration) -> Reply {
     }
 }
 
+/// POSTs a JSON `body` to `url`; a 2xx answer is delivered.
+pub fn post_json(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    let result = agent(is_loopback(url))
+        .post(url)
+        .config()
+        .timeout_global(Some(timeout))
+        .build()
+        .header("content-type", "application/json")
+        .send(body);
+    match result {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(format!("answered {}", resp.status().as_u16())),
+        Err(e) => Err(describe(&e)),
+    }
+}
+
 /// The failure in a probe's words, from the error's type (never its text).
 fn describe(e: &ureq::Error) -> String {
     use std::io::ErrorKind;

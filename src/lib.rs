@@ -25,6 +25,7 @@ pub(crate) mod handoff;
 pub(crate) mod http;
 pub(crate) mod kinds;
 pub(crate) mod master_state;
+pub(crate) mod notify;
 pub(crate) mod paths;
 pub(crate) mod progress;
 pub(crate) mod protocol;

@@ -45,6 +45,8 @@ struct Run<'a> {
     steps: Vec<Value>,
     /// Whether any step wrote to the action's log.
     logged: bool,
+    /// `notify:`'s targets, told as the deployment starts, rolls back and ends.
+    notifier: Option<crate::notify::Notifier>,
 }
 
 fn health(base: &str, path: &str) -> String {
@@ -166,6 +168,31 @@ impl Run<'_> {
         }
     }
 
+    /// The deployment failed for `why`: its time so far, and the moment the
+    /// rollback starts (the notify targets are told, without waiting).
+    fn rollback_begins(&mut self, why: &str) -> (u64, Instant) {
+        let deploy_ms = self.elapsed_ms();
+        self.notify("rollback_started", None, Some(why.to_string()));
+        (deploy_ms, Instant::now())
+    }
+
+    /// Hands a notification to the notifier, if `notify:` is configured.
+    fn notify(&mut self, event: &str, outcome: Option<String>, message: Option<String>) {
+        let session = self.engine.session_id();
+        if let Some(n) = self.notifier.as_mut() {
+            n.send(crate::notify::Notification {
+                schema_version: 1,
+                event: event.into(),
+                session,
+                action: self.action.id.clone(),
+                strategy: self.strategy.into(),
+                outcome,
+                message,
+                at: crate::clock::now_rfc3339(),
+            });
+        }
+    }
+
     /// The result of a rollback that ran after `why`, started at `since`.
     fn rolled_back(
         &self,
@@ -252,8 +279,7 @@ impl Run<'_> {
             Flow::Failed(why) => why,
             Flow::Interrupted(s) => return Ok(self.interrupted(s)),
         };
-        let deploy_ms = self.elapsed_ms();
-        let since = Instant::now();
+        let (deploy_ms, since) = self.rollback_begins(&why);
         let mut problems = Vec::new();
         if let Flow::Failed(p) = self
             .command(
@@ -387,8 +413,7 @@ impl Run<'_> {
         let Some(why) = failure else {
             return Ok(self.done(None, "the canary carries 100% of traffic".into()));
         };
-        let deploy_ms = self.elapsed_ms();
-        let since = Instant::now();
+        let (deploy_ms, since) = self.rollback_begins(&why);
         let mut problems = Vec::new();
         let back = [
             ("DEPLOY_SESSION_WEIGHT", "0".to_string()),
@@ -455,8 +480,7 @@ impl Run<'_> {
         let Some(why) = failure else {
             return Ok(self.done(None, format!("{} targets updated", r.targets.len())));
         };
-        let deploy_ms = self.elapsed_ms();
-        let since = Instant::now();
+        let (deploy_ms, since) = self.rollback_begins(&why);
         let mut problems = Vec::new();
         for (i, t) in finished.iter().enumerate().rev() {
             if let Flow::Failed(p) = self
@@ -494,6 +518,49 @@ fn target_vars(t: &RollingTarget, batch: usize) -> Vec<(&'static str, String)> {
 }
 
 impl Engine {
+    /// The run's notifier, when the config has `notify:`.
+    fn notifier(&self) -> Option<crate::notify::Notifier> {
+        let store = self.store.borrow();
+        let ctx = store.ctx();
+        let spec = ctx.config.notify.clone()?;
+        Some(crate::notify::Notifier::new(
+            spec,
+            ctx.redactor.clone(),
+            ctx.paths.root().to_path_buf(),
+        ))
+    }
+
+    /// Waits (up to 30 s, off the scheduler's thread) for the deployment's
+    /// notifications and records how each went.
+    async fn record_deliveries(
+        &self,
+        a: &Action,
+        notifier: Option<crate::notify::Notifier>,
+    ) -> Result<()> {
+        let Some(n) = notifier else {
+            return Ok(());
+        };
+        let Some(deliveries) = self
+            .off_thread(move || n.finish(Duration::from_secs(30)))
+            .await?
+        else {
+            return Ok(());
+        };
+        for d in deliveries {
+            self.record(
+                Some(&a.id),
+                EventKind::NotificationSent {
+                    notification: d.event,
+                    target: d.target.into(),
+                    attempts: d.attempts,
+                    delivered: d.delivered,
+                    error: d.error,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     /// Kind `strategy`.
     pub(crate) async fn strategy_action(
         self: &Rc<Self>,
@@ -524,7 +591,9 @@ impl Engine {
             started: Instant::now(),
             steps: Vec::new(),
             logged: false,
+            notifier: self.notifier(),
         };
+        run.notify("deployment_started", None, None);
         let result = match s {
             StrategySpec::BlueGreen(b) => run.blue_green(b).await,
             StrategySpec::Canary(c) => run.canary(c).await,
@@ -535,6 +604,14 @@ impl Engine {
             None => Samples::default(),
         };
         let r = result?;
+        if r.outcome != DeploymentOutcome::Interrupted {
+            run.notify(
+                "deployment_finished",
+                Some(r.outcome.as_str().to_string()),
+                Some(r.message.clone()),
+            );
+        }
+        self.record_deliveries(a, run.notifier.take()).await?;
         let sampled = if samples.total > 0 {
             format!(
                 "; {} of {} live samples failed",

@@ -40,7 +40,7 @@ pub const ACTION_KEYS: [&str; 23] = [
     "optional",
 ];
 
-const TOP_KEYS: [&str; 5] = ["vars", "secrets", "actions", "add", "gates"];
+const TOP_KEYS: [&str; 6] = ["vars", "secrets", "actions", "add", "gates", "notify"];
 
 /// A loaded config (empty when the repo has none).
 #[derive(Debug, Clone, Default)]
@@ -56,6 +56,8 @@ pub struct Config {
     /// `add:` entries, in file order.
     pub additions: Vec<ActionSpec>,
     pub gates: GateThresholds,
+    /// Who hears of deployments starting, rolling back and finishing.
+    pub notify: Option<crate::protocol::model::NotifySpec>,
     tree: Option<Node>,
 }
 
@@ -124,6 +126,14 @@ impl Config {
                         cfg.gates = yaml::decode_all(shown, value, "gates", &mut errors)
                             .unwrap_or_default();
                         check_gates(shown, value, &cfg.gates, &mut errors);
+                    }
+                    "notify" => {
+                        cfg.notify = yaml::decode_all(shown, value, "notify", &mut errors);
+                        if let Some(n) = &cfg.notify
+                            && let Some(problem) = n.problem()
+                        {
+                            errors.push(yaml::at(shown, value.span().start(), problem));
+                        }
                     }
                     other => errors.push(
                         yaml::at(

@@ -225,6 +225,41 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// `notify:` in deploy-session.yaml: a webhook (POST of a JSON body) and/or
+/// a command (the body on stdin) told when a deployment starts, rolls back
+/// and finishes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Attempts after the first failed one (default 3), with backoff.
+    #[serde(default = "default_notify_retries")]
+    pub retries: u32,
+    /// Each attempt's limit (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+fn default_notify_retries() -> u32 {
+    3
+}
+
+impl NotifySpec {
+    /// What makes it unusable, in words.
+    pub fn problem(&self) -> Option<String> {
+        match (&self.webhook, &self.command) {
+            (None, None) => Some("`notify` needs a `webhook`, a `command`, or both".into()),
+            (Some(u), _) if !(u.starts_with("http://") || u.starts_with("https://")) => Some(
+                format!("notify webhook {u:?} is not an http:// or https:// URL"),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// A canary's wait after each weight change: one for all steps, or one per
 /// step (the framework's "5 % for 5 minutes … 50 % for 20 minutes").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -1020,7 +1055,10 @@ mod tests {
         let each: Pause = serde_yaml::from_str("[5m, 0s]").unwrap();
         assert_eq!(each.at(0), Duration::from_secs(300));
         assert_eq!(each.at(1), Duration::ZERO);
-        assert!(serde_yaml::from_str::<Pause>("0s").is_err(), "a single pause of 0s");
+        assert!(
+            serde_yaml::from_str::<Pause>("0s").is_err(),
+            "a single pause of 0s"
+        );
     }
 
     #[test]

@@ -332,6 +332,15 @@ pub enum EventKind {
         pid: i32,
         signalled: bool,
     },
+    /// A `notify:` target was told of a deployment event (or could not be).
+    NotificationSent {
+        notification: String,
+        target: String,
+        attempts: u32,
+        delivered: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     ActionWaiting {
         reason: String,
     },
@@ -591,6 +600,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         EventKind::ProcessReaped { .. } => {
             s.actions.entry(id).or_default().process = None;
         }
+        EventKind::NotificationSent { .. } => {}
         EventKind::ActionWaiting { reason } => {
             let a = s.actions.entry(id).or_default();
             a.status = ActionStatus::Waiting;

@@ -500,3 +500,109 @@ fn ctrl_c_in_the_demo_stops_everything() {
         })
     });
 }
+
+/// A webhook that fails its first request, then records every body.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        server.server_addr().to_ip().unwrap().port()
+    );
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for (n, mut req) in server.incoming_requests().enumerate() {
+            let mut body = String::new();
+            let _ = req.as_reader().read_to_string(&mut body);
+            let status = if n == 0 { 500 } else { 200 };
+            if status == 200 {
+                kept.lock().unwrap().push(body);
+            }
+            let _ = req.respond(tiny_http::Response::empty(status));
+        }
+    });
+    (url, bodies)
+}
+
+/// `notify:` hears of the start, the rollback and the end of a deployment:
+/// the command gets each body on stdin, the webhook too after a retry;
+/// bodies match the shipped schema, secrets are masked, and each delivery
+/// is in the audit trail.
+#[test]
+fn notifications_tell_of_start_rollback_and_end() {
+    let repo = at_the_deployment("    run: \"true\"\n");
+    let _live = canary(
+        &repo,
+        "500 broken $NOTIFY_SECRET",
+        "echo rolled back > rollback.log",
+    );
+    let (url, bodies) = webhook();
+    let config = repo.read("deploy-session.yaml");
+    repo.write(
+        "deploy-session.yaml",
+        &format!(
+            "secrets: [NOTIFY_SECRET]\nnotify:\n  webhook: {url}\n  command: cat >> notifications.jsonl; echo >> notifications.jsonl\n  retries: 2\n{config}"
+        ),
+    );
+    let mut c = repo.std_cmd(["work"]);
+    c.env("NOTIFY_SECRET", "s3cr3t-value-77");
+    let r = run(assert_cmd::Command::from_std(c));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let lines: Vec<serde_json::Value> = repo
+        .read("notifications.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "deployment_started",
+            "rollback_started",
+            "deployment_finished"
+        ]
+    );
+    for l in &lines {
+        crate::ci::assert_schema("notification", l);
+        assert_eq!(l["action"], "work.4.2");
+        assert_eq!(l["strategy"], "canary");
+    }
+    assert_eq!(lines[2]["outcome"], "rolled_back");
+    assert!(
+        lines[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("canary failed at 10%")
+    );
+    let hooked = bodies.lock().unwrap().clone();
+    assert_eq!(
+        hooked.len(),
+        3,
+        "every event reached the webhook: {hooked:?}"
+    );
+    for text in hooked
+        .iter()
+        .chain([repo.read("notifications.jsonl")].iter())
+    {
+        assert!(
+            !text.contains("s3cr3t-value-77"),
+            "a secret reached a receiver: {text}"
+        );
+    }
+    let sent: Vec<serde_json::Value> = repo
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "notification_sent")
+        .collect();
+    assert_eq!(sent.len(), 6, "three events, two targets each");
+    assert!(
+        sent.iter().all(|e| e["detail"]["delivered"] == true),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter()
+            .any(|e| e["detail"]["target"] == "webhook" && e["detail"]["attempts"] == 2),
+        "the first webhook call failed and was retried: {sent:?}"
+    );
+    assert_eq!(run(repo.cmd(["audit", "verify"])).code, 0);
+}
