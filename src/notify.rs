@@ -43,12 +43,19 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
-/// Sends notifications for one run and collects how they went.
+/// Sends notifications for one run and collects how they went. Each
+/// target has one worker thread taking notifications in order, so a
+/// receiver hears them in the order they happened, never interleaved.
 pub struct Notifier {
-    spec: NotifySpec,
+    workers: Vec<Worker>,
     redactor: Redactor,
-    root: PathBuf,
-    pending: Vec<(String, &'static str, JoinHandle<Delivery>)>,
+}
+
+/// One target's queue and the thread working through it.
+struct Worker {
+    queue: std::sync::mpsc::Sender<(String, String)>,
+    thread: JoinHandle<Vec<Delivery>>,
+    target: &'static str,
 }
 
 /// The first retry's wait; each next one doubles it.
@@ -57,72 +64,78 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Notifier {
     pub fn new(spec: NotifySpec, redactor: Redactor, root: PathBuf) -> Notifier {
-        Notifier {
-            spec,
-            redactor,
-            root,
-            pending: Vec::new(),
+        let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        let tries = spec.retries + 1;
+        let mut workers = Vec::new();
+        if let Some(url) = spec.webhook {
+            workers.push(Worker::start("webhook", tries, move |_, body| {
+                crate::http::post_json(&url, body, timeout)
+            }));
         }
+        if let Some(command) = spec.command {
+            workers.push(Worker::start("command", tries, move |event, body| {
+                run_command(&command, body, event, &root, timeout)
+            }));
+        }
+        Notifier { workers, redactor }
     }
 
-    /// Starts delivering `n` to every target; returns at once.
-    pub fn send(&mut self, mut n: Notification) {
-        n.message = n.message.map(|m| self.redactor.mask(&m));
+    /// Queues `n` for every target; returns at once.
+    pub fn send(&mut self, n: Notification) {
         let body = self
             .redactor
             .mask(&serde_json::to_string(&n).unwrap_or_default());
-        let timeout = self.spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
-        let tries = self.spec.retries + 1;
-        if let Some(url) = self.spec.webhook.clone() {
-            let (body, event) = (body.clone(), n.event.clone());
-            let handle = std::thread::spawn(move || {
-                deliver(&event, "webhook", tries, || {
-                    crate::http::post_json(&url, &body, timeout)
-                })
-            });
-            self.pending.push((n.event.clone(), "webhook", handle));
-        }
-        if let Some(command) = self.spec.command.clone() {
-            let (body, event, root) = (body, n.event.clone(), self.root.clone());
-            let handle = std::thread::spawn(move || {
-                deliver(&event, "command", tries, || {
-                    run_command(&command, &body, &event, &root, timeout)
-                })
-            });
-            self.pending.push((n.event, "command", handle));
+        for w in &self.workers {
+            // A worker that is gone has recorded why; nothing to add here.
+            let _ = w.queue.send((n.event.clone(), body.clone()));
         }
     }
 
-    /// Waits for the deliveries under way, up to `bound` in all; one still
-    /// trying then is reported as not delivered (its thread ends with the
-    /// process).
+    /// Waits for the deliveries under way, up to `bound` in all; a target
+    /// still trying then is reported as not delivered (its thread ends with
+    /// the process).
     pub fn finish(self, bound: Duration) -> Vec<Delivery> {
         let deadline = Instant::now() + bound;
-        self.pending
-            .into_iter()
-            .map(|(event, target, handle)| {
-                while !handle.is_finished() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                if handle.is_finished() {
-                    handle.join().unwrap_or_else(|_| Delivery {
-                        event,
-                        target,
-                        attempts: 0,
-                        delivered: false,
-                        error: Some("the delivery thread panicked".into()),
-                    })
-                } else {
-                    Delivery {
-                        event,
-                        target,
-                        attempts: 0,
-                        delivered: false,
-                        error: Some(format!("still trying after {}s; given up", bound.as_secs())),
-                    }
-                }
-            })
-            .collect()
+        let mut all = Vec::new();
+        for w in self.workers {
+            drop(w.queue);
+            while !w.thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if w.thread.is_finished() {
+                all.extend(w.thread.join().unwrap_or_default());
+            } else {
+                all.push(Delivery {
+                    event: "(pending)".into(),
+                    target: w.target,
+                    attempts: 0,
+                    delivered: false,
+                    error: Some(format!("still trying after {}s; given up", bound.as_secs())),
+                });
+            }
+        }
+        all
+    }
+}
+
+impl Worker {
+    fn start(
+        target: &'static str,
+        tries: u32,
+        send: impl Fn(&str, &str) -> Result<(), String> + Send + 'static,
+    ) -> Worker {
+        let (queue, inbox) = std::sync::mpsc::channel::<(String, String)>();
+        let thread = std::thread::spawn(move || {
+            inbox
+                .iter()
+                .map(|(event, body)| deliver(&event, target, tries, || send(&event, &body)))
+                .collect()
+        });
+        Worker {
+            queue,
+            thread,
+            target,
+        }
     }
 }
 
