@@ -160,3 +160,31 @@ fn a_canary_pause_is_one_or_one_per_step() {
         );
     }
 }
+
+/// `notify:` needs a target; a webhook must be http(s); unknown keys are
+/// named. Each a located error.
+#[test]
+fn notify_config_errors_are_located() {
+    let repo = Repo::ready("");
+    for (notify, message) in [
+        (
+            "notify: {retries: 2}",
+            "deploy-session.yaml:1:9: `notify` needs a `webhook`, a `command`, or both",
+        ),
+        (
+            "notify: {webhook: ftp://x}",
+            "notify webhook \"ftp://x\" is not an http:// or https:// URL",
+        ),
+        ("notify: {hook: http://x}", "unknown"),
+    ] {
+        repo.write("deploy-session.yaml", &format!("{notify}\n"));
+        let r = run(repo.cmd(["config", "check"]));
+        assert_eq!(r.code, 2, "{notify}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{notify}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("deploy-session.yaml:1:"),
+            "{notify}: {}",
+            r.stderr
+        );
+    }
+}
