@@ -165,12 +165,16 @@ pub struct Samples {
 pub struct Prober {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Samples>,
+    /// The counts so far, for judging a window of them mid-deployment.
+    live: std::rc::Rc<std::cell::Cell<Samples>>,
 }
 
 impl Prober {
     /// Starts sampling (on the current LocalSet).
     pub fn start(url: String, interval: Duration) -> Prober {
         let (stop, mut stopped) = watch::channel(false);
+        let live = std::rc::Rc::new(std::cell::Cell::new(Samples::default()));
+        let seen = live.clone();
         let task = tokio::task::spawn_local(async move {
             let mut s = Samples {
                 interval_ms: interval.as_millis() as u64,
@@ -186,6 +190,7 @@ impl Prober {
                 if !good {
                     s.failed += 1;
                 }
+                seen.set(s);
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = stopped.changed() => {}
@@ -195,7 +200,13 @@ impl Prober {
                 }
             }
         });
-        Prober { stop, task }
+        Prober { stop, task, live }
+    }
+
+    /// A view of the counts so far, for judging a window of them while
+    /// the deployment runs.
+    pub fn counts(&self) -> std::rc::Rc<std::cell::Cell<Samples>> {
+        self.live.clone()
     }
 
     /// Stops sampling and returns the counts.

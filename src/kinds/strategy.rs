@@ -47,6 +47,8 @@ struct Run<'a> {
     logged: bool,
     /// `notify:`'s targets, told as the deployment starts, rolls back and ends.
     notifier: Option<crate::notify::Notifier>,
+    /// The background prober's counts so far (when it samples a live URL).
+    live: Option<std::rc::Rc<std::cell::Cell<Samples>>>,
 }
 
 fn health(base: &str, path: &str) -> String {
@@ -165,6 +167,43 @@ impl Run<'_> {
                 "interrupted during `{step}`; check the live system, then run again to retry the deployment"
             ),
             live: None,
+        }
+    }
+
+    /// The prober's counts now (zero without a live URL).
+    fn live_counts(&self) -> Samples {
+        self.live.as_ref().map(|c| c.get()).unwrap_or_default()
+    }
+
+    /// Judges the live samples taken since `since` against `min` (percent
+    /// of good answers), recording the verdict as a step.
+    fn judge_window(&mut self, min: Option<f64>, since: Samples, weight: u8) -> Flow {
+        let Some(min) = min else {
+            return Flow::Ok;
+        };
+        let now = self.live_counts();
+        let (total, failed) = (now.total - since.total, now.failed - since.failed);
+        let name = format!("success rate at {weight}%");
+        if total == 0 {
+            let why = format!(
+                "{name}: no live sample in the step's window; lengthen `pause` or shorten `sample_interval`"
+            );
+            self.steps
+                .push(json!({ "step": name, "ok": false, "samples": 0 }));
+            return Flow::Failed(why);
+        }
+        let rate = 100.0 * (total - failed) as f64 / total as f64;
+        let ok = rate >= min;
+        self.steps.push(
+            json!({ "step": name, "ok": ok, "samples": total, "failed": failed, "rate": rate }),
+        );
+        if ok {
+            Flow::Ok
+        } else {
+            Flow::Failed(format!(
+                "live success rate {rate:.1}% over {total} samples at {weight}%, below the {min}% minimum ({failed} failed; detected {} into the deployment)",
+                format_duration(Duration::from_millis(self.elapsed_ms()))
+            ))
         }
     }
 
@@ -372,6 +411,7 @@ impl Run<'_> {
                 ("DEPLOY_SESSION_WEIGHT", w.to_string()),
                 ("DEPLOY_SESSION_PREVIOUS_WEIGHT", previous.to_string()),
             ];
+            let window = self.live_counts();
             let flow = match self
                 .command(&format!("weight {w}%"), &c.set_weight, &vars)
                 .await?
@@ -388,12 +428,15 @@ impl Run<'_> {
                         .check(&format!("probe at {w}%"), &live_url, &c.probe)
                         .await
                     {
-                        Flow::Ok => match &c.analysis {
-                            Some(cmd) => {
+                        Flow::Ok => match (
+                            self.judge_window(c.min_success_rate, window, w),
+                            &c.analysis,
+                        ) {
+                            (Flow::Ok, Some(cmd)) => {
                                 self.command(&format!("analysis at {w}%"), cmd, &vars)
                                     .await?
                             }
-                            None => Flow::Ok,
+                            (judged, _) => judged,
                         },
                         other => other,
                     }
@@ -592,6 +635,7 @@ impl Engine {
             steps: Vec::new(),
             logged: false,
             notifier: self.notifier(),
+            live: prober.as_ref().map(Prober::counts),
         };
         run.notify("deployment_started", None, None);
         let result = match s {

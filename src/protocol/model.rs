@@ -527,6 +527,11 @@ pub struct CanarySpec {
     /// Extra judgement after each step (exit 0 = healthy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<String>,
+    /// The live URL's least share of good answers (percent) over each
+    /// step's window — from its weight change to its judgement — measured
+    /// by the background prober; below it, the step fails and rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_success_rate: Option<f64>,
     /// Runs after the weight is back at 0 on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<String>,

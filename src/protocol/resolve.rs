@@ -489,6 +489,16 @@ fn strategy_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
             {
                 out.push((at("steps"), "canary steps must be rising weights from 1 to 100, ending at 100 (e.g. [10, 50, 100])".to_string()));
             }
+            if let Some(rate) = c.min_success_rate
+                && !(rate > 0.0 && rate <= 100.0)
+            {
+                out.push((
+                    at("min_success_rate"),
+                    format!(
+                        "`min_success_rate` {rate} is not a percentage above 0 and at most 100"
+                    ),
+                ));
+            }
             if let Some(crate::protocol::model::Pause::PerStep(list)) = &c.pause
                 && list.len() != c.steps.len()
             {

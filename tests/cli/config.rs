@@ -148,6 +148,14 @@ fn a_canary_pause_is_one_or_one_per_step() {
             "{a: 1}",
             "`pause` is a duration (30s) or a list with one per step",
         ),
+        (
+            "30s\n        min_success_rate: 0",
+            "`min_success_rate` 0 is not a percentage above 0",
+        ),
+        (
+            "30s\n        min_success_rate: 101",
+            "`min_success_rate` 101 is not a percentage",
+        ),
     ] {
         repo.write("deploy-session.yaml", &canary(pause));
         let r = run(repo.cmd(["config", "check"]));

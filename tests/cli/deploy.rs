@@ -606,3 +606,43 @@ fn notifications_tell_of_start_rollback_and_end() {
     );
     assert_eq!(run(repo.cmd(["audit", "verify"])).code, 0);
 }
+
+/// A canary whose live URL answers errors for a while after its weight
+/// change, then recovers: the probe alone passes it, but `min_success_rate`
+/// judges the step's live samples and rolls it back, saying the rate.
+#[test]
+fn a_canary_below_its_success_rate_rolls_back() {
+    let strategy = |criterion: &str, live: &str| {
+        format!(
+            r#"    strategy:
+      canary:
+        live_url: "{live}"
+        steps: [10, 100]
+        set_weight: 'if [ "$DEPLOY_SESSION_WEIGHT" = 10 ]; then echo "500 warming up" > state/live; (sleep 0.4; echo "200 ok v2" > state/live) & fi; true'
+        pause: 50ms
+        rollback: 'echo "200 ok v1" > state/live'
+        probe: {{ timeout: 5s, interval: 20ms, consecutive: 2 }}
+        sample_interval: 10ms
+{criterion}"#
+        )
+    };
+    for (criterion, expect) in [("", 0), ("        min_success_rate: 99\n", 1)] {
+        let repo = at_the_deployment("    run: \"true\"\n");
+        let live = TestServer::start(&repo.path().join("state"), "live", 0, NO_DELAY);
+        state(&repo, "live", "200 ok v1");
+        set_work_4_2(&repo, &strategy(criterion, &live.url()));
+        let r = run(repo.cmd(["work"]));
+        assert_eq!(r.code, expect, "{criterion:?}: {}", r.stdout);
+        if expect == 1 {
+            assert!(
+                r.stdout.contains("live success rate")
+                    && r.stdout.contains("below the 99% minimum"),
+                "{}",
+                r.stdout
+            );
+            assert_eq!(deployment(&repo)["outcome"], "rolled_back");
+        } else {
+            assert_eq!(deployment(&repo)["outcome"], "succeeded");
+        }
+    }
+}
