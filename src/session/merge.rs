@@ -79,18 +79,33 @@ pub fn merge(store: &mut Store, other: &Path) -> Result<Merged> {
         .cloned()
         .collect();
     let copies = files_to_copy(&ours_own, &theirs[fork..], &shown)?;
+    // A job's artifact is its .ai_context: a file it wrote elsewhere is not
+    // in the copy, and merging without it would drop it in silence.
+    let root = paths.root().to_path_buf();
+    let outside: Vec<&str> = copies
+        .iter()
+        .filter(|rel| !rel.starts_with(".ai_context/") && !root.join(rel).is_file())
+        .map(String::as_str)
+        .collect();
+    if !outside.is_empty() {
+        return Err(InputError::usage(format!(
+            "{shown}: the other job wrote {} outside .ai_context, which its copy does not hold; nothing was merged",
+            outside.join(", ")
+        ))
+        .with_hint("hand those files over with the job's artifact and put them in place before merging, or have the job write them under .ai_context")
+        .into());
+    }
     if !new.is_empty() {
         join_verbatim(store, &other_trail, &shown, here, new)?;
     }
-    let root = paths.root().to_path_buf();
     let mut merged = Merged {
         from: other.to_path_buf(),
         events: new.len() as u64,
         files: Vec::new(),
     };
     for rel in copies {
+        // Files outside .ai_context were put in place before (checked above).
         let Some(inside) = rel.strip_prefix(".ai_context/") else {
-            tracing::warn!(path = %rel, "written outside .ai_context by the other job: not in its artifact, not copied");
             continue;
         };
         if copy_file(&other.join(inside), &root.join(&rel))? {

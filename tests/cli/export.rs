@@ -459,15 +459,22 @@ fn an_exported_gitlab_pipeline_carries_one_session_through_its_jobs() {
     );
 }
 
-/// Merging is idempotent and refuses copies of unrelated sessions.
-#[test]
-fn merge_refuses_unrelated_state_and_repeats_harmlessly() {
+/// Two CI jobs forked from one state: `a` ran start.1, `b` a copy of it
+/// that went on through start.2. Also the config they share.
+fn forked_jobs() -> (Repo, Repo, String) {
     let config = run_all(&start_manual_ids(), "echo ok");
     let a = Repo::ready(&config);
     assert_eq!(run(a.cmd(["start", "--stage", "start.1"])).code, 0);
     let b = Repo::ready(&config);
     copy_dir(&a.path().join(".ai_context"), &b.path().join(".ai_context"));
     assert_eq!(run(b.cmd(["start", "--stage", "start.2"])).code, 0);
+    (a, b, config)
+}
+
+/// Merging is idempotent and refuses copies of unrelated sessions.
+#[test]
+fn merge_refuses_unrelated_state_and_repeats_harmlessly() {
+    let (a, b, config) = forked_jobs();
     let b_state = b.path().join(".ai_context");
     let r = run(a.cmd(["merge".as_ref(), b_state.as_os_str()]));
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -545,4 +552,37 @@ fn export_names_the_actions_that_would_stop_a_job() {
         r.stdout
     );
     assert!(!r.stdout.contains("#   start-2:"), "{}", r.stdout);
+}
+
+/// A job that wrote a file outside `.ai_context` (not in its artifact):
+/// `merge` refuses, naming it, and changes nothing — until the file is put
+/// in place here.
+#[test]
+fn merge_refuses_files_the_other_jobs_copy_does_not_hold() {
+    let (a, b, _) = forked_jobs();
+    // The other job's trail says it wrote reports/scan.txt (re-chained as
+    // the tool would have written it).
+    rechain(&b, |events| {
+        let mut line = events.last().unwrap().clone();
+        line["event"] = "file_written".into();
+        line["action"] = serde_json::Value::Null;
+        line["detail"] = serde_json::json!({"path": "reports/scan.txt", "purpose": "scan report"});
+        events.push(line);
+    });
+    // Its state.json no longer matches the re-chained trail; merge reads
+    // the trail only.
+    let before = a.files();
+    let b_state = b.path().join(".ai_context");
+    let r = run(a.cmd(["merge".as_ref(), b_state.as_os_str()]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the other job wrote reports/scan.txt outside .ai_context"),
+        "{}",
+        r.stderr
+    );
+    assert_same_files(&before, &a.files(), "a refused merge changes nothing");
+    a.write("reports/scan.txt", "handed over with the artifact\n");
+    let r = run(a.cmd(["merge".as_ref(), b_state.as_os_str()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
