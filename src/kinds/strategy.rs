@@ -6,6 +6,7 @@
 use super::probe::{Prober, Samples, probe};
 use crate::engine::process::Ending;
 use crate::engine::{Engine, Step};
+use crate::protocol::model::health_endpoints;
 use crate::protocol::{
     Action, BlueGreenSpec, CanarySpec, ProbeSpec, RollingSpec, RollingTarget, StrategySpec,
     format_duration,
@@ -132,6 +133,29 @@ impl Run<'_> {
         } else {
             Flow::Failed(format!("{step}: {}", out.summary))
         }
+    }
+
+    /// Probes every health endpoint of `base`, in order; the first that
+    /// fails fails the step.
+    async fn check_endpoints(
+        &mut self,
+        step: &str,
+        base: &str,
+        endpoints: &[&str],
+        spec: &ProbeSpec,
+    ) -> Flow {
+        for path in endpoints {
+            let name = if endpoints.len() == 1 {
+                step.to_string()
+            } else {
+                format!("{step} {path}")
+            };
+            match self.check(&name, &health(base, path), spec).await {
+                Flow::Ok => {}
+                other => return other,
+            }
+        }
+        Flow::Ok
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -294,9 +318,10 @@ impl Run<'_> {
             Flow::Interrupted(s) => return Ok(self.interrupted(s)),
         }
         match self
-            .check(
+            .check_endpoints(
                 &format!("probe {idle}"),
-                &health(&b.slots[&idle], &b.health_path),
+                &b.slots[&idle],
+                &health_endpoints(&b.health_path, &b.health_paths),
                 &b.probe,
             )
             .await
@@ -305,12 +330,19 @@ impl Run<'_> {
             Flow::Failed(why) => return Ok(self.failed(why)),
             Flow::Interrupted(s) => return Ok(self.interrupted(s)),
         }
-        let live_url = health(&b.live_url, &b.health_path);
         let why = match self
             .command(&format!("switch to {idle}"), &b.switch, &forward)
             .await?
         {
-            Flow::Ok => match self.check("probe live", &live_url, &b.probe).await {
+            Flow::Ok => match self
+                .check_endpoints(
+                    "probe live",
+                    &b.live_url,
+                    &health_endpoints(&b.health_path, &b.health_paths),
+                    &b.probe,
+                )
+                .await
+            {
                 Flow::Ok => return Ok(self.done(Some(idle.clone()), format!("{idle} is live"))),
                 Flow::Failed(why) => why,
                 Flow::Interrupted(s) => return Ok(self.interrupted(s)),
@@ -331,7 +363,12 @@ impl Run<'_> {
             problems.push(p);
         }
         if let Flow::Failed(p) = self
-            .check("probe live after rollback", &live_url, &b.probe)
+            .check_endpoints(
+                "probe live after rollback",
+                &b.live_url,
+                &health_endpoints(&b.health_path, &b.health_paths),
+                &b.probe,
+            )
             .await
         {
             problems.push(p);
@@ -389,7 +426,7 @@ impl Run<'_> {
     }
 
     async fn canary(&mut self, c: &CanarySpec) -> Result<StrategyResult> {
-        let live_url = health(&c.live_url, &c.health_path);
+        let endpoints = health_endpoints(&c.health_path, &c.health_paths);
         if let Some(deploy) = &c.deploy {
             match self
                 .command(
@@ -425,7 +462,12 @@ impl Run<'_> {
                         }
                     }
                     match self
-                        .check(&format!("probe at {w}%"), &live_url, &c.probe)
+                        .check_endpoints(
+                            &format!("probe at {w}%"),
+                            &c.live_url,
+                            &endpoints,
+                            &c.probe,
+                        )
                         .await
                     {
                         Flow::Ok => match (
@@ -471,7 +513,12 @@ impl Run<'_> {
             problems.push(p);
         }
         if let Flow::Failed(p) = self
-            .check("probe live after rollback", &live_url, &c.probe)
+            .check_endpoints(
+                "probe live after rollback",
+                &c.live_url,
+                &endpoints,
+                &c.probe,
+            )
             .await
         {
             problems.push(p);
@@ -502,9 +549,10 @@ impl Run<'_> {
             }
             for t in batch {
                 match self
-                    .check(
+                    .check_endpoints(
                         &format!("probe {}", t.name),
-                        &health(&t.url, &r.health_path),
+                        &t.url,
+                        &health_endpoints(&r.health_path, &r.health_paths),
                         &r.probe,
                     )
                     .await
@@ -538,9 +586,10 @@ impl Run<'_> {
                 continue;
             }
             if let Flow::Failed(p) = self
-                .check(
+                .check_endpoints(
                     &format!("probe {} after rollback", t.name),
-                    &health(&t.url, &r.health_path),
+                    &t.url,
+                    &health_endpoints(&r.health_path, &r.health_paths),
                     &r.probe,
                 )
                 .await
@@ -613,14 +662,24 @@ impl Engine {
         let (_, shown_log) = self.log_path(a, "");
         let attempt = self.start_attempt(a, KindName::Strategy)?;
         let (live, interval) = match s {
-            StrategySpec::BlueGreen(b) => {
-                (Some(health(&b.live_url, &b.health_path)), b.sample_interval)
-            }
-            StrategySpec::Canary(c) => {
-                (Some(health(&c.live_url, &c.health_path)), c.sample_interval)
-            }
+            StrategySpec::BlueGreen(b) => (
+                Some(health(
+                    &b.live_url,
+                    health_endpoints(&b.health_path, &b.health_paths)[0],
+                )),
+                b.sample_interval,
+            ),
+            StrategySpec::Canary(c) => (
+                Some(health(
+                    &c.live_url,
+                    health_endpoints(&c.health_path, &c.health_paths)[0],
+                )),
+                c.sample_interval,
+            ),
             StrategySpec::Rolling(r) => (
-                r.live_url.as_ref().map(|u| health(u, &r.health_path)),
+                r.live_url
+                    .as_ref()
+                    .map(|u| health(u, health_endpoints(&r.health_path, &r.health_paths)[0])),
                 r.sample_interval,
             ),
         };

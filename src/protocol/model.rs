@@ -491,6 +491,11 @@ pub struct BlueGreenSpec {
     /// Path appended to base URLs for probes (default `/health`).
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// Several endpoints to probe (e.g. `[/health, /ready]`), each of which
+    /// must answer; replaces `health_path` when given (the live sampler
+    /// uses the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_paths: Vec<String>,
     /// Deploys to `$DEPLOY_SESSION_SLOT`.
     pub deploy: String,
     /// Points live traffic at `$DEPLOY_SESSION_SLOT`.
@@ -513,6 +518,11 @@ pub struct CanarySpec {
     pub live_url: String,
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// Several endpoints to probe (e.g. `[/health, /ready]`), each of which
+    /// must answer; replaces `health_path` when given (the live sampler
+    /// uses the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_paths: Vec<String>,
     /// Deploys the canary before any traffic reaches it (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<String>,
@@ -551,6 +561,11 @@ pub struct RollingSpec {
     pub batch_size: u32,
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// Several endpoints to probe (e.g. `[/health, /ready]`), each of which
+    /// must answer; replaces `health_path` when given (the live sampler
+    /// uses the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_paths: Vec<String>,
     /// Deploys to `$DEPLOY_SESSION_TARGET`.
     pub deploy: String,
     /// Restores `$DEPLOY_SESSION_TARGET` to the previous version.
@@ -570,6 +585,15 @@ pub struct RollingSpec {
 pub struct RollingTarget {
     pub name: String,
     pub url: String,
+}
+
+/// The endpoints a strategy probes: `health_paths`, else `health_path`.
+pub fn health_endpoints<'a>(single: &'a str, several: &'a [String]) -> Vec<&'a str> {
+    if several.is_empty() {
+        vec![single]
+    } else {
+        several.iter().map(String::as_str).collect()
+    }
 }
 
 fn default_health_path() -> String {

@@ -460,6 +460,19 @@ fn strategy_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
     let name = s.name();
     let at = |k: &str| yaml_path!["strategy", name, k];
     let mut out = Vec::new();
+    let endpoints = match s {
+        StrategySpec::BlueGreen(b) => &b.health_paths,
+        StrategySpec::Canary(c) => &c.health_paths,
+        StrategySpec::Rolling(r) => &r.health_paths,
+    };
+    for (i, p) in endpoints.iter().enumerate() {
+        if !p.starts_with('/') {
+            out.push((
+                yaml_path!["strategy", name, "health_paths", i],
+                format!("health path {p:?} must start with `/` (it is appended to each URL)"),
+            ));
+        }
+    }
     let mut url = |path: Vec<Seg>, u: &str| {
         if !is_http_url(u) {
             out.push((path, format!("{u:?} is not an http:// or https:// URL")));

@@ -156,6 +156,10 @@ fn a_canary_pause_is_one_or_one_per_step() {
             "30s\n        min_success_rate: 101",
             "`min_success_rate` 101 is not a percentage",
         ),
+        (
+            "30s\n        health_paths: [/health, ready]",
+            "health path \"ready\" must start with `/`",
+        ),
     ] {
         repo.write("deploy-session.yaml", &canary(pause));
         let r = run(repo.cmd(["config", "check"]));

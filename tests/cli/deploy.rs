@@ -646,3 +646,53 @@ fn a_canary_below_its_success_rate_rolls_back() {
         }
     }
 }
+
+/// A slot answering on `/health` but not on `/ready`: with `health_paths`
+/// each endpoint is probed, so the switch never happens; with both
+/// answering, both are probed and it goes live.
+#[test]
+fn every_health_endpoint_must_answer() {
+    let not_ready = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}",
+        not_ready.server_addr().to_ip().unwrap().port()
+    );
+    std::thread::spawn(move || {
+        for req in not_ready.incoming_requests() {
+            let status = if req.url() == "/ready" { 503 } else { 200 };
+            let _ = req.respond(tiny_http::Response::from_string("ok").with_status_code(status));
+        }
+    });
+    for broken in [true, false] {
+        let repo = at_the_deployment("    run: \"true\"\n");
+        let (_b, green, _live) = blue_green(
+            &repo,
+            "cat state/$DEPLOY_SESSION_SLOT > state/live.tmp && mv state/live.tmp state/live",
+        );
+        let mut config = repo.read("deploy-session.yaml").replace(
+            "        sample_interval: 10ms\n",
+            "        sample_interval: 10ms\n        health_paths: [/health, /ready]\n",
+        );
+        if broken {
+            config = config.replace(&green.url(), &url);
+        }
+        repo.write("deploy-session.yaml", &config);
+        let r = run(repo.cmd(["work"]));
+        if broken {
+            assert_eq!(r.code, 1, "{}", r.stdout);
+            assert!(r.stdout.contains("probe green /ready"), "{}", r.stdout);
+            assert_eq!(
+                repo.read("state/live").trim(),
+                "200 ok v1",
+                "never switched"
+            );
+        } else {
+            assert_eq!(r.code, 0, "{}", r.stdout);
+            let steps = repo.action("work.4.2")["metrics"]["steps"].to_string();
+            assert!(
+                steps.contains("probe green /health") && steps.contains("probe green /ready"),
+                "{steps}"
+            );
+        }
+    }
+}
