@@ -865,6 +865,17 @@ pub struct CompletionsArgs {
 /// a printed command left for the person to fill in (`<Name <email>>`,
 /// `NAME <EMAIL>`), which would otherwise be stored as the approver.
 pub fn person(value: &str) -> Result<String, String> {
+    // A name is shown on terminals and in files an assistant reads: control
+    // and bidi characters have no place in one.
+    if value
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(format!(
+            "{:?} holds control or bidi characters; a person's name cannot",
+            value
+        ));
+    }
     if looks_like_placeholder(value) {
         return Err(format!(
             "{value:?} is a placeholder, not a person: give your own name (and email), e.g. \"Dana Reviewer <dana@example.com>\""
@@ -949,6 +960,13 @@ mod tests {
         ] {
             assert!(looks_like_placeholder(placeholder), "{placeholder}");
             assert!(person(placeholder).is_err(), "{placeholder}");
+        }
+        for hostile in [
+            "Dana \u{1b}]0;x\u{7} <d@x.io>",
+            "Dana\u{202E}evE",
+            "Dana\nRules",
+        ] {
+            assert!(person(hostile).is_err(), "{hostile:?}");
         }
         for name in [
             "Dana Reviewer <dana@example.com>",

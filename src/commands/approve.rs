@@ -78,8 +78,9 @@ pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
     } else {
         let p = &s.printer;
         p.out(format!(
-            "{} Phase {n} approval by {by} recorded in {}",
+            "{} Phase {n} approval by {} recorded in {}",
             p.paint(style::OK, "✓"),
+            crate::ui::visible(&by),
             s.paths.shown(&s.paths.master_state()).display()
         ));
         for id in &bound {

@@ -34,8 +34,10 @@ pub fn run(args: &PhaseArgs, s: &Settings) -> Result<ExitStatus> {
     }
     let p = &s.printer;
     p.out(format!(
-        "{} Phase {n}: {recorded} — stated by {by} (attested), in {}",
+        "{} Phase {n}: {} — stated by {} (attested), in {}",
         p.paint(style::OK, "✓"),
+        crate::ui::visible(&recorded),
+        crate::ui::visible(&by),
         s.paths.shown(&s.paths.master_state()).display()
     ));
     if n == 6 && statement.status == Some(PhaseStatus::Completed) {

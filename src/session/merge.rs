@@ -78,10 +78,15 @@ pub fn merge(store: &mut Store, other: &Path) -> Result<Merged> {
         .filter(|e| !their_hashes.contains(e.hash.as_str()))
         .cloned()
         .collect();
-    let copies = files_to_copy(&ours_own, &theirs[fork..], &shown)?;
+    let root = paths.root().to_path_buf();
+    let copies = confined(
+        &root,
+        other,
+        files_to_copy(&ours_own, &theirs[fork..], &shown)?,
+        &shown,
+    )?;
     // A job's artifact is its .ai_context: a file it wrote elsewhere is not
     // in the copy, and merging without it would drop it in silence.
-    let root = paths.root().to_path_buf();
     let outside: Vec<&str> = copies
         .iter()
         .filter(|rel| !rel.starts_with(".ai_context/") && !root.join(rel).is_file())
@@ -206,6 +211,50 @@ fn files_to_copy(ours: &[Event], theirs: &[Event], shown: &str) -> Result<Vec<St
         .into());
     }
     Ok(other.into_iter().collect())
+}
+
+/// The files to copy, each checked before anything is merged: the other
+/// trail is another job's word, so a path it names must stay inside this
+/// repo (normalised, no climbing out), and a file copied from its
+/// `.ai_context` must be a regular file inside that folder (no link to
+/// elsewhere), landing in a folder of this repo (no linked folder).
+fn confined(root: &Path, other: &Path, copies: Vec<String>, shown: &str) -> Result<Vec<String>> {
+    let refuse = |why: String| -> anyhow::Error {
+        InputError::usage(format!("{shown}: {why}; nothing was merged"))
+            .with_hint("the other job's trail or copy was altered: merge only a job's own .ai_context artifact")
+            .into()
+    };
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| refuse(format!("{}: {e}", p.display())))
+    };
+    let (root_real, other_real) = (canonical(root)?, canonical(other)?);
+    let mut out = Vec::new();
+    for rel in copies {
+        let clean = crate::paths::inside_repo(root, &rel)
+            .map_err(|why| refuse(format!("its trail says the job wrote {why}")))?;
+        let clean = clean.to_string_lossy().into_owned();
+        if let Some(inside) = clean.strip_prefix(".ai_context/") {
+            let from = other.join(inside);
+            let real = canonical(&from)?;
+            let linked = std::fs::symlink_metadata(&from).map(|m| m.file_type().is_symlink());
+            if linked.unwrap_or(true) || !real.starts_with(&other_real) || !real.is_file() {
+                return Err(refuse(format!(
+                    "{clean} in its copy is not a regular file of that folder"
+                )));
+            }
+            let to = root.join(&clean);
+            if let Some(parent) = to.parent().filter(|p| p.exists())
+                && !canonical(parent)?.starts_with(&root_real)
+            {
+                return Err(refuse(format!(
+                    "{clean} would be written through a link leaving this repo"
+                )));
+            }
+        }
+        out.push(clean);
+    }
+    Ok(out)
 }
 
 /// Copies `from` over `to` unless they are equal; whether it copied.

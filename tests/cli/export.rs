@@ -586,3 +586,38 @@ fn merge_refuses_files_the_other_jobs_copy_does_not_hold() {
     let r = run(a.cmd(["merge".as_ref(), b_state.as_os_str()]));
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// The other job's trail and copy are its word: a written path that climbs
+/// out of the repo, or a file in its copy that is a link elsewhere, is
+/// refused by name and nothing is merged or written.
+#[test]
+fn merge_confines_what_the_other_job_says_it_wrote() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "root only\n").unwrap();
+    for (path, message) in [
+        (".ai_context/../../escape.txt", "climbs out of the repo"),
+        (
+            ".ai_context/linked.txt",
+            ".ai_context/linked.txt in its copy is not a regular file",
+        ),
+    ] {
+        let (a, b, _) = forked_jobs();
+        std::os::unix::fs::symlink(&secret, b.path().join(".ai_context/linked.txt")).unwrap();
+        rechain(&b, |events| {
+            let mut line = events.last().unwrap().clone();
+            line["event"] = "file_written".into();
+            line["action"] = serde_json::Value::Null;
+            line["detail"] = serde_json::json!({"path": path, "purpose": "report"});
+            events.push(line);
+        });
+        let before = a.files();
+        let b_state = b.path().join(".ai_context");
+        let r = run(a.cmd(["merge".as_ref(), b_state.as_os_str()]));
+        assert_eq!(r.code, 2, "{path}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{path}: {}", r.stderr);
+        assert!(r.stderr.contains("nothing was merged"), "{}", r.stderr);
+        assert_same_files(&before, &a.files(), "a refused merge changes nothing");
+        assert!(!a.path().parent().unwrap().join("escape.txt").exists());
+    }
+}
