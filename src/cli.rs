@@ -465,6 +465,20 @@ pub struct DemoArgs {
     /// Where to create the demo repo (must be empty) [default: a new temp folder]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// What routes live traffic: the tool's own router, or nginx (the
+    /// scripts of examples/nginx; nginx must be installed)
+    #[arg(long, value_enum, default_value_t = DemoProxy::Builtin)]
+    pub proxy: DemoProxy,
+}
+
+/// The demo's proxy.
+#[cfg(feature = "demo")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoProxy {
+    /// deploy-session's own loopback router
+    Builtin,
+    /// nginx in front of the services, reloaded gracefully on every change
+    Nginx,
 }
 
 /// `serve` options.
@@ -479,6 +493,9 @@ pub struct ServeArgs {
     /// Answer 500 (a broken release)
     #[arg(long)]
     pub unhealthy: bool,
+    /// Answer every request this late (a slow release)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
     /// Be a router: forward to the `PORT WEIGHT` lines of this file
     #[arg(long, value_name = "FILE")]
     pub routes: Option<PathBuf>,

@@ -710,6 +710,9 @@ mod evaluation_tests {
             failed_samples: failed,
             sample_interval_ms: Some(50),
             live: None,
+            traffic: None,
+            detection_ms: None,
+            environment: None,
             at: "t".into(),
         }
     }

@@ -18,21 +18,30 @@ pub struct Reply {
     pub error: Option<String>,
 }
 
-fn agent(direct: bool) -> &'static ureq::Agent {
-    static DIRECT: OnceLock<ureq::Agent> = OnceLock::new();
-    static FROM_ENV: OnceLock<ureq::Agent> = OnceLock::new();
-    let make = |proxy: bool| {
+/// How a request connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    /// Keep-alive connections are reused (probes, notifications).
+    Reuse,
+    /// A new connection per request, as many clients do: a proxy's graceful
+    /// reload closes idle kept-alive connections, and a request sent on one
+    /// at that moment would fail for the client's sake, not the service's.
+    Fresh,
+}
+
+fn agent(direct: bool, pooling: Pooling) -> &'static ureq::Agent {
+    static AGENTS: [OnceLock<ureq::Agent>; 4] = [const { OnceLock::new() }; 4];
+    let slot = usize::from(direct) * 2 + usize::from(pooling == Pooling::Fresh);
+    AGENTS[slot].get_or_init(|| {
         let mut b = ureq::Agent::config_builder().http_status_as_error(false);
-        if !proxy {
+        if direct {
             b = b.proxy(None);
         }
+        if pooling == Pooling::Fresh {
+            b = b.max_idle_connections(0).max_idle_connections_per_host(0);
+        }
         ureq::Agent::new_with_config(b.build())
-    };
-    if direct {
-        DIRECT.get_or_init(|| make(false))
-    } else {
-        FROM_ENV.get_or_init(|| make(true))
-    }
+    })
 }
 
 fn is_loopback(url: &str) -> bool {
@@ -57,8 +66,17 @@ fn is_loopback(url: &str) -> bool {
 
 /// GETs `url`, giving up after `timeout`.
 pub fn get(url: &str, timeout: Duration) -> Reply {
+    get_with(url, timeout, Pooling::Reuse)
+}
+
+/// GETs `url` on a new connection (live traffic during a deployment).
+pub fn get_fresh(url: &str, timeout: Duration) -> Reply {
+    get_with(url, timeout, Pooling::Fresh)
+}
+
+fn get_with(url: &str, timeout: Duration, pooling: Pooling) -> Reply {
     let started = Instant::now();
-    let result = agent(is_loopback(url))
+    let result = agent(is_loopback(url), pooling)
         .get(url)
         .config()
         .timeout_global(Some(timeout))
@@ -91,7 +109,7 @@ pub fn get(url: &str, timeout: Duration) -> Reply {
 
 /// POSTs a JSON `body` to `url`; a 2xx answer is delivered.
 pub fn post_json(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
-    let result = agent(is_loopback(url))
+    let result = agent(is_loopback(url), Pooling::Reuse)
         .post(url)
         .config()
         .timeout_global(Some(timeout))

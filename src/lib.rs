@@ -40,6 +40,7 @@ pub(crate) mod templating;
 #[cfg(test)]
 mod testing;
 pub(crate) mod todo;
+pub(crate) mod traffic;
 pub(crate) mod ui;
 
 /// The program: parse arguments, run the command, map the outcome to an

@@ -70,7 +70,10 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
         Command::Merge(a) => merge::run(&a, settings),
         #[cfg(feature = "demo")]
         Command::Demo(a) => {
-            let opts = crate::demo::Options { dir: a.dir.clone() };
+            let opts = crate::demo::Options {
+                dir: a.dir.clone(),
+                nginx: a.proxy == crate::cli::DemoProxy::Nginx,
+            };
             crate::demo::run(&opts, &settings.printer)
         }
         #[cfg(feature = "demo")]
@@ -79,6 +82,7 @@ pub fn dispatch(command: Command, settings: &Settings) -> Result<ExitStatus> {
                 port: a.port,
                 version: a.version.clone(),
                 unhealthy: a.unhealthy,
+                delay: std::time::Duration::from_millis(a.delay_ms),
                 routes: a.routes.clone(),
                 exit_with: a.exit_with,
                 pid_file: a.pid_file.clone(),

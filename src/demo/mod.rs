@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The example repo, as compiled in from `examples/demo`.
-const FILES: [(&str, &str); 23] = [
+const FILES: [(&str, &str); 25] = [
     (
         ".ai_context/framework_progress.md",
         include_str!("../../examples/demo/.ai_context/framework_progress.md"),
@@ -93,6 +93,14 @@ const FILES: [(&str, &str); 23] = [
         "scripts/data.sh",
         include_str!("../../examples/demo/scripts/data.sh"),
     ),
+    (
+        "nginx/nginx.conf",
+        include_str!("../../examples/nginx/nginx.conf"),
+    ),
+    (
+        "nginx/proxy.sh",
+        include_str!("../../examples/nginx/proxy.sh"),
+    ),
     (".demo/release", "v2-broken\n"),
     (".demo/.keep", ""),
     (
@@ -112,6 +120,9 @@ const OPERATOR: &str = "Demo Operator <operator@shop.example>";
 pub struct Options {
     /// Where to put the repo (default: a new temp folder, kept afterwards).
     pub dir: Option<PathBuf>,
+    /// Route live traffic through nginx (examples/nginx) instead of the
+    /// tool's own router.
+    pub nginx: bool,
 }
 
 /// Runs the demo.
@@ -119,11 +130,15 @@ pub fn run(opts: &Options, printer: &Printer) -> Result<ExitStatus> {
     // The demo stops its services itself on Ctrl-C: it owns the signals.
     let _claim = crate::signals::Claim::take();
     let started = Instant::now();
+    if opts.nginx {
+        nginx_installed()?;
+    }
     let dir = prepare(opts.dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let demo = Demo {
+        nginx: opts.nginx,
         dir: dir.clone(),
         printer: printer.clone(),
         transcript: dir.join(".demo/transcript.log"),
@@ -193,6 +208,27 @@ fn prepare(dir: Option<&Path>) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// `--proxy nginx` needs nginx: without it, a usage error saying how to
+/// install it (exit 2), before anything is written.
+fn nginx_installed() -> Result<()> {
+    let found = std::process::Command::new(std::env::var("NGINX").unwrap_or("nginx".into()))
+        .arg("-v")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Ok(());
+    }
+    Err(crate::error::InputError::usage(
+        "--proxy nginx: nginx is not installed (or not on PATH; NGINX may name it)",
+    )
+    .with_hint(
+        "install it (Debian/Ubuntu: `apt-get install nginx`; macOS: `brew install nginx`), or run the demo with its own router: `deploy-session demo`",
+    )
+    .into())
+}
+
 /// Ports nobody listens on right now.
 fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
@@ -231,6 +267,7 @@ fn stop_services(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir.join(".demo")) else {
         return;
     };
+    let mut stopped = Vec::new();
     for e in entries.flatten() {
         let path = e.path();
         if path.extension().is_some_and(|x| x == "pid")
@@ -243,8 +280,24 @@ fn stop_services(dir: &Path) {
                 nix::sys::signal::Signal::SIGTERM,
             );
             let _ = std::fs::remove_file(&path);
+            stopped.push(pid);
         }
     }
+    // Wait (briefly) until they are gone: nginx removes its pid file and
+    // frees its port only as it exits.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    for pid in stopped {
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Whether `pid` runs (a zombie waiting for its parent does not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or_else(|_| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
 }
 
 /// The demo was interrupted (Ctrl-C / SIGTERM).
@@ -260,6 +313,8 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 struct Demo {
+    /// Whether the scripts put nginx in front of the services.
+    nginx: bool,
     dir: PathBuf,
     printer: Printer,
     transcript: PathBuf,
@@ -275,6 +330,10 @@ impl Demo {
             .arg(&self.dir)
             .args(args)
             .env("DEPLOY_SESSION_DEMO_PID", std::process::id().to_string())
+            .env(
+                "DEPLOY_SESSION_PROXY",
+                if self.nginx { "nginx" } else { "builtin" },
+            )
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -385,6 +444,9 @@ impl Demo {
             p.paint(style::HEAD, "deploy-session demo"),
             self.dir.display()
         ));
+        if self.nginx {
+            self.step("proxy", "live traffic goes through nginx (examples/nginx)");
+        }
         let (code, by_hand) = self.drive(&["start"]).await?;
         expect("start", code, 0)?;
         self.step(
@@ -480,10 +542,21 @@ impl Summary {
                     d.rollback_ms.map(ms).unwrap_or_else(|| "—".into())
                 ),
             };
-            p.out(format!(
-                "  {:<11} {what}; {} of {} live samples failed",
-                d.strategy, d.failed_samples, d.samples
-            ));
+            let traffic = match d.traffic {
+                Some(t) => format!(
+                    "{} requests, {} failed, p95 {} p99 {}",
+                    t.requests,
+                    t.failed,
+                    crate::traffic::ms(t.p95_us),
+                    crate::traffic::ms(t.p99_us)
+                ),
+                None => format!("{} of {} live samples failed", d.failed_samples, d.samples),
+            };
+            let detected = d
+                .detection_ms
+                .map(|v| format!(" (detected in {})", ms(v)))
+                .unwrap_or_default();
+            p.out(format!("  {:<11} {what}{detected}; {traffic}", d.strategy));
         }
         let by_people = s
             .actions

@@ -19,6 +19,8 @@ pub struct Options {
     pub port: u16,
     pub version: String,
     pub unhealthy: bool,
+    /// How late every answer comes.
+    pub delay: Duration,
     /// Route to the backends in this file instead of answering.
     pub routes: Option<PathBuf>,
     /// Exit when this process is gone (never outlive the demo).
@@ -43,6 +45,9 @@ pub fn run(opts: &Options) -> Result<()> {
         let opts = opts.clone();
         std::thread::spawn(move || {
             let path = request.url().to_string();
+            if !opts.delay.is_zero() {
+                std::thread::sleep(opts.delay);
+            }
             let (status, body) = match &router {
                 Some(r) => r.forward(&path),
                 None => answer(&opts, &path),

@@ -1,6 +1,4 @@
-//! HTTP health probes (kind `probe`, and the checks inside strategies), and
-//! the background prober that samples the live URL while a strategy runs —
-//! the measured downtime.
+//! HTTP health probes (kind `probe`, and the checks inside strategies).
 
 use crate::engine::{Engine, Step};
 use crate::http;
@@ -152,68 +150,12 @@ fn interrupted(mut out: ProbeOutcome) -> ProbeOutcome {
     out
 }
 
-/// Live-URL samples taken while a strategy ran.
+/// Live-URL requests sent while a strategy ran (see `traffic`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 pub struct Samples {
     pub total: u64,
     pub failed: u64,
     pub interval_ms: u64,
-}
-
-/// Samples `url` every `interval` until told to stop; each sample is one
-/// request, so the counts are exact.
-pub struct Prober {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Samples>,
-    /// The counts so far, for judging a window of them mid-deployment.
-    live: std::rc::Rc<std::cell::Cell<Samples>>,
-}
-
-impl Prober {
-    /// Starts sampling (on the current LocalSet).
-    pub fn start(url: String, interval: Duration) -> Prober {
-        let (stop, mut stopped) = watch::channel(false);
-        let live = std::rc::Rc::new(std::cell::Cell::new(Samples::default()));
-        let seen = live.clone();
-        let task = tokio::task::spawn_local(async move {
-            let mut s = Samples {
-                interval_ms: interval.as_millis() as u64,
-                ..Samples::default()
-            };
-            loop {
-                let u = url.clone();
-                let timeout = (interval * 4).max(Duration::from_secs(1));
-                let reply = tokio::task::spawn_blocking(move || http::get(&u, timeout)).await;
-                s.total += 1;
-                let good =
-                    matches!(&reply, Ok(r) if r.status.is_some_and(|c| (200..400).contains(&c)));
-                if !good {
-                    s.failed += 1;
-                }
-                seen.set(s);
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = stopped.changed() => {}
-                }
-                if *stopped.borrow() {
-                    return s;
-                }
-            }
-        });
-        Prober { stop, task, live }
-    }
-
-    /// A view of the counts so far, for judging a window of them while
-    /// the deployment runs.
-    pub fn counts(&self) -> std::rc::Rc<std::cell::Cell<Samples>> {
-        self.live.clone()
-    }
-
-    /// Stops sampling and returns the counts.
-    pub async fn finish(self) -> Samples {
-        let _ = self.stop.send(true);
-        self.task.await.unwrap_or_default()
-    }
 }
 
 impl Engine {

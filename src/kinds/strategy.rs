@@ -1,18 +1,21 @@
 //! Deployment strategies (kind `strategy`): blue-green, canary and rolling,
-//! built from the user's commands and probes. While one runs, a background
-//! prober samples the live URL — the measured downtime — and the deploy and
-//! rollback durations are recorded as a deployment of the session.
+//! built from the user's commands and probes. While one runs, live traffic
+//! goes through the live URL (`traffic`) — the measured downtime and
+//! latency — each window of it is judged by the strategy's `criteria`, and
+//! the deploy, detection and rollback times are recorded as a deployment
+//! of the session.
 
-use super::probe::{Prober, Samples, probe};
+use super::probe::{Samples, probe};
 use crate::engine::process::Ending;
 use crate::engine::{Engine, Step};
 use crate::protocol::model::health_endpoints;
 use crate::protocol::{
-    Action, BlueGreenSpec, CanarySpec, ProbeSpec, RollingSpec, RollingTarget, StrategySpec,
-    format_duration,
+    Action, BlueGreenSpec, CanarySpec, Criteria, ProbeSpec, RollingSpec, RollingTarget,
+    StrategySpec, format_duration,
 };
 use crate::protocol::{DeploymentOutcome, KindName};
 use crate::session::{ActionStatus, EventKind};
+use crate::traffic::{Traffic, Window};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::rc::Rc;
@@ -48,8 +51,12 @@ struct Run<'a> {
     logged: bool,
     /// `notify:`'s targets, told as the deployment starts, rolls back and ends.
     notifier: Option<crate::notify::Notifier>,
-    /// The background prober's counts so far (when it samples a live URL).
-    live: Option<std::rc::Rc<std::cell::Cell<Samples>>>,
+    /// Live traffic through the live URL (when the strategy has one).
+    traffic: Option<Traffic>,
+    /// What every window of traffic must show.
+    criteria: Option<Criteria>,
+    /// How long the failing window ran before its verdict.
+    detected: Option<Duration>,
 }
 
 fn health(base: &str, path: &str) -> String {
@@ -194,40 +201,123 @@ impl Run<'_> {
         }
     }
 
-    /// The prober's counts now (zero without a live URL).
-    fn live_counts(&self) -> Samples {
-        self.live.as_ref().map(|c| c.get()).unwrap_or_default()
+    /// Where the next window of traffic starts.
+    fn mark(&self) -> (usize, Instant) {
+        (
+            self.traffic.as_ref().map_or(0, Traffic::mark),
+            Instant::now(),
+        )
     }
 
-    /// Judges the live samples taken since `since` against `min` (percent
-    /// of good answers), recording the verdict as a step.
-    fn judge_window(&mut self, min: Option<f64>, since: Samples, weight: u8) -> Flow {
-        let Some(min) = min else {
-            return Flow::Ok;
-        };
-        let now = self.live_counts();
-        let (total, failed) = (now.total - since.total, now.failed - since.failed);
-        let name = format!("success rate at {weight}%");
-        if total == 0 {
-            let why = format!(
-                "{name}: no live sample in the step's window; lengthen `pause` or shorten `sample_interval`"
-            );
-            self.steps
-                .push(json!({ "step": name, "ok": false, "samples": 0 }));
-            return Flow::Failed(why);
+    /// Waits `d` (cut short by a signal; the caller sees it at its next step).
+    async fn wait(&self, d: Option<Duration>) {
+        if let Some(d) = d.filter(|d| !d.is_zero()) {
+            let mut cancel = self.engine.cancel.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = cancel.changed() => {}
+            }
         }
-        let rate = 100.0 * (total - failed) as f64 / total as f64;
-        let ok = rate >= min;
-        self.steps.push(
-            json!({ "step": name, "ok": ok, "samples": total, "failed": failed, "rate": rate }),
+    }
+
+    /// Records the window of traffic since `from` as step `label` and judges
+    /// it by the criteria — from the tool's traffic, or from the team's
+    /// metrics command when `criteria.metrics` is set.
+    async fn judge(
+        &mut self,
+        label: &str,
+        from: (usize, Instant),
+        vars: &[(&str, String)],
+    ) -> Result<Flow> {
+        let (mark, began) = from;
+        let criteria = self.criteria.clone();
+        let measured = match criteria.as_ref().and_then(|c| c.metrics.clone()) {
+            Some(cmd) => match self.metrics(label, &cmd, began, vars).await? {
+                Ok(w) => Some((w, "metrics command")),
+                Err(flow) => return Ok(flow),
+            },
+            None => self
+                .traffic
+                .as_ref()
+                .map(|t| (t.since(mark), "live traffic")),
+        };
+        let Some((window, source)) = measured else {
+            return Ok(Flow::Ok);
+        };
+        let problems = criteria
+            .as_ref()
+            .map(|c| criteria_problems(c, &window))
+            .unwrap_or_default();
+        let ok = problems.is_empty();
+        let verdict = match (&criteria, ok) {
+            (None, _) => String::new(),
+            (Some(_), true) => " — criteria met".into(),
+            (Some(_), false) => format!(" — {}", problems.join("; ")),
+        };
+        self.note(
+            &format!("traffic {label}"),
+            ok,
+            began.elapsed(),
+            &format!("{}{verdict}", window.describe()),
         );
+        if let Some(Value::Object(step)) = self.steps.last_mut() {
+            step.insert("source".into(), json!(source));
+            step.insert("window".into(), json!(window));
+        }
         if ok {
-            Flow::Ok
-        } else {
-            Flow::Failed(format!(
-                "live success rate {rate:.1}% over {total} samples at {weight}%, below the {min}% minimum ({failed} failed; detected {} into the deployment)",
-                format_duration(Duration::from_millis(self.elapsed_ms()))
-            ))
+            return Ok(Flow::Ok);
+        }
+        self.detected = Some(began.elapsed());
+        Ok(Flow::Failed(format!(
+            "{} over {} {label} (detected {} after the window began)",
+            problems.join("; "),
+            window.describe(),
+            format_duration(began.elapsed())
+        )))
+    }
+
+    /// Runs the team's metrics command for the window begun at `began`; its
+    /// last line is the window's figures as JSON.
+    async fn metrics(
+        &mut self,
+        label: &str,
+        cmd: &str,
+        began: Instant,
+        vars: &[(&str, String)],
+    ) -> Result<Result<Window, Flow>> {
+        let mut all = vec![(
+            "DEPLOY_SESSION_WINDOW_MS",
+            began.elapsed().as_millis().to_string(),
+        )];
+        all.extend(vars.iter().cloned());
+        let spec = match self
+            .engine
+            .command_spec(self.action, cmd, self.attempt, &all, "")
+        {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(Flow::Failed(why))),
+        };
+        let r = self.engine.exec(self.action, &spec, None).await?;
+        self.logged |= r.logged;
+        if matches!(r.ending, Ending::Interrupted) {
+            return Ok(Err(Flow::Interrupted(format!("metrics {label}"))));
+        }
+        let last = r
+            .tail
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .cloned()
+            .unwrap_or_default();
+        match (r.ok(), parse_metrics(&last)) {
+            (true, Ok(w)) => Ok(Ok(w)),
+            (false, _) => Ok(Err(Flow::Failed(format!(
+                "metrics {label}: `{cmd}` {}",
+                r.describe(spec.timeout)
+            )))),
+            (true, Err(why)) => Ok(Err(Flow::Failed(format!(
+                "metrics {label}: `{cmd}` printed {last:?}: {why}"
+            )))),
         }
     }
 
@@ -330,24 +420,32 @@ impl Run<'_> {
             Flow::Failed(why) => return Ok(self.failed(why)),
             Flow::Interrupted(s) => return Ok(self.interrupted(s)),
         }
-        let why = match self
+        let switched = self.mark();
+        let mut flow = self
             .command(&format!("switch to {idle}"), &b.switch, &forward)
-            .await?
-        {
-            Flow::Ok => match self
+            .await?;
+        if let Flow::Ok = flow {
+            flow = self
                 .check_endpoints(
                     "probe live",
                     &b.live_url,
                     &health_endpoints(&b.health_path, &b.health_paths),
                     &b.probe,
                 )
-                .await
-            {
-                Flow::Ok => return Ok(self.done(Some(idle.clone()), format!("{idle} is live"))),
-                Flow::Failed(why) => why,
-                Flow::Interrupted(s) => return Ok(self.interrupted(s)),
-            },
-            Flow::Failed(why) => why,
+                .await;
+        }
+        if let Flow::Ok = flow {
+            self.wait(b.pause.map(|d| d.0)).await;
+            flow = self
+                .judge(&format!("after the switch to {idle}"), switched, &forward)
+                .await?;
+        }
+        let why = match flow {
+            Flow::Ok => return Ok(self.done(Some(idle.clone()), format!("{idle} is live"))),
+            Flow::Failed(why) => {
+                self.detected.get_or_insert(switched.1.elapsed());
+                why
+            }
             Flow::Interrupted(s) => return Ok(self.interrupted(s)),
         };
         let (deploy_ms, since) = self.rollback_begins(&why);
@@ -448,47 +546,29 @@ impl Run<'_> {
                 ("DEPLOY_SESSION_WEIGHT", w.to_string()),
                 ("DEPLOY_SESSION_PREVIOUS_WEIGHT", previous.to_string()),
             ];
-            let window = self.live_counts();
-            let flow = match self
+            let window = self.mark();
+            let mut flow = self
                 .command(&format!("weight {w}%"), &c.set_weight, &vars)
-                .await?
-            {
-                Flow::Ok => {
-                    if let Some(p) = c.pause.as_ref().map(|p| p.at(i)) {
-                        let mut cancel = self.engine.cancel.clone();
-                        tokio::select! {
-                            _ = tokio::time::sleep(p) => {}
-                            _ = cancel.changed() => {}
-                        }
-                    }
-                    match self
-                        .check_endpoints(
-                            &format!("probe at {w}%"),
-                            &c.live_url,
-                            &endpoints,
-                            &c.probe,
-                        )
-                        .await
-                    {
-                        Flow::Ok => match (
-                            self.judge_window(c.min_success_rate, window, w),
-                            &c.analysis,
-                        ) {
-                            (Flow::Ok, Some(cmd)) => {
-                                self.command(&format!("analysis at {w}%"), cmd, &vars)
-                                    .await?
-                            }
-                            (judged, _) => judged,
-                        },
-                        other => other,
-                    }
-                }
-                other => other,
-            };
+                .await?;
+            if let Flow::Ok = flow {
+                self.wait(c.pause.as_ref().map(|p| p.at(i))).await;
+                flow = self
+                    .check_endpoints(&format!("probe at {w}%"), &c.live_url, &endpoints, &c.probe)
+                    .await;
+            }
+            if let Flow::Ok = flow {
+                flow = self.judge(&format!("at {w}%"), window, &vars).await?;
+            }
+            if let (Flow::Ok, Some(cmd)) = (&flow, &c.analysis) {
+                flow = self
+                    .command(&format!("analysis at {w}%"), cmd, &vars)
+                    .await?;
+            }
             previous = w;
             match flow {
                 Flow::Ok => {}
                 Flow::Failed(why) => {
+                    self.detected.get_or_insert(window.1.elapsed());
                     failure = Some(format!("canary failed at {w}%: {why}"));
                     break;
                 }
@@ -529,7 +609,9 @@ impl Run<'_> {
     async fn rolling(&mut self, r: &RollingSpec) -> Result<StrategyResult> {
         let mut finished: Vec<&RollingTarget> = Vec::new();
         let mut failure = None;
+        let mut window = self.mark();
         'batches: for (i, batch) in r.targets.chunks(r.batch_size.max(1) as usize).enumerate() {
+            window = self.mark();
             let mut deployed: Vec<&RollingTarget> = Vec::new();
             for t in batch {
                 let vars = target_vars(t, i + 1);
@@ -566,11 +648,24 @@ impl Run<'_> {
                     Flow::Interrupted(s) => return Ok(self.interrupted(s)),
                 }
             }
+            self.wait(r.pause.map(|d| d.0)).await;
+            let label = format!("during batch {}", i + 1);
+            let batch_vars = [("DEPLOY_SESSION_BATCH", (i + 1).to_string())];
+            match self.judge(&label, window, &batch_vars).await? {
+                Flow::Ok => {}
+                Flow::Failed(why) => {
+                    finished.extend(deployed);
+                    failure = Some(format!("batch {}: {why}", i + 1));
+                    break 'batches;
+                }
+                Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+            }
             finished.extend(deployed);
         }
         let Some(why) = failure else {
             return Ok(self.done(None, format!("{} targets updated", r.targets.len())));
         };
+        self.detected.get_or_insert(window.1.elapsed());
         let (deploy_ms, since) = self.rollback_begins(&why);
         let mut problems = Vec::new();
         for (i, t) in finished.iter().enumerate().rev() {
@@ -607,6 +702,79 @@ fn target_vars(t: &RollingTarget, batch: usize) -> Vec<(&'static str, String)> {
         ("DEPLOY_SESSION_TARGET_URL", t.url.clone()),
         ("DEPLOY_SESSION_BATCH", batch.to_string()),
     ]
+}
+
+/// What in `w` breaks the criteria `c`, in words (none: they are met).
+fn criteria_problems(c: &Criteria, w: &Window) -> Vec<String> {
+    let need = c.min_requests.unwrap_or(1).max(1);
+    if w.requests < need {
+        return vec![format!(
+            "{} requests in the window, fewer than the {need} a verdict needs (lengthen `pause` or raise `load.rate`)",
+            w.requests
+        )];
+    }
+    let mut out = Vec::new();
+    if let Some(min) = c.min_success_rate
+        && w.success_rate() < min
+    {
+        out.push(format!(
+            "success rate {:.1}% is below the {min}% minimum",
+            w.success_rate()
+        ));
+    }
+    for (name, limit, seen) in [("p95", c.max_p95, w.p95_us), ("p99", c.max_p99, w.p99_us)] {
+        if let Some(limit) = limit
+            && seen > limit.0.as_micros() as u64
+        {
+            out.push(format!(
+                "{name} latency {} is above the {} maximum",
+                crate::traffic::ms(seen),
+                format_duration(limit.0)
+            ));
+        }
+    }
+    out
+}
+
+/// A metrics command's line: `{"requests": N, "failed": N, "p50_ms": X,
+/// "p95_ms": X, "p99_ms": X}` (`failed` and the percentiles optional).
+fn parse_metrics(line: &str) -> Result<Window, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        requests: u64,
+        #[serde(default)]
+        failed: u64,
+        #[serde(default)]
+        p50_ms: f64,
+        #[serde(default)]
+        p95_ms: f64,
+        #[serde(default)]
+        p99_ms: f64,
+    }
+    let l: Line = serde_json::from_str(line.trim()).map_err(|e| {
+        format!("expected {{\"requests\": N, \"failed\": N, \"p95_ms\": X, \"p99_ms\": X}} ({e})")
+    })?;
+    if l.failed > l.requests {
+        return Err(format!(
+            "`failed` {} is more than `requests` {}",
+            l.failed, l.requests
+        ));
+    }
+    let us = |v: f64| -> Result<u64, String> {
+        if v.is_finite() && v >= 0.0 {
+            Ok((v * 1000.0).round() as u64)
+        } else {
+            Err(format!("latency {v} is not a number of milliseconds"))
+        }
+    };
+    Ok(Window {
+        requests: l.requests,
+        failed: l.failed,
+        p50_us: us(l.p50_ms)?,
+        p95_us: us(l.p95_ms)?,
+        p99_us: us(l.p99_ms)?,
+    })
 }
 
 impl Engine {
@@ -661,30 +829,17 @@ impl Engine {
     ) -> Result<Step> {
         let (_, shown_log) = self.log_path(a, "");
         let attempt = self.start_attempt(a, KindName::Strategy)?;
-        let (live, interval) = match s {
-            StrategySpec::BlueGreen(b) => (
-                Some(health(
-                    &b.live_url,
-                    health_endpoints(&b.health_path, &b.health_paths)[0],
-                )),
-                b.sample_interval,
-            ),
-            StrategySpec::Canary(c) => (
-                Some(health(
-                    &c.live_url,
-                    health_endpoints(&c.health_path, &c.health_paths)[0],
-                )),
-                c.sample_interval,
-            ),
-            StrategySpec::Rolling(r) => (
-                r.live_url
-                    .as_ref()
-                    .map(|u| health(u, health_endpoints(&r.health_path, &r.health_paths)[0])),
-                r.sample_interval,
-            ),
-        };
-        let interval = interval.map_or(DEFAULT_SAMPLE, |d| d.0);
-        let prober = live.map(|u| Prober::start(u, interval));
+        let traffic = s.live_url().map(|base| {
+            let path = s
+                .load()
+                .and_then(|l| l.path.as_deref())
+                .unwrap_or(s.endpoints()[0]);
+            let period = match s.load() {
+                Some(l) => Duration::from_secs_f64(1.0 / f64::from(l.rate.max(1))),
+                None => s.sample_interval().map_or(DEFAULT_SAMPLE, |d| d.0),
+            };
+            Traffic::start(health(base, path), period)
+        });
         let mut run = Run {
             engine: self,
             action: a,
@@ -694,7 +849,9 @@ impl Engine {
             steps: Vec::new(),
             logged: false,
             notifier: self.notifier(),
-            live: prober.as_ref().map(Prober::counts),
+            traffic,
+            criteria: s.criteria(),
+            detected: None,
         };
         run.notify("deployment_started", None, None);
         let result = match s {
@@ -702,10 +859,12 @@ impl Engine {
             StrategySpec::Canary(c) => run.canary(c).await,
             StrategySpec::Rolling(r) => run.rolling(r).await,
         };
-        let samples = match prober {
-            Some(p) => p.finish().await,
-            None => Samples::default(),
-        };
+        let total = run.traffic.as_ref().map(|t| (t.stop(), t.rate()));
+        let samples = total.map_or_else(Samples::default, |(w, rate)| Samples {
+            total: w.requests,
+            failed: w.failed,
+            interval_ms: (1000.0 / rate).round() as u64,
+        });
         let r = result?;
         if r.outcome != DeploymentOutcome::Interrupted {
             run.notify(
@@ -735,12 +894,15 @@ impl Engine {
                     failed_samples: samples.failed,
                     sample_interval_ms: (samples.total > 0).then_some(samples.interval_ms),
                     live: r.live.clone(),
+                    traffic: total.map(|(w, _)| w),
+                    detection_ms: run.detected.map(|d| d.as_millis() as u64),
+                    environment: None,
                 },
             )?;
         }
         let metrics = json!({
             "strategy": s.name(), "outcome": r.outcome, "deploy_ms": r.deploy_ms, "rollback_ms": r.rollback_ms,
-            "samples": samples, "live": r.live, "steps": run.steps,
+            "samples": samples, "traffic": total.map(|(w, _)| w), "detection_ms": run.detected.map(|d| d.as_millis() as u64), "live": r.live, "steps": run.steps,
             "evidence": format!("{} {} in {}{sampled}", s.name(), r.outcome.as_str().replace('_', " "), format_duration(Duration::from_millis(r.deploy_ms))),
         });
         let status = match r.outcome {
@@ -761,5 +923,64 @@ impl Engine {
             Some(metrics),
             log,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Dur;
+
+    fn window(requests: u64, failed: u64, p95_ms: u64, p99_ms: u64) -> Window {
+        Window {
+            requests,
+            failed,
+            p50_us: 1000,
+            p95_us: p95_ms * 1000,
+            p99_us: p99_ms * 1000,
+        }
+    }
+
+    #[test]
+    fn criteria_name_every_breach_and_need_evidence() {
+        let c = Criteria {
+            min_success_rate: Some(99.0),
+            max_p95: Some(Dur(Duration::from_millis(200))),
+            max_p99: Some(Dur(Duration::from_secs(1))),
+            min_requests: Some(10),
+            metrics: None,
+        };
+        assert!(criteria_problems(&c, &window(100, 1, 200, 1000)).is_empty());
+        let all = criteria_problems(&c, &window(100, 2, 201, 1001));
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(all[0].contains("success rate 98.0% is below the 99% minimum"));
+        assert!(all[1].contains("p95 latency 201.0ms is above the 200ms maximum"));
+        assert!(all[2].contains("p99 latency 1001.0ms is above the 1s maximum"));
+        let few = criteria_problems(&c, &window(9, 0, 1, 1));
+        assert!(few[0].contains("9 requests in the window, fewer than the 10"));
+        // Without min_requests, an empty window still fails: no evidence.
+        let none = Criteria {
+            min_requests: None,
+            ..c
+        };
+        assert_eq!(criteria_problems(&none, &window(0, 0, 0, 0)).len(), 1);
+    }
+
+    #[test]
+    fn a_metrics_line_is_read_or_refused_by_name() {
+        let w = parse_metrics(r#"{"requests": 200, "failed": 3, "p95_ms": 12.5, "p99_ms": 40}"#)
+            .unwrap();
+        assert_eq!(
+            (w.requests, w.failed, w.p95_us, w.p99_us),
+            (200, 3, 12_500, 40_000)
+        );
+        assert!(parse_metrics("ok").unwrap_err().contains("expected"));
+        assert!(
+            parse_metrics(r#"{"requests": 1, "failed": 2}"#)
+                .unwrap_err()
+                .contains("more than `requests`")
+        );
+        assert!(parse_metrics(r#"{"requests": 1, "p99_ms": -1}"#).is_err());
+        assert!(parse_metrics(r#"{"requests": 1, "latency": 3}"#).is_err());
     }
 }

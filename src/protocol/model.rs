@@ -509,6 +509,13 @@ pub struct BlueGreenSpec {
     /// How often the background prober samples the live URL (default 100ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval: Option<Dur>,
+    /// Wait after the switch before `criteria` judge the window since it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<Criteria>,
 }
 
 /// Canary: raise the new version's traffic weight step by step.
@@ -549,6 +556,10 @@ pub struct CanarySpec {
     pub probe: ProbeSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<Criteria>,
 }
 
 /// Rolling: deploy targets batch by batch, probing each.
@@ -577,6 +588,53 @@ pub struct RollingSpec {
     pub probe: ProbeSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval: Option<Dur>,
+    /// Wait after each batch before `criteria` judge the window since the
+    /// batch began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<Criteria>,
+}
+
+/// Traffic sent through the live URL for the whole strategy, at a fixed
+/// rate (open loop: a slow answer does not slow the schedule), one fresh
+/// connection per request. It replaces the prober's one-sample-per-interval.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// Requests per second (1 to 5000).
+    pub rate: u32,
+    /// Path requested on the live URL (default: the first health path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// What live traffic must show over each window — a canary step (from its
+/// weight change to its judgement), the time after a blue-green switch, a
+/// rolling batch. A criterion that fails rolls the deployment back.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Criteria {
+    /// Least share of good answers, in percent (e.g. 99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_success_rate: Option<f64>,
+    /// Highest 95th-percentile latency (e.g. 2s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p95: Option<Dur>,
+    /// Highest 99th-percentile latency (e.g. 200ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p99: Option<Dur>,
+    /// Fewest requests a window needs for a verdict (default 1): with
+    /// fewer, the window fails — no evidence is not a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
+    /// The team's own measurements instead of the tool's traffic: a command
+    /// whose last line is `{"requests": N, "failed": N, "p95_ms": X,
+    /// "p99_ms": X}` for the window (`$DEPLOY_SESSION_WINDOW_MS` long).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// One rolling target.
@@ -585,6 +643,61 @@ pub struct RollingSpec {
 pub struct RollingTarget {
     pub name: String,
     pub url: String,
+}
+
+impl StrategySpec {
+    /// The live URL traffic goes through, if the strategy has one.
+    pub fn live_url(&self) -> Option<&str> {
+        match self {
+            StrategySpec::BlueGreen(b) => Some(&b.live_url),
+            StrategySpec::Canary(c) => Some(&c.live_url),
+            StrategySpec::Rolling(r) => r.live_url.as_deref(),
+        }
+    }
+
+    /// The health endpoints probed on every URL.
+    pub fn endpoints(&self) -> Vec<&str> {
+        match self {
+            StrategySpec::BlueGreen(b) => health_endpoints(&b.health_path, &b.health_paths),
+            StrategySpec::Canary(c) => health_endpoints(&c.health_path, &c.health_paths),
+            StrategySpec::Rolling(r) => health_endpoints(&r.health_path, &r.health_paths),
+        }
+    }
+
+    /// `load:`, if given.
+    pub fn load(&self) -> Option<&LoadSpec> {
+        match self {
+            StrategySpec::BlueGreen(b) => b.load.as_ref(),
+            StrategySpec::Canary(c) => c.load.as_ref(),
+            StrategySpec::Rolling(r) => r.load.as_ref(),
+        }
+    }
+
+    /// How often the prober samples without `load:`.
+    pub fn sample_interval(&self) -> Option<Dur> {
+        match self {
+            StrategySpec::BlueGreen(b) => b.sample_interval,
+            StrategySpec::Canary(c) => c.sample_interval,
+            StrategySpec::Rolling(r) => r.sample_interval,
+        }
+    }
+
+    /// The criteria every window is judged by (a canary's top-level
+    /// `min_success_rate` is shorthand for `criteria.min_success_rate`).
+    pub fn criteria(&self) -> Option<Criteria> {
+        match self {
+            StrategySpec::BlueGreen(b) => b.criteria.clone(),
+            StrategySpec::Rolling(r) => r.criteria.clone(),
+            StrategySpec::Canary(c) => match (&c.criteria, c.min_success_rate) {
+                (None, None) => None,
+                (given, rate) => {
+                    let mut all = given.clone().unwrap_or_default();
+                    all.min_success_rate = all.min_success_rate.or(rate);
+                    Some(all)
+                }
+            },
+        }
+    }
 }
 
 /// The endpoints a strategy probes: `health_paths`, else `health_path`.
@@ -758,7 +871,7 @@ impl ActionSpec {
         } else if let Some(p) = &self.probe {
             Kind::Probe(p.clone())
         } else if let Some(s) = &self.strategy {
-            Kind::Strategy(s.clone())
+            Kind::Strategy(Box::new(s.clone()))
         } else if let Some(b) = &self.builtin {
             Kind::Builtin(b.clone())
         } else {
@@ -845,7 +958,7 @@ pub enum Kind {
     Check(CheckSpec),
     Approval(ApprovalSpec),
     Probe(ProbeSpec),
-    Strategy(StrategySpec),
+    Strategy(Box<StrategySpec>),
     Builtin(Builtin),
 }
 

@@ -440,6 +440,93 @@ fn kind_problems(spec: &ActionSpec) -> Vec<(Vec<Seg>, String)> {
     out
 }
 
+/// A success rate must be a percentage above 0 and at most 100.
+fn rate_problem(rate: f64, at: Vec<Seg>) -> Option<(Vec<Seg>, String)> {
+    (!(rate > 0.0 && rate <= 100.0)).then(|| {
+        (
+            at,
+            format!("`min_success_rate` {rate} is not a percentage above 0 and at most 100"),
+        )
+    })
+}
+
+/// `load:` and `criteria:` that cannot work.
+fn traffic_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
+    let name = s.name();
+    let mut out = Vec::new();
+    if let Some(l) = s.load() {
+        if !(1..=5000).contains(&l.rate) {
+            out.push((
+                yaml_path!["strategy", name, "load", "rate"],
+                format!("`rate` {} is not 1 to 5000 requests per second", l.rate),
+            ));
+        }
+        if l.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+            out.push((
+                yaml_path!["strategy", name, "load", "path"],
+                "the load path must start with `/` (it is appended to live_url)".to_string(),
+            ));
+        }
+        if s.live_url().is_none() {
+            out.push((
+                yaml_path!["strategy", name, "load"],
+                "`load` goes through `live_url`: give one".to_string(),
+            ));
+        }
+    }
+    let given = match s {
+        StrategySpec::BlueGreen(b) => b.criteria.as_ref(),
+        StrategySpec::Canary(c) => c.criteria.as_ref(),
+        StrategySpec::Rolling(r) => r.criteria.as_ref(),
+    };
+    let Some(c) = given else {
+        return out;
+    };
+    let at = |k: &str| yaml_path!["strategy", name, "criteria", k];
+    if c.min_success_rate.is_none()
+        && c.max_p95.is_none()
+        && c.max_p99.is_none()
+        && !matches!(s, StrategySpec::Canary(k) if k.min_success_rate.is_some())
+    {
+        out.push((
+            yaml_path!["strategy", name, "criteria"],
+            "`criteria` judges nothing: give min_success_rate, max_p95 or max_p99".to_string(),
+        ));
+    }
+    if let Some(rate) = c.min_success_rate {
+        out.extend(rate_problem(rate, at("min_success_rate")));
+    }
+    if c.min_requests == Some(0) {
+        out.push((
+            at("min_requests"),
+            "`min_requests` 0 would pass a window with no evidence; give at least 1".to_string(),
+        ));
+    }
+    if let (Some(p95), Some(p99)) = (c.max_p95, c.max_p99)
+        && p95 > p99
+    {
+        out.push((
+            at("max_p95"),
+            format!(
+                "`max_p95` {} is above `max_p99` {}: a 95th percentile is never above the 99th, so it would never decide",
+                format_duration(p95.0),
+                format_duration(p99.0)
+            ),
+        ));
+    }
+    match &c.metrics {
+        Some(m) if m.trim().is_empty() => {
+            out.push((at("metrics"), "`metrics` is an empty command".to_string()))
+        }
+        None if s.live_url().is_none() => out.push((
+            yaml_path!["strategy", name, "criteria"],
+            "`criteria` need traffic to judge: give `live_url`, or a `metrics` command".to_string(),
+        )),
+        _ => {}
+    }
+    out
+}
+
 fn probe_problems(p: &ProbeSpec, base: Vec<Seg>) -> Vec<(Vec<Seg>, String)> {
     use crate::protocol::model::ProbeField;
     p.problems()
@@ -502,15 +589,18 @@ fn strategy_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
             {
                 out.push((at("steps"), "canary steps must be rising weights from 1 to 100, ending at 100 (e.g. [10, 50, 100])".to_string()));
             }
-            if let Some(rate) = c.min_success_rate
-                && !(rate > 0.0 && rate <= 100.0)
-            {
-                out.push((
-                    at("min_success_rate"),
-                    format!(
-                        "`min_success_rate` {rate} is not a percentage above 0 and at most 100"
-                    ),
-                ));
+            if let Some(rate) = c.min_success_rate {
+                out.extend(rate_problem(rate, at("min_success_rate")));
+                if c.criteria
+                    .as_ref()
+                    .is_some_and(|k| k.min_success_rate.is_some())
+                {
+                    out.push((
+                        at("min_success_rate"),
+                        "`min_success_rate` is given twice, here and in `criteria`: keep one"
+                            .to_string(),
+                    ));
+                }
             }
             if let Some(crate::protocol::model::Pause::PerStep(list)) = &c.pause
                 && list.len() != c.steps.len()
@@ -549,6 +639,7 @@ fn strategy_problems(s: &StrategySpec) -> Vec<(Vec<Seg>, String)> {
             &r.probe
         }
     };
+    out.extend(traffic_problems(s));
     if probe.url.is_some() {
         out.push((
             yaml_path!["strategy", name, "probe", "url"],

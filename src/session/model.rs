@@ -198,6 +198,15 @@ pub struct DeploymentRecord {
     /// The slot live afterwards (blue-green), when the strategy tracks one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<String>,
+    /// The live traffic's figures over the whole deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<crate::traffic::Window>,
+    /// How long the failing window ran before a criterion failed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_ms: Option<u64>,
+    /// The environment deployed to, when the config names environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     pub at: String,
 }
 
@@ -421,6 +430,15 @@ pub enum EventKind {
         sample_interval_ms: Option<u64>,
         #[serde(default)]
         live: Option<String>,
+        /// The whole deployment's live traffic: requests, failures, latency.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traffic: Option<crate::traffic::Window>,
+        /// How long the failing window ran before a criterion failed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detection_ms: Option<u64>,
+        /// The environment deployed to (`environments:` in the config).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        environment: Option<String>,
     },
     SessionClosed {
         outcome: String,
@@ -718,6 +736,9 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             failed_samples,
             sample_interval_ms,
             live,
+            traffic,
+            detection_ms,
+            environment,
         } => s.deployments.push(DeploymentRecord {
             action: id,
             strategy: strategy.clone(),
@@ -728,6 +749,9 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
             failed_samples: *failed_samples,
             sample_interval_ms: *sample_interval_ms,
             live: live.clone(),
+            traffic: *traffic,
+            detection_ms: *detection_ms,
+            environment: environment.clone(),
             at: ts,
         }),
         EventKind::SessionClosed { .. } => s.closed_at = Some(ts),

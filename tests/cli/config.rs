@@ -160,6 +160,38 @@ fn a_canary_pause_is_one_or_one_per_step() {
             "30s\n        health_paths: [/health, ready]",
             "health path \"ready\" must start with `/`",
         ),
+        (
+            "30s\n        load: { rate: 0 }",
+            "deploy-session.yaml:9:17: `rate` 0 is not 1 to 5000",
+        ),
+        (
+            "30s\n        load: { rate: 100, path: health }",
+            "the load path must start with `/`",
+        ),
+        (
+            "30s\n        criteria: { min_requests: 5 }",
+            "`criteria` judges nothing",
+        ),
+        (
+            "30s\n        criteria: { max_p99: 1s, min_requests: 0 }",
+            "`min_requests` 0 would pass a window with no evidence",
+        ),
+        (
+            "30s\n        criteria: { max_p95: 2s, max_p99: 200ms }",
+            "`max_p95` 2s is above `max_p99` 200ms",
+        ),
+        (
+            "30s\n        criteria: { min_success_rate: 100.5 }",
+            "`min_success_rate` 100.5 is not a percentage",
+        ),
+        (
+            "30s\n        min_success_rate: 99\n        criteria: { min_success_rate: 99 }",
+            "`min_success_rate` is given twice",
+        ),
+        (
+            "30s\n        criteria: { max_p99: 1s, unknown: 1 }",
+            "unknown",
+        ),
     ] {
         repo.write("deploy-session.yaml", &canary(pause));
         let r = run(repo.cmd(["config", "check"]));

@@ -105,37 +105,6 @@ fn a_probe_action_records_its_attempts() {
 }
 
 /// A session stopped just before work.4.2, with `strategy` as its config.
-fn at_the_deployment(strategy: &str) -> Repo {
-    let repo = Repo::ready("");
-    std::fs::create_dir_all(repo.path().join("state")).unwrap();
-    let mut ids = start_manual_ids();
-    ids.extend(work_ids().into_iter().filter(|id| id != "work.4.2"));
-    let config = format!("{}  work.4.2:\n{strategy}", run_all(&ids, "true"));
-    repo.write("deploy-session.yaml", &config);
-    let r = run(repo.cmd(["config", "check"]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(run(repo.cmd(["start"])).code, 0);
-    repo
-}
-
-fn deployment(repo: &Repo) -> serde_json::Value {
-    repo.session()["deployments"]
-        .as_array()
-        .unwrap()
-        .last()
-        .cloned()
-        .expect("a deployment was recorded")
-}
-
-/// Replaces work.4.2's placeholder `run` in the config with `kind` (a
-/// `strategy:` block, indented under the action).
-fn set_work_4_2(repo: &Repo, kind: &str) {
-    let config = repo
-        .read("deploy-session.yaml")
-        .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n");
-    repo.write("deploy-session.yaml", &format!("{config}{kind}"));
-}
-
 fn blue_green(repo: &Repo, switch: &str) -> (TestServer, TestServer, TestServer) {
     let dir = repo.path().join("state");
     let (blue, green, live) = (
@@ -423,7 +392,7 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
         .lines()
         .find(|l| l.trim_start().starts_with("blue-green"))
         .expect("a blue-green line");
-    assert!(bg.contains("live after") && bg.contains("0 of "), "{bg}");
+    assert!(bg.contains("live after") && bg.contains(" 0 failed, p95 "), "{bg}");
     assert!(
         r.stdout.contains("8 files match the manifest"),
         "{}",
@@ -635,14 +604,71 @@ fn a_canary_below_its_success_rate_rolls_back() {
         assert_eq!(r.code, expect, "{criterion:?}: {}", r.stdout);
         if expect == 1 {
             assert!(
-                r.stdout.contains("live success rate")
-                    && r.stdout.contains("below the 99% minimum"),
+                r.stdout.contains("success rate")
+                    && r.stdout.contains("below the 99% minimum")
+                    && r.stdout.contains("detected"),
                 "{}",
                 r.stdout
             );
             assert_eq!(deployment(&repo)["outcome"], "rolled_back");
         } else {
             assert_eq!(deployment(&repo)["outcome"], "succeeded");
+        }
+    }
+}
+
+/// `criteria.metrics`: the team's own measurements judge each step. A
+/// command reporting 5 % failures rolls the canary back; one printing
+/// something else fails it, quoting the line.
+#[test]
+fn a_metrics_command_judges_the_canary() {
+    for (line, expect) in [
+        (
+            r#"{"requests": 400, "failed": 0, "p95_ms": 3, "p99_ms": 9}"#,
+            "succeeded",
+        ),
+        (
+            r#"{"requests": 400, "failed": 20, "p95_ms": 3, "p99_ms": 9}"#,
+            "rolled_back",
+        ),
+        ("all good", "rolled_back"),
+    ] {
+        let repo = at_the_deployment("    run: \"true\"\n");
+        let live = TestServer::start(&repo.path().join("state"), "live", 0, NO_DELAY);
+        state(&repo, "live", "200 ok");
+        repo.write(
+            "metrics.sh",
+            &format!("echo \"window $DEPLOY_SESSION_WINDOW_MS ms\"\necho '{line}'\n"),
+        );
+        set_work_4_2(
+            &repo,
+            &format!(
+                "    strategy:\n      canary:\n        live_url: \"{}\"\n        steps: [50, 100]\n        set_weight: \"true\"\n        probe: {{ timeout: 5s, interval: 20ms }}\n        criteria: {{ min_success_rate: 99, metrics: sh metrics.sh }}\n",
+                live.url()
+            ),
+        );
+        let r = run(repo.cmd(["work"]));
+        let d = deployment(&repo);
+        assert_eq!(d["outcome"], expect, "{line}: {}", r.stdout);
+        if line.starts_with("all") {
+            assert!(r.stdout.contains("printed \"all good\""), "{}", r.stdout);
+        } else if expect == "rolled_back" {
+            assert!(
+                r.stdout
+                    .contains("success rate 95.0% is below the 99% minimum"),
+                "{}",
+                r.stdout
+            );
+            assert!(d["detection_ms"].as_u64().is_some(), "{d}");
+        } else {
+            let steps = action_in(&repo.session(), "work.4.2")["metrics"]["steps"].clone();
+            let judged: Vec<_> = steps
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["source"] == "metrics command")
+                .collect();
+            assert_eq!(judged.len(), 2, "one verdict per step: {steps}");
         }
     }
 }

@@ -653,3 +653,37 @@ pub fn rechain(repo: &Repo, edit: impl Fn(&mut Vec<serde_json::Value>)) {
     }
     repo.write(".ai_context/deploy-session/audit.jsonl", &out);
 }
+
+/// A repo whose session has started, every action but work.4.2 a `true`,
+/// and work.4.2 given `strategy` (an indented block under the action).
+pub fn at_the_deployment(strategy: &str) -> Repo {
+    let repo = Repo::ready("");
+    std::fs::create_dir_all(repo.path().join("state")).unwrap();
+    let mut ids = start_manual_ids();
+    ids.extend(work_ids().into_iter().filter(|id| id != "work.4.2"));
+    let config = format!("{}  work.4.2:\n{strategy}", run_all(&ids, "true"));
+    repo.write("deploy-session.yaml", &config);
+    let r = run(repo.cmd(["config", "check"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(run(repo.cmd(["start"])).code, 0);
+    repo
+}
+
+/// The session's last recorded deployment.
+pub fn deployment(repo: &Repo) -> serde_json::Value {
+    repo.session()["deployments"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a deployment was recorded")
+}
+
+/// Replaces work.4.2's placeholder `run` in the config with `kind` (a
+/// `strategy:` block, indented under the action).
+pub fn set_work_4_2(repo: &Repo, kind: &str) {
+    let config = repo
+        .read("deploy-session.yaml")
+        .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n");
+    repo.write("deploy-session.yaml", &format!("{config}{kind}"));
+}

@@ -16,9 +16,18 @@ start_service() {
   wait_for_pid "$1"
 }
 
-# start_router PORT: the live URL, routing by $STATE/routes.
+# start_router PORT: the live URL, routing by $STATE/routes — the tool's own
+# router, or nginx with `deploy-session demo --proxy nginx`.
 start_router() {
   stop_service router
+  if [ "${DEPLOY_SESSION_PROXY:-}" = nginx ]; then
+    # shellcheck disable=SC2046
+    IFS='
+' sh nginx/proxy.sh start "$STATE/nginx" "$1" $(cat "$STATE/routes") > "$STATE/router.log" 2>&1 \
+      || { cat "$STATE/router.log" >&2; exit 1; }
+    cp "$STATE/nginx/nginx.pid" "$STATE/router.pid"
+    return
+  fi
   nohup "$DS" serve --port "$1" --routes "$STATE/routes" \
     --pid-file "$STATE/router.pid" ${DEPLOY_SESSION_DEMO_PID:+--exit-with "$DEPLOY_SESSION_DEMO_PID"} \
     > "$STATE/router.log" 2>&1 &
@@ -38,11 +47,15 @@ stop_service() {
   fi
 }
 
-# routes "PORT WEIGHT" ...: replace the routing table in one rename.
+# routes "PORT WEIGHT" ...: replace the routing table in one rename (and,
+# behind nginx, reload it gracefully with the new upstream).
 routes() {
   : > "$STATE/routes.next"
   for r in "$@"; do echo "$r" >> "$STATE/routes.next"; done
   mv "$STATE/routes.next" "$STATE/routes"
+  if [ "${DEPLOY_SESSION_PROXY:-}" = nginx ] && [ -s "$STATE/router.pid" ]; then
+    sh nginx/proxy.sh upstream "$STATE/nginx" "$@" >> "$STATE/router.log"
+  fi
 }
 
 port_of() { echo "${1##*:}"; }
