@@ -87,6 +87,8 @@ pub fn ms(us: u64) -> String {
 struct Shared {
     stop: AtomicBool,
     next: AtomicU64,
+    /// Requests sent and not yet recorded.
+    in_flight: AtomicU64,
     samples: Mutex<Vec<Sample>>,
 }
 
@@ -107,6 +109,7 @@ impl Traffic {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             next: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             samples: Mutex::new(Vec::new()),
         });
         let per_second = (Duration::from_secs(1).as_micros() / period.as_micros()).max(1);
@@ -143,9 +146,15 @@ impl Traffic {
         }
     }
 
-    /// Stops sending and returns the whole run's figures.
+    /// Stops sending, waits for the requests in flight (each ends within
+    /// its timeout) so that every request sent is counted, and returns the
+    /// whole run's figures. Blocking: call it off the scheduler's thread.
     pub fn stop(&self) -> Window {
         self.shared.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + REQUEST_TIMEOUT + Duration::from_secs(1);
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         self.since(0)
     }
 }
@@ -172,6 +181,13 @@ fn work(shared: &Shared, url: &str, started: Instant, period: Duration) {
             }
             std::thread::sleep((due - now).min(Duration::from_millis(50)));
         }
+        // Counted in flight before the last look at `stop` (both SeqCst):
+        // either `stop` waits for this request, or it is never sent.
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        if stopped() {
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
         let reply = http::get_fresh(url, REQUEST_TIMEOUT);
         let ok = reply.status.is_some_and(|c| (200..400).contains(&c));
         let sample = Sample {
@@ -181,6 +197,7 @@ fn work(shared: &Shared, url: &str, started: Instant, period: Duration) {
         if let Ok(mut s) = shared.samples.lock() {
             s.push(sample);
         }
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

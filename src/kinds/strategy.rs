@@ -859,7 +859,12 @@ impl Engine {
             StrategySpec::Canary(c) => run.canary(c).await,
             StrategySpec::Rolling(r) => run.rolling(r).await,
         };
-        let total = run.traffic.as_ref().map(|t| (t.stop(), t.rate()));
+        let total = match run.traffic.take() {
+            Some(t) => tokio::task::spawn_blocking(move || (t.stop(), t.rate()))
+                .await
+                .ok(),
+            None => None,
+        };
         let samples = total.map_or_else(Samples::default, |(w, rate)| Samples {
             total: w.requests,
             failed: w.failed,

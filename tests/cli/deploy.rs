@@ -392,7 +392,10 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
         .lines()
         .find(|l| l.trim_start().starts_with("blue-green"))
         .expect("a blue-green line");
-    assert!(bg.contains("live after") && bg.contains(" 0 failed, p95 "), "{bg}");
+    assert!(
+        bg.contains("live after") && bg.contains(" 0 failed, p95 "),
+        "{bg}"
+    );
     assert!(
         r.stdout.contains("8 files match the manifest"),
         "{}",
