@@ -98,6 +98,7 @@ fn archived_entry(id: &str) -> HistoryEntry {
         strategy: Some("blue-green".into()),
         git_commit: None,
         live_slot: Some("blue".into()),
+        environments: Default::default(),
         seal: None,
     }
 }

@@ -163,6 +163,29 @@ pub(crate) struct ReliabilityDoc {
     pub sessions: u64,
     /// Percent succeeded; `null` before the first measured deployment.
     pub rate: Option<f64>,
+    /// The same per environment, when deployments name environments.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, RateDoc>,
+}
+
+/// One environment's deployment success rate.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct RateDoc {
+    pub deployments: u64,
+    pub succeeded: u64,
+    pub sessions: u64,
+    pub rate: Option<f64>,
+}
+
+impl From<&crate::session::history::Reliability> for RateDoc {
+    fn from(r: &crate::session::history::Reliability) -> RateDoc {
+        RateDoc {
+            deployments: r.deployments,
+            succeeded: r.succeeded,
+            sessions: r.sessions,
+            rate: r.rate(),
+        }
+    }
 }
 
 /// `start`, `work` and `end` with `--format json`.

@@ -456,8 +456,35 @@ fn live<'a>(f: &Facts<'a>) -> Option<&'a DeploymentRecord> {
     f.session.deployments.iter().rev().find(|d| d.succeeded())
 }
 
+/// Reliability over every deployment — or, when deployments name
+/// environments, per environment, the gate taking the worst verdict (a
+/// healthy staging does not vouch for production).
 fn reliability(f: &Facts) -> Judgement {
-    let r = Reliability::of(f.history, Some(f.session));
+    let per_env = Reliability::per_environment(f.history, Some(f.session));
+    if per_env.is_empty() {
+        return reliability_of(f, &Reliability::of(f.history, Some(f.session)), "");
+    }
+    let rank = |v: Verdict| match v {
+        Verdict::Fail => 2,
+        Verdict::NoEvidence => 1,
+        _ => 0,
+    };
+    let (mut worst, mut evidence, mut reasons) = (Verdict::Pass, Vec::new(), Vec::new());
+    for (env, r) in &per_env {
+        let (v, ev, why) = reliability_of(f, r, &format!("{env}: "));
+        evidence.extend(ev);
+        if !why.is_empty() {
+            reasons.push(format!("{env}: {why}"));
+        }
+        if rank(v) > rank(worst) {
+            worst = v;
+        }
+    }
+    (worst, evidence, reasons.join("; "))
+}
+
+/// Judges one success rate; `label` prefixes its evidence.
+fn reliability_of(f: &Facts, r: &Reliability, label: &str) -> Judgement {
     let min = f.thresholds.reliability_min();
     let need = f.thresholds.reliability_min_deployments() as u64;
     let Some(rate) = r.rate() else {
@@ -468,7 +495,7 @@ fn reliability(f: &Facts) -> Judgement {
         );
     };
     let evidence = vec![format!(
-        "{rate:.2}% of {} succeeded ({} failed) across {}",
+        "{label}{rate:.2}% of {} succeeded ({} failed) across {}",
         crate::ui::count(r.deployments, "deployment", "deployments"),
         r.deployments - r.succeeded,
         crate::ui::count(r.sessions, "session", "sessions")
@@ -880,6 +907,7 @@ mod evaluation_tests {
             strategy: None,
             git_commit: None,
             live_slot: None,
+            environments: Default::default(),
             seal: None,
         };
         let s = session();
@@ -887,6 +915,32 @@ mod evaluation_tests {
             reliability_min: Some(90.0),
             ..Default::default()
         };
+        // Per environment: the worst verdict decides. Staging's 10 good
+        // deployments do not vouch for production's 2 failed of 10.
+        let per_env = |staging: (u64, u64), production: (u64, u64)| {
+            let mut e = entry(staging.0 + production.0, staging.1 + production.1);
+            for (name, (n, failed)) in [("staging", staging), ("production", production)] {
+                e.environments.insert(
+                    name.into(),
+                    crate::session::history::Tally {
+                        deployments: n,
+                        failed,
+                    },
+                );
+            }
+            e
+        };
+        let judged = |h: HistoryEntry| {
+            let facts_history = [h];
+            verdicts(&s, &t, &facts_history)[&GateId::Reliability]
+        };
+        assert_eq!(judged(per_env((10, 0), (10, 0))), Verdict::Pass);
+        assert_eq!(
+            judged(per_env((10, 0), (10, 2))),
+            Verdict::Fail,
+            "80% in production fails, though 90% overall would pass"
+        );
+        assert_eq!(judged(per_env((10, 0), (3, 0))), Verdict::NoEvidence);
         assert_eq!(
             verdicts(&s, &t, &[entry(9, 0)])[&GateId::Reliability],
             Verdict::NoEvidence

@@ -530,18 +530,7 @@ fn completion_report(s: &Session, results: &[GateResult]) -> String {
     let deployments: String = s
         .deployments
         .iter()
-        .map(|d| {
-            format!(
-                "- {} {} — {} in {} ms, rollback {}, {} of {} live samples failed\n",
-                d.action,
-                d.strategy,
-                d.outcome,
-                d.deploy_ms,
-                d.rollback_ms.map_or("none".into(), |r| format!("{r} ms")),
-                d.failed_samples,
-                d.samples
-            )
-        })
+        .map(|d| format!("- {} {}: {}\n", d.action, d.title(), d.summary()))
         .collect();
     format!(
         "# Deployment completion report — session {}\n\nOpened {} by {}.\n\n## Deployments\n\n{}\n## Quality gates\n\nBy evidence: {}. `pass` rests on machine evidence (exit codes, checks, probes, measurements); `attested` on people's notes only.\n\n{}",

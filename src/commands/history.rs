@@ -14,6 +14,7 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     let state = crate::session::read_only(&s.paths)?;
     let entries = history::read_verified(&s.paths, &state)?;
     let r = Reliability::of(&entries, None);
+    let per_env = Reliability::per_environment(&entries, None);
     let ms = |v: Option<u64>| {
         v.map(|m| format_duration(Duration::from_millis(m)))
             .unwrap_or_default()
@@ -37,6 +38,10 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                     succeeded: r.succeeded,
                     sessions: r.sessions,
                     rate: r.rate(),
+                    environments: per_env
+                        .iter()
+                        .map(|(env, r)| (env.clone(), r.into()))
+                        .collect(),
                 },
             },
         ),
@@ -77,6 +82,15 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                 "{}; {rate}",
                 crate::ui::count(entries.len() as u64, "session", "sessions")
             ));
+            for (env, r) in &per_env {
+                if let Some(p) = r.rate() {
+                    s.printer.out(format!(
+                        "  {env}: {p:.2}% of {} succeeded across {}",
+                        crate::ui::count(r.deployments, "deployment", "deployments"),
+                        crate::ui::count(r.sessions, "session", "sessions")
+                    ));
+                }
+            }
         }
     }
     Ok(ExitStatus::Success)

@@ -28,6 +28,9 @@ pub fn run(args: &PlanArgs, s: &Settings) -> Result<ExitStatus> {
 
 fn row(p: &Protocol, a: &Action) -> Vec<String> {
     let mut kind = a.kind.summary();
+    if let Some(env) = &a.common.environment {
+        kind.push_str(&format!(" → {env}"));
+    }
     if a.optional() {
         kind.push_str(" (optional)");
     }

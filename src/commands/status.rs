@@ -91,6 +91,14 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
                     let mut t = pr.table(&ACTION_HEADER);
                     t.add_rows(actions);
                     pr.out(t);
+                    for d in &x.deployments {
+                        pr.out(format!(
+                            "Deployed by {} {}: {}",
+                            d.action,
+                            d.title(),
+                            d.summary()
+                        ));
+                    }
                     pr.out(gate_line);
                 }
             }

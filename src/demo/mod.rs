@@ -531,32 +531,7 @@ impl Summary {
             p.paint(style::HEAD, "What happened")
         ));
         for d in &s.deployments {
-            let what = match d.outcome {
-                crate::protocol::DeploymentOutcome::Succeeded => {
-                    format!("live after {}", ms(d.deploy_ms))
-                }
-                other => format!(
-                    "{} after {}; rollback took {}",
-                    other.as_str().replace('_', " "),
-                    ms(d.deploy_ms),
-                    d.rollback_ms.map(ms).unwrap_or_else(|| "—".into())
-                ),
-            };
-            let traffic = match d.traffic {
-                Some(t) => format!(
-                    "{} requests, {} failed, p95 {} p99 {}",
-                    t.requests,
-                    t.failed,
-                    crate::traffic::ms(t.p95_us),
-                    crate::traffic::ms(t.p99_us)
-                ),
-                None => format!("{} of {} live samples failed", d.failed_samples, d.samples),
-            };
-            let detected = d
-                .detection_ms
-                .map(|v| format!(" (detected in {})", ms(v)))
-                .unwrap_or_default();
-            p.out(format!("  {:<11} {what}{detected}; {traffic}", d.strategy));
+            p.out(format!("  {:<11} {}", d.title(), d.summary()));
         }
         let by_people = s
             .actions

@@ -33,17 +33,18 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
         "env": { "CI": "true" },
         "jobs": jobs_map,
     });
-    let gated: Vec<&str> = all
-        .iter()
-        .filter(|j| !j.approvals.is_empty())
-        .map(|j| j.stage.as_str())
-        .collect();
+    let mut gated: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for j in all.iter().filter(|j| !j.approvals.is_empty()) {
+        gated
+            .entry(j.environment_or(&opts.environment))
+            .or_default()
+            .push(j.stage.as_str());
+    }
     let mut notes = Vec::new();
-    if !gated.is_empty() {
+    for (env, stages) in gated {
         notes.push(format!(
-            "Create the GitHub Environment `{}` with required reviewers (Settings → Environments): stage {} waits for it.",
-            opts.environment,
-            gated.join(", ")
+            "Create the GitHub Environment `{env}` with required reviewers (Settings → Environments): stage {} waits for it.",
+            stages.join(", ")
         ));
     }
     notes.extend(super::blocking_notes(set));
@@ -74,7 +75,7 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         run["env"] = json!({
             "APPROVER": format!(
                 "GitHub Environment {} (run ${{{{ github.run_id }}}}, started by ${{{{ github.actor }}}})",
-                opts.environment
+                job.environment_or(&opts.environment)
             ),
         });
     }
@@ -100,7 +101,7 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         v["needs"] = json!(job.needs);
     }
     if !job.approvals.is_empty() {
-        v["environment"] = json!({ "name": opts.environment });
+        v["environment"] = json!({ "name": job.environment_or(&opts.environment) });
     }
     v["steps"] = Value::Array(steps);
     v

@@ -16,10 +16,16 @@ const STATE_DIR: &str = ".deploy-session-state";
 const ARTIFACTS_KEPT: &str = "30 days";
 const RESOURCE_GROUP: &str = "deploy-session-$CI_COMMIT_REF_SLUG";
 
-/// The production environment, for approval (`prepare`) and deploying
-/// (`start`) jobs, so GitLab's protected environments can gate them.
-fn environment(action: &str) -> Value {
-    json!({ "name": "production", "deployment_tier": "production", "action": action })
+/// The job's environment (`production` unless the config names one), for
+/// approval (`prepare`) and deploying (`start`) jobs, so GitLab's protected
+/// environments can gate them.
+fn environment(job: &Job, action: &str) -> Value {
+    let name = job.environment_or("production");
+    let tier = match name {
+        "production" | "staging" | "testing" | "development" => name,
+        _ => "other",
+    };
+    json!({ "name": name, "deployment_tier": tier, "action": action })
 }
 
 /// The pipeline file's text.
@@ -119,7 +125,7 @@ fn stage_job(job: &Job, needs: &[String]) -> Value {
     // side in one pipeline stay parallel), in the protected environment.
     if job.deploys {
         v["resource_group"] = json!(RESOURCE_GROUP);
-        v["environment"] = environment("start");
+        v["environment"] = environment(job, "start");
     }
     v
 }
@@ -142,7 +148,7 @@ fn approval_job(job: &Job) -> Value {
         "script": script,
         "after_script": save(&id),
         // Protected environments apply their approval rules to this job.
-        "environment": environment("prepare"),
+        "environment": environment(job, "prepare"),
         "artifacts": {
             "when": "always",
             "expire_in": ARTIFACTS_KEPT,

@@ -29,6 +29,16 @@ pub struct Job {
     /// A check of the stage names a commit: the job needs git history,
     /// not the runner's default one-commit clone.
     pub needs_history: bool,
+    /// The environment (`environments:` in the config) the stage's last
+    /// deployment or approval names: the job's CI environment.
+    pub environment: Option<String>,
+}
+
+impl Job {
+    /// The CI environment of the job: its own, else `default`.
+    pub fn environment_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.environment.as_deref().unwrap_or(default)
+    }
 }
 
 /// What every exported pipeline is told.
@@ -84,6 +94,12 @@ pub fn jobs(set: &ProtocolSet) -> Vec<Job> {
                 needs_history: stage.actions.iter().any(|a| {
                     matches!(&a.kind, Kind::Check(c) if c.git.as_ref().is_some_and(|g| g.commit.is_some()))
                 }),
+                environment: stage
+                    .actions
+                    .iter()
+                    .filter(|a| matches!(a.kind, Kind::Strategy(_) | Kind::Approval(_)))
+                    .filter_map(|a| a.common.environment.clone())
+                    .next_back(),
             });
         }
     }

@@ -248,7 +248,11 @@ fn facts(
         .iter()
         .map(|d| {
             json!({
-                "action": d.action, "strategy": d.strategy, "outcome": d.outcome, "at": d.at,
+                "action": d.action, "strategy": d.strategy, "environment": d.environment, "outcome": d.outcome, "at": d.at,
+                "summary": d.summary(), "detection": d.detection_ms.map(ms),
+                "requests": d.traffic.map(|t| t.requests), "failed": d.traffic.map(|t| t.failed),
+                "p95": d.traffic.map(|t| crate::traffic::ms(t.p95_us)),
+                "p99": d.traffic.map(|t| crate::traffic::ms(t.p99_us)),
                 "deploy": ms(d.deploy_ms), "rollback": d.rollback_ms.map(ms),
                 "samples": d.samples, "failed_samples": d.failed_samples,
                 "interval": d.sample_interval_ms.map(ms),

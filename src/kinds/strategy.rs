@@ -821,6 +821,61 @@ impl Engine {
         Ok(())
     }
 
+    /// Why `a` may not deploy to its environment now, if so: the
+    /// environment it is promoted from has no successful deployment in this
+    /// session, or the promotion's named approval is not recorded.
+    fn promotion_problem(&self, a: &Action) -> Option<String> {
+        let env = a.common.environment.as_deref()?;
+        let store = self.store.borrow();
+        let spec = store.ctx().config.environments.get(env)?.clone();
+        let session = store.session()?;
+        if let Some(from) = &spec.promote_from {
+            let last = session
+                .deployments
+                .iter()
+                .rev()
+                .find(|d| d.environment.as_deref() == Some(from.as_str()));
+            match last {
+                None => {
+                    return Some(format!(
+                        "{env} is promoted from {from}, and no deployment to {from} was measured in this session"
+                    ));
+                }
+                Some(d) if !d.succeeded() => {
+                    return Some(format!(
+                        "{env} is promoted from {from}, whose last deployment ({}) {}",
+                        d.action,
+                        d.outcome.as_str().replace('_', " ")
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if spec.needs_approval() {
+            let gates: Vec<&Action> = self
+                .set
+                .actions()
+                .filter(|x| {
+                    matches!(x.kind, crate::protocol::Kind::Approval(_))
+                        && x.common.environment.as_deref() == Some(env)
+                })
+                .collect();
+            let approved = gates.iter().any(|x| {
+                session.actions.get(&x.id).is_some_and(|r| {
+                    r.status == ActionStatus::Completed && r.approval.is_some() && !r.overridden
+                })
+            });
+            if !approved {
+                let ids: Vec<&str> = gates.iter().map(|x| x.id.as_str()).collect();
+                return Some(format!(
+                    "deploying to {env} needs a named approval ({}), and none is recorded (a skipped approval is not one)",
+                    ids.join(", ")
+                ));
+            }
+        }
+        None
+    }
+
     /// Kind `strategy`.
     pub(crate) async fn strategy_action(
         self: &Rc<Self>,
@@ -829,6 +884,18 @@ impl Engine {
     ) -> Result<Step> {
         let (_, shown_log) = self.log_path(a, "");
         let attempt = self.start_attempt(a, KindName::Strategy)?;
+        if let Some(why) = self.promotion_problem(a) {
+            let message = format!("{why}; nothing was deployed");
+            let metrics = json!({ "evidence": message, "environment": a.common.environment });
+            return self.finish(
+                a,
+                ActionStatus::Failed,
+                None,
+                None,
+                Some(message),
+                Some(metrics),
+            );
+        }
         let traffic = s.live_url().map(|base| {
             let path = s
                 .load()
@@ -901,13 +968,13 @@ impl Engine {
                     live: r.live.clone(),
                     traffic: total.map(|(w, _)| w),
                     detection_ms: run.detected.map(|d| d.as_millis() as u64),
-                    environment: None,
+                    environment: a.common.environment.clone(),
                 },
             )?;
         }
         let metrics = json!({
             "strategy": s.name(), "outcome": r.outcome, "deploy_ms": r.deploy_ms, "rollback_ms": r.rollback_ms,
-            "samples": samples, "traffic": total.map(|(w, _)| w), "detection_ms": run.detected.map(|d| d.as_millis() as u64), "live": r.live, "steps": run.steps,
+            "environment": a.common.environment, "samples": samples, "traffic": total.map(|(w, _)| w), "detection_ms": run.detected.map(|d| d.as_millis() as u64), "live": r.live, "steps": run.steps,
             "evidence": format!("{} {} in {}{sampled}", s.name(), r.outcome.as_str().replace('_', " "), format_duration(Duration::from_millis(r.deploy_ms))),
         });
         let status = match r.outcome {

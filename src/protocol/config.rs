@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Every key an action may have (templates and `add:` entries).
-pub const ACTION_KEYS: [&str; 23] = [
+pub const ACTION_KEYS: [&str; 24] = [
     "id",
     "after",
     "title",
@@ -38,9 +38,18 @@ pub const ACTION_KEYS: [&str; 23] = [
     "produces",
     "rollback",
     "optional",
+    "environment",
 ];
 
-const TOP_KEYS: [&str; 6] = ["vars", "secrets", "actions", "add", "gates", "notify"];
+const TOP_KEYS: [&str; 7] = [
+    "vars",
+    "secrets",
+    "actions",
+    "add",
+    "gates",
+    "notify",
+    "environments",
+];
 
 /// A loaded config (empty when the repo has none).
 #[derive(Debug, Clone, Default)]
@@ -58,6 +67,8 @@ pub struct Config {
     pub gates: GateThresholds,
     /// Who hears of deployments starting, rolling back and finishing.
     pub notify: Option<crate::protocol::model::NotifySpec>,
+    /// Where deployments go, in promotion order (`environments:`).
+    pub environments: BTreeMap<String, crate::protocol::model::EnvironmentSpec>,
     tree: Option<Node>,
 }
 
@@ -134,6 +145,11 @@ impl Config {
                         {
                             errors.push(yaml::at(shown, value.span().start(), problem));
                         }
+                    }
+                    "environments" => {
+                        cfg.environments =
+                            yaml::decode_all(shown, value, "environments", &mut errors)
+                                .unwrap_or_default();
                     }
                     other => errors.push(
                         yaml::at(

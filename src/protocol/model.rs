@@ -819,13 +819,16 @@ pub struct ActionSpec {
     pub rollback: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optional: Option<bool>,
+    /// The environment it acts on (declared under `environments:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// Keys that select an action's kind.
 pub const KIND_KEYS: [&str; 6] = ["run", "check", "approval", "probe", "strategy", "builtin"];
 
 /// Keys an override in `actions:` may set on an existing action.
-pub const OVERRIDE_KEYS: [&str; 14] = [
+pub const OVERRIDE_KEYS: [&str; 15] = [
     "run",
     "check",
     "approval",
@@ -840,6 +843,7 @@ pub const OVERRIDE_KEYS: [&str; 14] = [
     "produces",
     "rollback",
     "optional",
+    "environment",
 ];
 
 impl ActionSpec {
@@ -890,6 +894,7 @@ impl ActionSpec {
             produces: self.produces.clone(),
             rollback: self.rollback.clone(),
             optional: self.optional,
+            environment: self.environment.clone(),
         }
     }
 
@@ -913,7 +918,8 @@ impl ActionSpec {
             retry_delay,
             cwd,
             rollback,
-            optional
+            optional,
+            environment
         );
         if !o.env.is_empty() {
             self.env.extend(o.env.clone());
@@ -948,6 +954,32 @@ pub struct Common {
     /// A failure (or a pending manual step) does not block the protocol.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub optional: Option<bool>,
+    /// The environment it acts on (`environments:` in the config).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+/// One entry of `environments:` in deploy-session.yaml: a place the
+/// deployment goes (staging, production), and what must hold before it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// The environment whose deployment, in the same session, must have
+    /// succeeded (and met its criteria) before this one is deployed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_from: Option<String>,
+    /// Whether a named person must approve the promotion — an `approval`
+    /// action with this `environment`, before its deployment (default:
+    /// yes when `promote_from` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<bool>,
+}
+
+impl EnvironmentSpec {
+    /// Whether deploying here needs a named approval first.
+    pub fn needs_approval(&self) -> bool {
+        self.approval.unwrap_or(self.promote_from.is_some())
+    }
 }
 
 /// How an action completes.

@@ -49,11 +49,120 @@ pub fn resolve(
         protocols: drafts.into_iter().map(finish).collect(),
     };
     validate(&set)?;
-    let unknown_sources = gate_source_errors(&set, config);
-    if !unknown_sources.is_empty() {
-        return Err(InputErrors(unknown_sources));
+    let mut late = gate_source_errors(&set, config);
+    late.extend(environment_errors(&set, config));
+    if !late.is_empty() {
+        return Err(InputErrors(late));
     }
     Ok(set)
+}
+
+/// Where action `id`'s `key` is written: its `add:` entry, else its
+/// `actions:` override.
+fn action_key(config: &Config, id: &str, key: &str) -> Vec<Seg> {
+    match config
+        .additions
+        .iter()
+        .position(|a| a.id.as_deref() == Some(id))
+    {
+        Some(i) => yaml_path!["add", i, key],
+        None => yaml_path!["actions", id, key],
+    }
+}
+
+/// `environments:` and the actions' `environment`: every name declared,
+/// promotions from a declared environment without cycles, and, before an
+/// environment's first deployment, the deployment it is promoted from and
+/// the approval it needs.
+fn environment_errors(set: &ProtocolSet, config: &Config) -> Vec<InputError> {
+    let envs = &config.environments;
+    let mut errors = Vec::new();
+    for (name, spec) in envs {
+        let Some(from) = &spec.promote_from else {
+            continue;
+        };
+        let at = yaml_path!["environments", name.as_str(), "promote_from"];
+        if !envs.contains_key(from) {
+            errors.push(config.error_at(
+                &at,
+                format!("{name} is promoted from {from:?}, which is not under `environments:`"),
+            ));
+            continue;
+        }
+        let mut seen = vec![name.as_str()];
+        let mut next = Some(from.as_str());
+        while let Some(e) = next {
+            if seen.contains(&e) {
+                errors.push(config.error_at(
+                    &at,
+                    format!(
+                        "promotions go round in a circle: {} → {e}",
+                        seen.join(" → ")
+                    ),
+                ));
+                break;
+            }
+            seen.push(e);
+            next = envs.get(e).and_then(|s| s.promote_from.as_deref());
+        }
+    }
+    let mut deployed: HashSet<&str> = HashSet::new();
+    let mut approved: HashSet<&str> = HashSet::new();
+    for a in set.actions() {
+        let Some(env) = a.common.environment.as_deref() else {
+            continue;
+        };
+        let Some(spec) = envs.get(env) else {
+            let mut names: Vec<&str> = envs.keys().map(String::as_str).collect();
+            names.sort();
+            errors.push(
+                config
+                    .error_at(
+                        &action_key(config, &a.id, "environment"),
+                        format!("{}: environment {env:?} is not under `environments:`", a.id),
+                    )
+                    .with_hint(if names.is_empty() {
+                        format!("declare it: `environments: {{ {env}: {{}} }}`")
+                    } else {
+                        format!("declared: {}", names.join(", "))
+                    }),
+            );
+            continue;
+        };
+        match &a.kind {
+            Kind::Approval(_) => {
+                approved.insert(env);
+            }
+            Kind::Strategy(_) if !deployed.contains(env) => {
+                let at = action_key(config, &a.id, "environment");
+                if let Some(from) = spec
+                    .promote_from
+                    .as_deref()
+                    .filter(|f| !deployed.contains(f))
+                {
+                    errors.push(config.error_at(
+                        &at,
+                        format!("{}: {env} is promoted from {from}, but no `strategy` action deploys to {from} before it", a.id),
+                    ));
+                }
+                if spec.needs_approval() && !approved.contains(env) {
+                    errors.push(
+                        config
+                            .error_at(
+                                &at,
+                                format!("{}: deploying to {env} needs a named approval first, and no `approval` action with `environment: {env}` comes before it", a.id),
+                            )
+                            .with_hint(format!(
+                                "add one (`add: [{{ id: ..., after: ..., title: Approve the promotion to {env}, active: Approving the promotion, approval: {{ subject: promote to {env} }}, environment: {env} }}]`), or set `environments.{env}.approval: false`"
+                            )),
+                    );
+                }
+                deployed.insert(env);
+            }
+            _ => {}
+        }
+    }
+    errors
 }
 
 /// `gates.sources` must name actions that exist.

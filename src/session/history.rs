@@ -7,6 +7,7 @@ use crate::paths::RepoPaths;
 use crate::session::{EventKind, Session, StateFile};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// One archived session.
@@ -34,9 +35,23 @@ pub struct HistoryEntry {
     /// The blue-green slot live at the end of the session.
     #[serde(default)]
     pub live_slot: Option<String>,
+    /// Per environment (when the config names environments), the same
+    /// counts: reliability is kept per environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Tally>,
     /// Where the audit trail seals this entry (its `session_closed` line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<Seal>,
+}
+
+/// Deployments to one environment in one session, and how many did not go
+/// live.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct Tally {
+    pub deployments: u64,
+    pub failed: u64,
 }
 
 /// A `session_closed` line of the audit trail: its seq, the byte offset
@@ -85,6 +100,7 @@ impl HistoryEntry {
                 .iter()
                 .rev()
                 .find_map(|d| d.live.clone()),
+            environments: tallies(session),
             seal: None,
         }
     }
@@ -351,22 +367,75 @@ pub struct Reliability {
     pub sessions: u64,
 }
 
+/// A session's deployments counted per environment (those without one
+/// are not counted here).
+fn tallies(session: &Session) -> BTreeMap<String, Tally> {
+    let mut out: BTreeMap<String, Tally> = BTreeMap::new();
+    for d in &session.deployments {
+        if let Some(env) = &d.environment {
+            let t = out.entry(env.clone()).or_default();
+            t.deployments += 1;
+            t.failed += u64::from(!d.succeeded());
+        }
+    }
+    out
+}
+
 impl Reliability {
     /// Over the archived sessions and, if given, the open one.
     pub fn of(history: &[HistoryEntry], current: Option<&Session>) -> Reliability {
+        Reliability::count(
+            history
+                .iter()
+                .map(|h| Tally {
+                    deployments: h.deployments,
+                    failed: h.deployments_failed,
+                })
+                .chain(current.map(|s| Tally {
+                    deployments: s.deployments.len() as u64,
+                    failed: s.deployments.iter().filter(|d| !d.succeeded()).count() as u64,
+                })),
+        )
+    }
+
+    /// Per environment, over the archived sessions and the open one; empty
+    /// when no deployment named an environment.
+    pub fn per_environment(
+        history: &[HistoryEntry],
+        current: Option<&Session>,
+    ) -> BTreeMap<String, Reliability> {
+        let open = current.map(tallies).unwrap_or_default();
+        let mut names: Vec<&String> = history
+            .iter()
+            .flat_map(|h| h.environments.keys())
+            .chain(open.keys())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|env| {
+                let of = |m: &BTreeMap<String, Tally>| m.get(env).copied();
+                let all = history
+                    .iter()
+                    .filter_map(|h| of(&h.environments))
+                    .chain(of(&open));
+                (env.clone(), Reliability::count(all))
+            })
+            .collect()
+    }
+
+    /// Sums tallies, one per session (sessions without deployments are not
+    /// counted).
+    fn count(sessions: impl Iterator<Item = Tally>) -> Reliability {
         let mut r = Reliability {
             deployments: 0,
             succeeded: 0,
             sessions: 0,
         };
-        for h in history.iter().filter(|h| h.deployments > 0) {
-            r.deployments += h.deployments;
-            r.succeeded += h.deployments - h.deployments_failed;
-            r.sessions += 1;
-        }
-        if let Some(s) = current.filter(|s| !s.deployments.is_empty()) {
-            r.deployments += s.deployments.len() as u64;
-            r.succeeded += s.deployments.iter().filter(|d| d.succeeded()).count() as u64;
+        for t in sessions.filter(|t| t.deployments > 0) {
+            r.deployments += t.deployments;
+            r.succeeded += t.deployments - t.failed.min(t.deployments);
             r.sessions += 1;
         }
         r

@@ -9,6 +9,7 @@ mod config;
 mod deploy;
 mod end;
 mod engine;
+mod environments;
 mod export;
 mod firsthour;
 mod forgery;

@@ -11,5 +11,4 @@
 #[path = "../cli/harness.rs"]
 mod harness;
 
-mod environments;
 mod nginx;
