@@ -530,7 +530,7 @@ fn deployment_time(f: &Facts) -> Judgement {
     let evidence = vec![format!(
         "{} {} deployment took {}",
         d.action,
-        d.strategy,
+        d.title(),
         format_duration(took)
     )];
     under(took, max, evidence)
@@ -605,14 +605,22 @@ fn real_time(f: &Facts) -> Judgement {
                 .sample_interval_ms
                 .map(|ms| format!(" every {}", format_duration(Duration::from_millis(ms))))
                 .unwrap_or_default();
-            (
-                Verdict::Pass,
-                vec![format!(
+            let measured = match d.traffic {
+                Some(t) => format!(
+                    "the live URL answered {} requests{every} during the {} deployment: {} failed, p50 {} p95 {} p99 {}",
+                    t.requests,
+                    d.title(),
+                    t.failed,
+                    crate::traffic::ms(t.p50_us),
+                    crate::traffic::ms(t.p95_us),
+                    crate::traffic::ms(t.p99_us)
+                ),
+                None => format!(
                     "the live URL was sampled {} times{every} during the deployment",
                     d.samples
-                )],
-                String::new(),
-            )
+                ),
+            };
+            (Verdict::Pass, vec![measured], String::new())
         }
         _ => (
             Verdict::NoEvidence,

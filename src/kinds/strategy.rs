@@ -629,29 +629,28 @@ impl Run<'_> {
                     Flow::Interrupted(s) => return Ok(self.interrupted(s)),
                 }
             }
+            let mut flow = Flow::Ok;
             for t in batch {
-                match self
+                flow = self
                     .check_endpoints(
                         &format!("probe {}", t.name),
                         &t.url,
                         &health_endpoints(&r.health_path, &r.health_paths),
                         &r.probe,
                     )
-                    .await
-                {
-                    Flow::Ok => {}
-                    Flow::Failed(why) => {
-                        finished.extend(deployed);
-                        failure = Some(format!("batch {}: {why}", i + 1));
-                        break 'batches;
-                    }
-                    Flow::Interrupted(s) => return Ok(self.interrupted(s)),
+                    .await;
+                if !matches!(flow, Flow::Ok) {
+                    break;
                 }
             }
-            self.wait(r.pause.map(|d| d.0)).await;
-            let label = format!("during batch {}", i + 1);
-            let batch_vars = [("DEPLOY_SESSION_BATCH", (i + 1).to_string())];
-            match self.judge(&label, window, &batch_vars).await? {
+            if let Flow::Ok = flow {
+                self.wait(r.pause.map(|d| d.0)).await;
+                let batch_vars = [("DEPLOY_SESSION_BATCH", (i + 1).to_string())];
+                flow = self
+                    .judge(&format!("during batch {}", i + 1), window, &batch_vars)
+                    .await?;
+            }
+            match flow {
                 Flow::Ok => {}
                 Flow::Failed(why) => {
                     finished.extend(deployed);

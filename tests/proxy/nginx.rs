@@ -213,6 +213,28 @@ fn blue_green_behind_nginx_fails_no_request_at_100_per_second() {
     assert_eq!(w[0]["window"]["failed"], 0);
 }
 
+/// A canary behind nginx: `stable` v1 live, the canary's release and
+/// flags in `release`, the canary's own `fields` (steps, pause, load,
+/// criteria); runs `work` and must exit 1 (rolled back).
+fn canary_behind_nginx(fields: &str, release: &str) -> (Stack, Run) {
+    let s = Stack::start(&[("stable", "v1")]);
+    let canary = free_ports(1)[0];
+    set_work_4_2(
+        &s.repo,
+        &format!(
+            "    strategy:\n      canary:\n        live_url: \"{}\"\n        deploy: sh nginx/canary.sh deploy\n        set_weight: sh nginx/canary.sh weight\n        rollback: sh nginx/canary.sh stop\n        probe: {{ timeout: 10s, interval: 20ms }}\n        {fields}\n{}",
+            s.live(),
+            s.env(&format!(
+                ", {release}, STABLE_PORT: \"{}\", CANARY_PORT: \"{canary}\"",
+                s.ports[0]
+            ))
+        ),
+    );
+    let r = run(s.repo.cmd(["work"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    (s, r)
+}
+
 /// A broken canary (every answer 500) behind nginx: the error-rate
 /// criterion fails its first step and it is rolled back automatically.
 /// Failed requests are at most its weight's share of the traffic, and the
@@ -222,21 +244,10 @@ fn a_broken_canary_is_rolled_back_by_its_error_rate() {
     if !Stack::available() {
         return;
     }
-    let s = Stack::start(&[("stable", "v1")]);
-    let canary = free_ports(1)[0];
-    set_work_4_2(
-        &s.repo,
-        &format!(
-            "    strategy:\n      canary:\n        live_url: \"{}\"\n        deploy: sh nginx/canary.sh deploy\n        steps: [10, 50, 100]\n        set_weight: sh nginx/canary.sh weight\n        pause: 1s\n        rollback: sh nginx/canary.sh stop\n        probe: {{ timeout: 10s, interval: 20ms }}\n        load: {{ rate: 100, path: / }}\n        criteria: {{ min_success_rate: 99, min_requests: 50 }}\n{}",
-            s.live(),
-            s.env(&format!(
-                ", RELEASE: v2-broken, RELEASE_FLAGS: --unhealthy, STABLE_PORT: \"{}\", CANARY_PORT: \"{canary}\"",
-                s.ports[0]
-            ))
-        ),
+    let (s, r) = canary_behind_nginx(
+        "steps: [10, 50, 100]\n        pause: 1s\n        load: { rate: 100, path: / }\n        criteria: { min_success_rate: 99, min_requests: 50 }",
+        "RELEASE: v2-broken, RELEASE_FLAGS: --unhealthy",
     );
-    let r = run(s.repo.cmd(["work"]));
-    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("canary failed at 10%"), "{}", r.stdout);
     assert!(r.stdout.contains("below the 99% minimum"), "{}", r.stdout);
     report("canary, broken (500s)", &s.repo);
@@ -267,21 +278,10 @@ fn a_slow_canary_is_rolled_back_by_its_latency() {
     if !Stack::available() {
         return;
     }
-    let s = Stack::start(&[("stable", "v1")]);
-    let canary = free_ports(1)[0];
-    set_work_4_2(
-        &s.repo,
-        &format!(
-            "    strategy:\n      canary:\n        live_url: \"{}\"\n        deploy: sh nginx/canary.sh deploy\n        steps: [10, 100]\n        set_weight: sh nginx/canary.sh weight\n        pause: 1500ms\n        rollback: sh nginx/canary.sh stop\n        probe: {{ timeout: 10s, interval: 20ms }}\n        load: {{ rate: 100 }}\n        criteria: {{ min_success_rate: 99, max_p99: 50ms, min_requests: 50 }}\n{}",
-            s.live(),
-            s.env(&format!(
-                ", RELEASE: v2, RELEASE_FLAGS: \"--delay-ms 500\", STABLE_PORT: \"{}\", CANARY_PORT: \"{canary}\"",
-                s.ports[0]
-            ))
-        ),
+    let (s, r) = canary_behind_nginx(
+        "steps: [10, 100]\n        pause: 1500ms\n        load: { rate: 100 }\n        criteria: { min_success_rate: 99, max_p99: 50ms, min_requests: 50 }",
+        "RELEASE: v2, RELEASE_FLAGS: \"--delay-ms 500\"",
     );
-    let r = run(s.repo.cmd(["work"]));
-    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("p99 latency"), "{}", r.stdout);
     assert!(r.stdout.contains("above the 50ms maximum"), "{}", r.stdout);
     report("canary, slow (+500 ms)", &s.repo);
