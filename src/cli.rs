@@ -541,6 +541,11 @@ pub struct RunArgs {
     /// completed (the finished session stays in history and the trail)
     #[arg(long)]
     pub new_session: bool,
+    /// Record what a reviewed decisions file says people decided: the
+    /// manual actions they did, the approvals they gave, the gates they
+    /// waived (what exported CI pipelines pass)
+    #[arg(long, value_name = "FILE", conflicts_with = "interactive")]
+    pub decisions: Option<PathBuf>,
 }
 
 /// `walk` options.

@@ -12,6 +12,7 @@ pub(crate) mod clock;
 pub(crate) mod closing;
 pub(crate) mod commands;
 pub(crate) mod context;
+pub(crate) mod decisions;
 #[cfg(feature = "demo")]
 pub(crate) mod demo;
 pub(crate) mod documents;

@@ -63,6 +63,24 @@ pub fn end(args: &EndArgs, s: &Settings) -> Result<ExitStatus> {
     )
 }
 
+/// `--decisions FILE`, read and checked against the protocols (nothing
+/// runs when it has a problem), with where it came from: the file at the
+/// repo's HEAD commit, recorded by the CI identity.
+fn decisions(
+    args: &RunArgs,
+    s: &Settings,
+    set: &ProtocolSet,
+) -> Result<Option<std::sync::Arc<crate::decisions::Decisions>>> {
+    let Some(file) = &args.decisions else {
+        return Ok(None);
+    };
+    let path = std::env::current_dir()?.join(file);
+    let commit = crate::git::facts(s.paths.root()).and_then(|f| f.commit);
+    let recorder = crate::decisions::ci_identity().unwrap_or_else(|| s.actor(None));
+    let d = crate::decisions::Decisions::load(&path, file, set, commit.as_deref(), recorder)?;
+    Ok(Some(std::sync::Arc::new(d)))
+}
+
 fn execute(
     protocol: ProtocolName,
     args: &RunArgs,
@@ -85,6 +103,7 @@ fn execute(
         approver: args.by.clone(),
         interactive: s.interactive(),
         only_stages: args.stage.clone(),
+        decisions: decisions(args, s, &set)?,
     };
     check_ids(&set, protocol, &opts.rerun)?;
     check_stage_ids(&set, protocol, &args.stage)?;
@@ -102,11 +121,22 @@ fn execute(
         store.set_signer(signer);
     }
     check_stage_needs(&store, &set, protocol, &args.stage)?;
-    if !extras.waivers.is_empty() {
-        let by = s.actor(args.by.as_deref());
-        for (gate, reason) in &extras.waivers {
+    let by = s.actor(args.by.as_deref());
+    let mut waivers: Vec<(GateId, String, String)> = extras
+        .waivers
+        .iter()
+        .map(|(g, r)| (*g, by.clone(), r.clone()))
+        .collect();
+    if let (ProtocolName::End, Some(d)) = (protocol, &opts.decisions) {
+        waivers.extend(
+            d.waivers()
+                .map(|(g, w)| (g, w.by.clone(), d.note(&w.reason))),
+        );
+    }
+    if !waivers.is_empty() {
+        for (gate, by, reason) in &waivers {
             store.record_as(
-                &by,
+                by,
                 None,
                 EventKind::GateWaived {
                     gate: gate.as_str().into(),

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub interactive: bool,
     /// Run only these stages (`--stage`); empty = every stage.
     pub only_stages: Vec<String>,
+    /// What a reviewed decisions file says people did (`--decisions`).
+    pub decisions: Option<std::sync::Arc<crate::decisions::Decisions>>,
 }
 
 pub use crate::protocol::Outcome;

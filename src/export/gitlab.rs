@@ -106,14 +106,23 @@ fn needs_value(needs: &[String]) -> Value {
     )
 }
 
+/// The stage command, then the state saved whatever its exit (in the
+/// script's own shell: an `after_script` runs in a new one, and local
+/// runners such as gitlab-ci-local reset its work tree), then that exit.
+fn run_then_save(command: String, id: &str) -> Vec<String> {
+    let mut lines = vec![format!("{command} || status=$?")];
+    lines.extend(save(id));
+    lines.push("exit ${status:-0}".into());
+    lines
+}
+
 fn stage_job(job: &Job, needs: &[String]) -> Value {
     let mut script = restore(needs);
-    script.push(stage_command(job, "junit.xml", None));
+    script.extend(run_then_save(stage_command(job, "junit.xml", None), &job.id));
     let mut v = json!({
         "stage": job.id,
         "needs": needs_value(needs),
         "script": script,
-        "after_script": save(&job.id),
         "artifacts": {
             "when": "always",
             "expire_in": ARTIFACTS_KEPT,
@@ -135,18 +144,20 @@ fn stage_job(job: &Job, needs: &[String]) -> Value {
 fn approval_job(job: &Job) -> Value {
     let id = format!("approve-{}", job.id);
     let mut script = restore(&job.needs);
-    for a in &job.approvals {
-        script.push(format!(
+    let approvals: Vec<String> = job
+        .approvals
+        .iter()
+        .map(|a| format!(
             "deploy-session approve {a} --by \"$GITLAB_USER_NAME <$GITLAB_USER_EMAIL>\" --note \"pipeline $CI_PIPELINE_ID\""
-        ));
-    }
+        ))
+        .collect();
+    script.extend(run_then_save(approvals.join(" && "), &id));
     json!({
         "stage": job.id,
         "when": "manual",
         "allow_failure": false,
         "needs": needs_value(&job.needs),
         "script": script,
-        "after_script": save(&id),
         // Protected environments apply their approval rules to this job.
         "environment": environment(job, "prepare"),
         "artifacts": {

@@ -43,6 +43,12 @@ impl Engine {
                 ));
             }
         }
+        if let Some(decisions) = self.opts.decisions.clone()
+            && let Some(d) = decisions.approval(&a.id)
+        {
+            let note = decisions.note(d.note.as_deref().unwrap_or("approved"));
+            return self.grant(a, spec, &d.by, ApprovalVia::Decisions, Some(note));
+        }
         if let Some((_, via)) = self.opts.approvals.iter().find(|(id, _)| *id == a.id) {
             let by = self
                 .opts

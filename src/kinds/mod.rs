@@ -59,6 +59,19 @@ struct Strategy;
 impl ActionKind for Manual {
     fn run<'a>(&'a self, engine: &'a Rc<Engine>, a: &'a Action) -> StepFuture<'a> {
         Box::pin(async move {
+            if let Some(decisions) = engine.opts.decisions.clone()
+                && let Some(d) = decisions.action(&a.id)
+            {
+                crate::settle::done(
+                    &mut engine.store.borrow_mut(),
+                    &a.id,
+                    &d.by,
+                    Some(decisions.note(&d.note)),
+                    d.evidence.clone(),
+                )?;
+                let line = format!("done by {} ({})", d.by, decisions.source);
+                return Ok(engine.settled(a, crate::session::ActionStatus::Completed, &line));
+            }
             engine.wait_for_person(a, "a manual action: a person or assistant completes it")
         })
     }

@@ -75,6 +75,8 @@ pub enum ApprovalVia {
     MasterState,
     /// `end --waive GATE --reason`.
     Waiver,
+    /// A reviewed decisions file (`--decisions FILE`, in CI).
+    Decisions,
 }
 
 impl std::fmt::Display for ApprovalVia {
@@ -87,6 +89,7 @@ impl std::fmt::Display for ApprovalVia {
             ApprovalVia::Walk => "walk",
             ApprovalVia::MasterState => "master_state",
             ApprovalVia::Waiver => "waiver",
+            ApprovalVia::Decisions => "decisions file",
         })
     }
 }
