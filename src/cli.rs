@@ -389,13 +389,16 @@ pub struct ExportArgs {
     /// .gitlab-ci.yml]; `-` for stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// The shell command that installs deploy-session in a job
-    #[arg(
-        long,
-        value_name = "COMMAND",
-        default_value = "cargo install --locked deploy-session"
-    )]
-    pub install: String,
+    /// The shell command the one install job runs to put deploy-session in
+    /// `$DEPLOY_SESSION_ROOT/bin` [default: `ci.install` in the config, else
+    /// `cargo install --locked --git REPOSITORY --rev COMMIT` of this build]
+    #[arg(long, value_name = "COMMAND")]
+    pub install: Option<String>,
+    /// The committed decisions file every stage passes to `--decisions`
+    /// [default: `ci.decisions` in the config, else
+    /// deploy-session.decisions.yaml when the repo has one]
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
     /// The GitHub Environment (with required reviewers) approvals wait on
     #[arg(long, value_name = "NAME", default_value = "deploy-session-approval")]
     pub environment: String,

@@ -23,6 +23,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The file exported pipelines use when the repo has it.
+pub const DEFAULT_FILE: &str = "deploy-session.decisions.yaml";
+
 /// A manual action a person did.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,7 +104,8 @@ impl Decisions {
         })?;
         let tree = yaml::parse(shown, &text).map_err(|e| InputErrors(vec![e]))?;
         let mut errors = Vec::new();
-        let file: File = yaml::decode_all(shown, &tree, "decisions", &mut errors).unwrap_or_default();
+        let file: File =
+            yaml::decode_all(shown, &tree, "decisions", &mut errors).unwrap_or_default();
         let at = |p: Vec<Seg>, m: String| yaml::at(shown, yaml::locate(&tree, &p).as_ref(), m);
         for (id, d) in &file.actions {
             match set.action(id).map(|a| &a.kind) {
@@ -112,7 +116,11 @@ impl Decisions {
                 )),
                 None => errors.push(at(yaml_path!["actions", id.as_str()], format!("unknown action {id}"))),
             }
-            person(&mut errors, at(yaml_path!["actions", id.as_str(), "by"], String::new()), &d.by);
+            person(
+                &mut errors,
+                at(yaml_path!["actions", id.as_str(), "by"], String::new()),
+                &d.by,
+            );
             if d.note.trim().is_empty() {
                 errors.push(at(
                     yaml_path!["actions", id.as_str(), "note"],
@@ -127,17 +135,28 @@ impl Decisions {
                     format!("{id} is not an approval action"),
                 ));
             }
-            person(&mut errors, at(yaml_path!["approvals", id.as_str(), "by"], String::new()), &d.by);
+            person(
+                &mut errors,
+                at(yaml_path!["approvals", id.as_str(), "by"], String::new()),
+                &d.by,
+            );
         }
         for (gate, w) in &file.waivers {
             if GateId::parse(gate).is_none() {
                 let all: Vec<&str> = GateId::ALL.iter().map(|g| g.as_str()).collect();
                 errors.push(
-                    at(yaml_path!["waivers", gate.as_str()], format!("no such gate {gate:?}"))
-                        .with_hint(format!("gates: {}", all.join(", "))),
+                    at(
+                        yaml_path!["waivers", gate.as_str()],
+                        format!("no such gate {gate:?}"),
+                    )
+                    .with_hint(format!("gates: {}", all.join(", "))),
                 );
             }
-            person(&mut errors, at(yaml_path!["waivers", gate.as_str(), "by"], String::new()), &w.by);
+            person(
+                &mut errors,
+                at(yaml_path!["waivers", gate.as_str(), "by"], String::new()),
+                &w.by,
+            );
             if w.reason.trim().is_empty() {
                 errors.push(at(
                     yaml_path!["waivers", gate.as_str(), "reason"],
@@ -167,6 +186,16 @@ impl Decisions {
     /// The approval of action `id`, if the file gives it.
     pub fn approval(&self, id: &str) -> Option<&ApprovalDecision> {
         self.file.approvals.get(id)
+    }
+
+    /// The actions the file completes or approves.
+    pub fn settled(&self) -> Vec<String> {
+        self.file
+            .actions
+            .keys()
+            .chain(self.file.approvals.keys())
+            .cloned()
+            .collect()
     }
 
     /// The gates the file waives, with who and why.
@@ -206,7 +235,13 @@ mod tests {
         let path = dir.path().join("d.yaml");
         std::fs::write(&path, text).unwrap();
         let set = crate::protocol::builtin().unwrap();
-        Decisions::load(&path, Path::new("d.yaml"), &set, Some("0123456789abcdef"), "GitLab user ci".into())
+        Decisions::load(
+            &path,
+            Path::new("d.yaml"),
+            &set,
+            Some("0123456789abcdef"),
+            "GitLab user ci".into(),
+        )
     }
 
     #[test]

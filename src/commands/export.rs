@@ -10,14 +10,70 @@ use crate::settings::Settings;
 use anyhow::Result;
 use std::path::PathBuf;
 
+/// The install job's command and its cache key: `--install`, else
+/// `ci.install`, else the pinned `cargo install` of this build — refused,
+/// saying what to configure, when this build cannot name its source.
+fn install(args: &ExportArgs, config: &crate::protocol::Config) -> Result<(String, String)> {
+    if let Some(cmd) = args.install.clone().or_else(|| config.ci.install.clone()) {
+        let key = crate::audit::hex(&sha2::Digest::finalize(sha2::Digest::chain_update(
+            <sha2::Sha256 as sha2::Digest>::new(),
+            cmd.as_bytes(),
+        )));
+        return Ok((cmd, format!("{}-{}", env!("CARGO_PKG_VERSION"), &key[..16])));
+    }
+    match export::pinned_install() {
+        Ok(pinned) => Ok(pinned),
+        Err(why) => Err(InputError::usage(format!(
+            "cannot pin the install of deploy-session in the pipeline: {why}"
+        ))
+        .with_hint(
+            "name a command that puts deploy-session in $DEPLOY_SESSION_ROOT/bin: --install 'cargo install --locked --git URL --rev COMMIT --root \"$DEPLOY_SESSION_ROOT\" deploy-session', or `ci: {install: ...}` in deploy-session.yaml",
+        )
+        .into()),
+    }
+}
+
+/// The decisions file the stages pass, and the actions it settles: checked
+/// now, so a broken file fails the export, not the pipeline.
+fn decisions(
+    args: &ExportArgs,
+    config: &crate::protocol::Config,
+    set: &crate::protocol::ProtocolSet,
+    s: &Settings,
+) -> Result<(Option<String>, Vec<String>)> {
+    let default = std::path::Path::new(crate::decisions::DEFAULT_FILE);
+    let file: PathBuf = match args
+        .decisions
+        .clone()
+        .or_else(|| config.ci.decisions.clone().map(PathBuf::from))
+    {
+        Some(f) => f,
+        None if s.paths.root().join(default).is_file() => default.to_path_buf(),
+        None => return Ok((None, Vec::new())),
+    };
+    let d = crate::decisions::Decisions::load(
+        &s.paths.root().join(&file),
+        &file,
+        set,
+        None,
+        String::new(),
+    )?;
+    Ok((Some(file.display().to_string()), d.settled()))
+}
+
 pub fn run(args: &ExportArgs, s: &Settings) -> Result<ExitStatus> {
-    let (set, _) = crate::protocol::load(&s.paths)?;
+    let (set, config) = crate::protocol::load(&s.paths)?;
     let (name, default) = match args.target {
         ExportTarget::GithubActions => ("github-actions", ".github/workflows/deploy-session.yml"),
         ExportTarget::GitlabCi => ("gitlab-ci", ".gitlab-ci.yml"),
     };
+    let (install, install_key) = install(args, &config)?;
+    let (decisions, decided) = decisions(args, &config, &set, s)?;
     let opts = Options {
-        install: args.install.clone(),
+        install,
+        install_key,
+        decisions,
+        decided,
         environment: args.environment.clone(),
         runner: args.runner.clone(),
         regenerate: format!("deploy-session export {name}"),

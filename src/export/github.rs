@@ -2,7 +2,7 @@
 //! stage graph, the state passed as artifacts, approvals behind a GitHub
 //! Environment with required reviewers, one deployment per ref at a time.
 
-use super::{Job, Options, header, jobs, stage_command};
+use super::{BIN_DIR, INSTALL_JOB, Job, Options, header, stage_command};
 use crate::protocol::ProtocolSet;
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -11,14 +11,18 @@ use serde_json::{Value, json};
 const CHECKOUT: &str = "actions/checkout@v5";
 const UPLOAD: &str = "actions/upload-artifact@v5";
 const DOWNLOAD: &str = "actions/download-artifact@v5";
+const CACHE: &str = "actions/cache@v5";
+/// The artifact carrying the install job's binary.
+const BIN_ARTIFACT: &str = "deploy-session-bin";
 /// A job's ceiling: far above a stage's own timeouts, so a hung runner
 /// does not hold the deployment lock for GitHub's default six hours.
 const JOB_MINUTES: u32 = 60;
 
 /// The workflow file's text.
 pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
-    let all = jobs(set);
+    let all = super::jobs_for(set, opts);
     let mut jobs_map = serde_json::Map::new();
+    jobs_map.insert(INSTALL_JOB.into(), install_job(opts));
     for job in &all {
         jobs_map.insert(job.id.clone(), job_value(job, opts));
     }
@@ -47,7 +51,7 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
             stages.join(", ")
         ));
     }
-    notes.extend(super::blocking_notes(set));
+    notes.extend(super::blocking_notes(set, opts));
     Ok(format!(
         "{}\n{}",
         header(opts, &notes),
@@ -64,12 +68,20 @@ fn job_value(job: &Job, opts: &Options) -> Value {
     };
     let mut steps = vec![
         checkout,
-        json!({ "name": "Install deploy-session", "run": opts.install }),
+        json!({
+            "name": "Fetch deploy-session (built once by the install job)",
+            "uses": DOWNLOAD,
+            "with": { "name": BIN_ARTIFACT, "path": format!("{BIN_DIR}/bin") },
+        }),
+        json!({
+            "name": "Put deploy-session on PATH",
+            "run": format!("chmod +x {BIN_DIR}/bin/deploy-session && echo \"$PWD/{BIN_DIR}/bin\" >> \"$GITHUB_PATH\""),
+        }),
     ];
     steps.extend(restore_steps(job));
     let mut run = json!({
         "name": format!("Run {}", job.stage),
-        "run": stage_command(job, "\"$RUNNER_TEMP/junit.xml\"", Some("\"$APPROVER\"")),
+        "run": stage_command(job, "\"$RUNNER_TEMP/junit.xml\"", Some("\"$APPROVER\""), opts),
     });
     if !job.approvals.is_empty() {
         run["env"] = json!({
@@ -97,14 +109,45 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         "runs-on": opts.runner.clone().unwrap_or_else(|| "ubuntu-latest".into()),
         "timeout-minutes": JOB_MINUTES,
     });
-    if !job.needs.is_empty() {
-        v["needs"] = json!(job.needs);
-    }
+    let needs: Vec<&str> = std::iter::once(INSTALL_JOB)
+        .chain(job.needs.iter().map(String::as_str))
+        .collect();
+    v["needs"] = json!(needs);
     if !job.approvals.is_empty() {
         v["environment"] = json!({ "name": job.environment_or(&opts.environment) });
     }
     v["steps"] = Value::Array(steps);
     v
+}
+
+/// The one job that installs deploy-session (from the cache when this
+/// exact version was built before) and hands the binary to the others.
+fn install_job(opts: &Options) -> Value {
+    let bin = format!("{BIN_DIR}/bin/deploy-session");
+    json!({
+        "name": "Install deploy-session",
+        "runs-on": opts.runner.clone().unwrap_or_else(|| "ubuntu-latest".into()),
+        "timeout-minutes": JOB_MINUTES,
+        "steps": [
+            { "uses": CHECKOUT },
+            {
+                "id": "cache",
+                "uses": CACHE,
+                "with": { "path": BIN_DIR, "key": format!("deploy-session-{}", opts.install_key) },
+            },
+            {
+                "name": "Install deploy-session",
+                "if": "steps.cache.outputs.cache-hit != 'true'",
+                "env": { "DEPLOY_SESSION_ROOT": format!("${{{{ github.workspace }}}}/{BIN_DIR}") },
+                "run": opts.install,
+            },
+            {
+                "name": "Check the binary",
+                "run": format!("test -x {bin} || {{ echo \"::error::the install command did not put deploy-session in {BIN_DIR}/bin\"; exit 1; }}\n{bin} --version"),
+            },
+            upload("Hand the binary to the other jobs", BIN_ARTIFACT.into(), &bin, "error"),
+        ],
+    })
 }
 
 /// A step uploading `path` as artifact `name`, even when the stage failed

@@ -5,7 +5,7 @@
 //! deployments never overlap, and `workflow: rules` so only the default
 //! branch, tags and pipelines started by hand deploy.
 
-use super::{Job, Options, header, jobs, stage_command};
+use super::{BIN_DIR, INSTALL_JOB, Job, Options, header, stage_command};
 use crate::protocol::ProtocolSet;
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -30,9 +30,10 @@ fn environment(job: &Job, action: &str) -> Value {
 
 /// The pipeline file's text.
 pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
-    let all = jobs(set);
-    let mut stages = Vec::new();
+    let all = super::jobs_for(set, opts);
+    let mut stages = vec![json!("install")];
     let mut root = serde_json::Map::new();
+    root.insert(INSTALL_JOB.into(), install_job(opts));
     for job in &all {
         stages.push(json!(job.id));
         let mut needs = job.needs.clone();
@@ -41,7 +42,7 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
             root.insert(gate.clone(), approval_job(job));
             needs = vec![gate];
         }
-        root.insert(job.id.clone(), stage_job(job, &needs));
+        root.insert(job.id.clone(), stage_job(job, &needs, opts));
     }
     let mut pipeline = json!({
         // A deployment runs from the default branch, a tag, or a pipeline
@@ -57,7 +58,8 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
         "variables": { "CI": "true" },
         "default": {
             "image": opts.runner.clone().unwrap_or_else(|| "rust:1".into()),
-            "before_script": [opts.install],
+            // The binary the install job built, handed on as an artifact.
+            "before_script": [format!("export PATH=\"$PWD/{BIN_DIR}/bin:$PATH\"")],
         },
     });
     for (k, v) in root {
@@ -67,7 +69,7 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
         "Approvals are manual jobs (approve-<stage>) in the `production` environment: whoever runs one is recorded as the approver. Protect that environment (Settings > CI/CD > Protected environments, with approval rules) so only the people who may approve can run them.".to_string(),
         "Pipelines run on the default branch, on tags, or when started by hand (workflow: rules); deploying jobs one at a time per ref (resource_group).".to_string(),
     ];
-    notes.extend(super::blocking_notes(set));
+    notes.extend(super::blocking_notes(set, opts));
     Ok(format!(
         "{}\n{}",
         header(opts, &notes),
@@ -97,13 +99,32 @@ fn save(id: &str) -> Vec<String> {
     )]
 }
 
+/// Every job needs the install job's binary, and the state of `needs`.
 fn needs_value(needs: &[String]) -> Value {
     Value::Array(
-        needs
-            .iter()
+        std::iter::once(INSTALL_JOB)
+            .chain(needs.iter().map(String::as_str))
             .map(|n| json!({ "job": n, "artifacts": true }))
             .collect(),
     )
+}
+
+/// The one job that installs deploy-session (from the cache when this
+/// exact version was built before) and hands the binary to the others.
+fn install_job(opts: &Options) -> Value {
+    let bin = format!("{BIN_DIR}/bin/deploy-session");
+    json!({
+        "stage": "install",
+        "needs": [],
+        "variables": { "DEPLOY_SESSION_ROOT": format!("$CI_PROJECT_DIR/{BIN_DIR}") },
+        "script": [
+            format!("test -x {bin} || {}", opts.install),
+            format!("test -x {bin} || {{ echo \"the install command did not put deploy-session in $DEPLOY_SESSION_ROOT/bin\"; exit 1; }}"),
+            format!("{bin} --version"),
+        ],
+        "cache": { "key": format!("deploy-session-{}", opts.install_key), "paths": [format!("{BIN_DIR}/")] },
+        "artifacts": { "expire_in": ARTIFACTS_KEPT, "paths": [bin] },
+    })
 }
 
 /// The stage command, then the state saved whatever its exit (in the
@@ -116,9 +137,12 @@ fn run_then_save(command: String, id: &str) -> Vec<String> {
     lines
 }
 
-fn stage_job(job: &Job, needs: &[String]) -> Value {
+fn stage_job(job: &Job, needs: &[String], opts: &Options) -> Value {
     let mut script = restore(needs);
-    script.extend(run_then_save(stage_command(job, "junit.xml", None), &job.id));
+    script.extend(run_then_save(
+        stage_command(job, "junit.xml", None, opts),
+        &job.id,
+    ));
     let mut v = json!({
         "stage": job.id,
         "needs": needs_value(needs),

@@ -41,11 +41,27 @@ impl Job {
     }
 }
 
+/// Where the one install job puts the binary the other jobs run.
+pub const BIN_DIR: &str = ".deploy-session-bin";
+
+/// The install job's id.
+pub const INSTALL_JOB: &str = "install-deploy-session";
+
 /// What every exported pipeline is told.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Shell command installing deploy-session in a job.
+    /// Shell command the install job runs: it puts deploy-session into
+    /// `$DEPLOY_SESSION_ROOT/bin` (by default `cargo install --locked --git
+    /// REPOSITORY --rev COMMIT --root "$DEPLOY_SESSION_ROOT"`).
     pub install: String,
+    /// What the install is keyed on in the CI cache (the pinned commit, or
+    /// a digest of the command).
+    pub install_key: String,
+    /// The committed decisions file the stage commands pass (`--decisions`).
+    pub decisions: Option<String>,
+    /// The actions the decisions file completes or approves: no job
+    /// stops at them.
+    pub decided: Vec<String>,
     /// GitHub: the Environment approvals wait on.
     pub environment: String,
     /// GitHub: runner label; GitLab: image.
@@ -106,6 +122,16 @@ pub fn jobs(set: &ProtocolSet) -> Vec<Job> {
     topological(jobs)
 }
 
+/// The jobs as exported with `opts`: an approval the decisions file gives
+/// is recorded by the stage's own command, so it gets no manual job.
+pub fn jobs_for(set: &ProtocolSet, opts: &Options) -> Vec<Job> {
+    let mut all = jobs(set);
+    for j in &mut all {
+        j.approvals.retain(|a| !opts.decided.contains(a));
+    }
+    all
+}
+
 /// The stages of `name` no other stage of it needs: where it ends.
 fn sinks(set: &ProtocolSet, name: ProtocolName) -> Vec<String> {
     let p = set.get(name);
@@ -133,7 +159,7 @@ fn topological(mut pending: Vec<Job>) -> Vec<Job> {
 /// The manual actions of each job, by job id: a runner cannot do them, so
 /// each stops its job with exit 3 unless the config gives it a `run:` or a
 /// person completes it before the pipeline reaches it.
-pub fn blocking(set: &ProtocolSet) -> Vec<(String, Vec<String>)> {
+pub fn blocking(set: &ProtocolSet, decided: &[String]) -> Vec<(String, Vec<String>)> {
     ProtocolName::ALL
         .into_iter()
         .flat_map(|name| set.get(name).stages.iter())
@@ -141,7 +167,9 @@ pub fn blocking(set: &ProtocolSet) -> Vec<(String, Vec<String>)> {
             let ids: Vec<String> = stage
                 .actions
                 .iter()
-                .filter(|a| matches!(a.kind, Kind::Manual) && !a.optional())
+                .filter(|a| {
+                    matches!(a.kind, Kind::Manual) && !a.optional() && !decided.contains(&a.id)
+                })
                 .map(|a| a.id.clone())
                 .collect();
             (!ids.is_empty()).then(|| (job_id(&stage.id), ids))
@@ -150,16 +178,17 @@ pub fn blocking(set: &ProtocolSet) -> Vec<(String, Vec<String>)> {
 }
 
 /// The header lines saying which jobs stop at a manual action.
-pub fn blocking_notes(set: &ProtocolSet) -> Vec<String> {
-    let blocking = blocking(set);
+pub fn blocking_notes(set: &ProtocolSet, opts: &Options) -> Vec<String> {
+    let blocking = blocking(set, &opts.decided);
     if blocking.is_empty() {
         return vec!["No manual action stops a job: every action runs on the runner.".into()];
     }
     let n: usize = blocking.iter().map(|(_, ids)| ids.len()).sum();
     let mut notes = vec![format!(
-        "{n} manual action{} would stop their job (exit 3, with a notice naming the command that completes it) unless deploy-session.yaml gives {} a `run:` or a person completes {} (`deploy-session done ID`) before the pipeline reaches {}:",
+        "{n} manual action{} would stop their job (exit 3, with a notice naming the command that completes it) unless deploy-session.yaml gives {} a `run:`, the decisions file completes {} (`actions: {{ID: {{by, note, evidence}}}}` in deploy-session.decisions.yaml, reviewed with the change), or a person completes {} (`deploy-session done ID`) before the pipeline reaches {}:",
         if n == 1 { "" } else { "s" },
         if n == 1 { "it" } else { "each" },
+        if n == 1 { "it" } else { "them" },
         if n == 1 { "it" } else { "them" },
         if n == 1 { "it" } else { "them" },
     )];
@@ -171,12 +200,33 @@ pub fn blocking_notes(set: &ProtocolSet) -> Vec<String> {
     notes
 }
 
+/// The pinned install: the repository this binary was built from (the
+/// package's `repository`) at the commit it was built from. `None` (with
+/// what is missing) when this build cannot name a source that works.
+pub fn pinned_install() -> Result<(String, String), String> {
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    let commit = option_env!("DEPLOY_SESSION_BUILD_COMMIT").unwrap_or("");
+    match (repository.is_empty(), commit.is_empty()) {
+        (false, false) => Ok((
+            format!(
+                "cargo install --locked --git {repository} --rev {commit} --root \"$DEPLOY_SESSION_ROOT\" deploy-session"
+            ),
+            commit.to_string(),
+        )),
+        (true, _) => Err("this build's package names no `repository` to install from (deploy-session is not published yet)".into()),
+        (false, true) => Err("this build does not know the commit it was built from (built outside a clean git checkout)".into()),
+    }
+}
+
 /// The command line a job runs for its stage.
-pub fn stage_command(job: &Job, junit: &str, approver: Option<&str>) -> String {
+pub fn stage_command(job: &Job, junit: &str, approver: Option<&str>, opts: &Options) -> String {
     let mut cmd = format!(
         "deploy-session {} --stage {} --junit {junit}",
         job.protocol, job.stage
     );
+    if let Some(file) = &opts.decisions {
+        cmd.push_str(&format!(" --decisions {file}"));
+    }
     for id in &job.approvals {
         cmd.push_str(&format!(" --approve {id}"));
     }

@@ -41,7 +41,7 @@ pub const ACTION_KEYS: [&str; 24] = [
     "environment",
 ];
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "vars",
     "secrets",
     "actions",
@@ -49,6 +49,7 @@ const TOP_KEYS: [&str; 7] = [
     "gates",
     "notify",
     "environments",
+    "ci",
 ];
 
 /// A loaded config (empty when the repo has none).
@@ -69,6 +70,9 @@ pub struct Config {
     pub notify: Option<crate::protocol::model::NotifySpec>,
     /// Where deployments go, in promotion order (`environments:`).
     pub environments: BTreeMap<String, crate::protocol::model::EnvironmentSpec>,
+    /// How exported pipelines install the tool and where people's
+    /// decisions are (`ci:`).
+    pub ci: crate::protocol::model::CiSpec,
     tree: Option<Node>,
 }
 
@@ -145,6 +149,10 @@ impl Config {
                         {
                             errors.push(yaml::at(shown, value.span().start(), problem));
                         }
+                    }
+                    "ci" => {
+                        cfg.ci =
+                            yaml::decode_all(shown, value, "ci", &mut errors).unwrap_or_default();
                     }
                     "environments" => {
                         cfg.environments =

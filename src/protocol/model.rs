@@ -959,6 +959,19 @@ pub struct Common {
     pub environment: Option<String>,
 }
 
+/// `ci:` in deploy-session.yaml: what `export` writes into the pipelines.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiSpec {
+    /// The install job's command: puts deploy-session in
+    /// `$DEPLOY_SESSION_ROOT/bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
+    /// The committed decisions file the stages pass to `--decisions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<String>,
+}
+
 /// One entry of `environments:` in deploy-session.yaml: a place the
 /// deployment goes (staging, production), and what must hold before it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]

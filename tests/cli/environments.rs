@@ -69,7 +69,7 @@ fn staging_then_a_named_approval_then_production() {
     assert!(plan.contains("→ production"), "{plan}");
     // The export gives the deploying job (and its approval) the CI
     // environment the config names.
-    let gitlab = run(repo.cmd(["export", "gitlab-ci", "-o", "-"])).stdout;
+    let gitlab = run(repo.cmd(["export", "--install", INSTALL, "gitlab-ci", "-o", "-"])).stdout;
     let pipeline: serde_yaml::Value = serde_yaml::from_str(&gitlab).unwrap();
     assert_eq!(
         pipeline["work-4"]["environment"]["name"], "production",
@@ -79,7 +79,8 @@ fn staging_then_a_named_approval_then_production() {
         pipeline["approve-work-4"]["environment"]["name"], "production",
         "{gitlab}"
     );
-    let github = run(repo.cmd(["export", "github-actions", "-o", "-"])).stdout;
+    let github =
+        run(repo.cmd(["export", "--install", INSTALL, "github-actions", "-o", "-"])).stdout;
     assert!(
         github.contains("Create the GitHub Environment `production`"),
         "{github}"

@@ -687,3 +687,7 @@ pub fn set_work_4_2(repo: &Repo, kind: &str) {
         .replace("  work.4.2:\n    run: \"true\"\n", "  work.4.2:\n");
     repo.write("deploy-session.yaml", &format!("{config}{kind}"));
 }
+
+/// An install command for exports whose install job is not run: the
+/// structure under test does not depend on it.
+pub const INSTALL: &str = "cp /opt/deploy-session \"$DEPLOY_SESSION_ROOT/bin/\"";
