@@ -429,6 +429,12 @@ pub struct MergeArgs {
     /// Copies of another job's .ai_context folder (from its artifact)
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+    /// The folders are earlier attempts of this same job (a re-run): one of
+    /// this session is joined, so its events — a failed deployment — stay
+    /// on the record; one of another session (an earlier pipeline) is left
+    /// alone, saying so
+    #[arg(long)]
+    pub attempt: bool,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,

@@ -127,7 +127,7 @@ pub fn run(args: &ExportArgs, s: &Settings) -> Result<ExitStatus> {
     crate::fsio::keep_backup(&target)?;
     crate::fsio::write_atomic(&target, text.as_bytes())?;
     p.info(format!(
-        "wrote {shown}: {} jobs, one per stage",
+        "wrote {shown}: an install job and {} jobs, one per stage",
         export::jobs(&set).len()
     ));
     for line in text.lines().take_while(|l| l.starts_with('#')).skip(2) {

@@ -2,7 +2,7 @@
 //! stage graph, the state passed as artifacts, approvals behind a GitHub
 //! Environment with required reviewers, one deployment per ref at a time.
 
-use super::{BIN_DIR, INSTALL_JOB, Job, Options, header, stage_command};
+use super::{BIN_DIR, HISTORY_DIR, HistoryRole, INSTALL_JOB, Job, Options, header, stage_command};
 use crate::protocol::ProtocolSet;
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -12,6 +12,11 @@ const CHECKOUT: &str = "actions/checkout@v5";
 const UPLOAD: &str = "actions/upload-artifact@v5";
 const DOWNLOAD: &str = "actions/download-artifact@v5";
 const CACHE: &str = "actions/cache@v5";
+const CACHE_RESTORE: &str = "actions/cache/restore@v5";
+const CACHE_SAVE: &str = "actions/cache/save@v5";
+/// History's cache key prefix: one entry per run (GitHub caches are
+/// immutable), the newest restored by prefix.
+const HISTORY_KEY: &str = "deploy-session-history-${{ github.ref_name }}-";
 /// The artifact carrying the install job's binary.
 const BIN_ARTIFACT: &str = "deploy-session-bin";
 /// A job's ceiling: far above a stage's own timeouts, so a hung runner
@@ -78,7 +83,36 @@ fn job_value(job: &Job, opts: &Options) -> Value {
             "run": format!("chmod +x {BIN_DIR}/bin/deploy-session && echo \"$PWD/{BIN_DIR}/bin\" >> \"$GITHUB_PATH\""),
         }),
     ];
+    if job.history == HistoryRole::Restores {
+        steps.push(json!({
+            "name": "Restore the history of earlier runs",
+            "uses": CACHE_RESTORE,
+            "with": {
+                "path": HISTORY_DIR,
+                "key": format!("{HISTORY_KEY}${{{{ github.run_id }}}}"),
+                "restore-keys": HISTORY_KEY,
+            },
+        }));
+        steps.push(json!({ "name": "Carry it into .ai_context", "run": super::restore_history() }));
+    }
     steps.extend(restore_steps(job));
+    // A re-run joins the failed attempt (its state artifact of this run),
+    // so the failure stays on the record.
+    steps.push(json!({
+        "name": "Fetch an earlier attempt of this job",
+        "if": "github.run_attempt != '1'",
+        "continue-on-error": true,
+        "uses": DOWNLOAD,
+        "with": {
+            "name": format!("deploy-session-state-{}", job.id),
+            "path": "${{ runner.temp }}/deploy-session-attempt",
+        },
+    }));
+    steps.push(json!({
+        "name": "Join it",
+        "if": "github.run_attempt != '1'",
+        "run": "if [ -d \"$RUNNER_TEMP/deploy-session-attempt/deploy-session\" ]; then deploy-session merge --attempt \"$RUNNER_TEMP/deploy-session-attempt\"; fi",
+    }));
     let mut run = json!({
         "name": format!("Run {}", job.stage),
         "run": stage_command(job, "\"$RUNNER_TEMP/junit.xml\"", Some("\"$APPROVER\""), opts),
@@ -92,12 +126,33 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         });
     }
     steps.push(run);
+    if job.history == HistoryRole::Saves {
+        steps.push(json!({
+            "name": "Keep the history for the next run",
+            "if": "success()",
+            "run": super::save_history(),
+        }));
+        steps.push(json!({
+            "name": "Save it",
+            "if": "success()",
+            "uses": CACHE_SAVE,
+            "with": { "path": HISTORY_DIR, "key": format!("{HISTORY_KEY}${{{{ github.run_id }}}}") },
+        }));
+    }
     steps.push(upload(
         "Save the session state",
         format!("deploy-session-state-{}", job.id),
         ".ai_context/",
         "error",
     ));
+    if !job.produces.is_empty() {
+        steps.push(upload(
+            "Save the files the stage produced",
+            format!("deploy-session-files-{}", job.id),
+            &job.produces.join("\n"),
+            "warn",
+        ));
+    }
     steps.push(upload(
         "Upload the JUnit report",
         format!("junit-{}", job.id),
@@ -171,6 +226,14 @@ fn upload(step: &str, name: String, path: &str, if_missing: &str) -> Value {
 /// merges the others' into it.
 fn restore_steps(job: &Job) -> Vec<Value> {
     let mut steps = Vec::new();
+    if !job.needs.is_empty() {
+        // Declared outputs of earlier stages, in place.
+        steps.push(json!({
+            "name": "Fetch the files earlier stages produced",
+            "uses": DOWNLOAD,
+            "with": { "pattern": "deploy-session-files-*", "merge-multiple": true, "path": "." },
+        }));
+    }
     for (i, need) in job.needs.iter().enumerate() {
         let artifact = format!("deploy-session-state-{need}");
         if i == 0 {

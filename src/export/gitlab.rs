@@ -5,7 +5,10 @@
 //! deployments never overlap, and `workflow: rules` so only the default
 //! branch, tags and pipelines started by hand deploy.
 
-use super::{BIN_DIR, INSTALL_JOB, Job, Options, header, stage_command};
+use super::{
+    ATTEMPT_DIR, BIN_DIR, HISTORY_DIR, HistoryRole, INSTALL_JOB, Job, Options, header,
+    stage_command,
+};
 use crate::protocol::ProtocolSet;
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -116,9 +119,9 @@ fn install_job(opts: &Options) -> Value {
     json!({
         "stage": "install",
         "needs": [],
-        "variables": { "DEPLOY_SESSION_ROOT": format!("$CI_PROJECT_DIR/{BIN_DIR}") },
         "script": [
-            format!("test -x {bin} || {}", opts.install),
+            format!("export DEPLOY_SESSION_ROOT=\"$PWD/{BIN_DIR}\""),
+            format!("test -x {bin} || {{ {}; }}", opts.install),
             format!("test -x {bin} || {{ echo \"the install command did not put deploy-session in $DEPLOY_SESSION_ROOT/bin\"; exit 1; }}"),
             format!("{bin} --version"),
         ],
@@ -130,18 +133,43 @@ fn install_job(opts: &Options) -> Value {
 /// The stage command, then the state saved whatever its exit (in the
 /// script's own shell: an `after_script` runs in a new one, and local
 /// runners such as gitlab-ci-local reset its work tree), then that exit.
-fn run_then_save(command: String, id: &str) -> Vec<String> {
+fn run_then_save(command: String, id: &str, history: HistoryRole) -> Vec<String> {
     let mut lines = vec![format!("{command} || status=$?")];
     lines.extend(save(id));
+    lines.push(super::keep_attempt());
+    if history == HistoryRole::Saves {
+        lines.push(super::save_history());
+    }
     lines.push("exit ${status:-0}".into());
     lines
 }
 
+/// The cache history travels in, per ref: pulled by the first job, pushed
+/// by the last.
+fn history_cache(role: HistoryRole) -> Option<Value> {
+    let policy = match role {
+        HistoryRole::None => return None,
+        HistoryRole::Restores => "pull",
+        HistoryRole::Saves => "push",
+    };
+    Some(json!({
+        "key": "deploy-session-history-$CI_COMMIT_REF_SLUG",
+        "paths": [format!("{HISTORY_DIR}/")],
+        "policy": policy,
+    }))
+}
+
 fn stage_job(job: &Job, needs: &[String], opts: &Options) -> Value {
-    let mut script = restore(needs);
+    let mut script = Vec::new();
+    if job.history == HistoryRole::Restores {
+        script.push(super::restore_history());
+    }
+    script.extend(restore(needs));
+    script.push(super::join_attempt());
     script.extend(run_then_save(
         stage_command(job, "junit.xml", None, opts),
         &job.id,
+        job.history,
     ));
     let mut v = json!({
         "stage": job.id,
@@ -154,6 +182,19 @@ fn stage_job(job: &Job, needs: &[String], opts: &Options) -> Value {
             "reports": { "junit": "junit.xml" },
         },
     });
+    // A failed attempt waits for the job's re-run in the same pipeline.
+    let mut caches = vec![json!({
+        "key": "deploy-session-attempt-$CI_PIPELINE_ID-$CI_JOB_NAME",
+        "paths": [format!("{ATTEMPT_DIR}/")],
+        "policy": "pull-push",
+        "when": "always",
+    })];
+    caches.extend(history_cache(job.history));
+    v["cache"] = Value::Array(caches);
+    // Declared outputs travel with the state (unpacked in place).
+    if let Some(paths) = v["artifacts"]["paths"].as_array_mut() {
+        paths.extend(job.produces.iter().map(|p| json!(p)));
+    }
     // Deploying jobs: one at a time per ref (stages that may run side by
     // side in one pipeline stay parallel), in the protected environment.
     if job.deploys {
@@ -175,7 +216,11 @@ fn approval_job(job: &Job) -> Value {
             "deploy-session approve {a} --by \"$GITLAB_USER_NAME <$GITLAB_USER_EMAIL>\" --note \"pipeline $CI_PIPELINE_ID\""
         ))
         .collect();
-    script.extend(run_then_save(approvals.join(" && "), &id));
+    script.extend(run_then_save(
+        approvals.join(" && "),
+        &id,
+        HistoryRole::None,
+    ));
     json!({
         "stage": job.id,
         "when": "manual",

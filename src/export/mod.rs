@@ -32,6 +32,61 @@ pub struct Job {
     /// The environment (`environments:` in the config) the stage's last
     /// deployment or approval names: the job's CI environment.
     pub environment: Option<String>,
+    /// Files the stage's actions declare they produce (`produces:`): they
+    /// travel to later jobs with the state.
+    pub produces: Vec<String>,
+    /// Where history crosses pipelines: the first job restores the trail
+    /// and archive the last successful one saved (so the reliability gate
+    /// counts earlier pipelines' deployments), the last job saves them.
+    pub history: HistoryRole,
+}
+
+/// A job's part in carrying history from pipeline to pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRole {
+    None,
+    /// Restores the previous pipeline's trail and archive.
+    Restores,
+    /// Saves this pipeline's, when its stage succeeded.
+    Saves,
+}
+
+/// Where a failed attempt of a job waits for its re-run (a CI cache keyed
+/// by pipeline and job): the re-run joins it, so the failure stays on the
+/// record.
+pub const ATTEMPT_DIR: &str = ".deploy-session-attempt";
+
+/// The shell line that joins an earlier attempt of this job, if any.
+pub fn join_attempt() -> String {
+    format!(
+        "if [ -d {ATTEMPT_DIR}/deploy-session ]; then deploy-session merge --attempt {ATTEMPT_DIR}; fi"
+    )
+}
+
+/// The shell line that keeps this attempt for a re-run when it failed.
+pub fn keep_attempt() -> String {
+    format!(
+        "rm -rf {ATTEMPT_DIR}; if [ -n \"${{status:-}}\" ]; then mkdir -p {ATTEMPT_DIR} && cp -R .ai_context/. {ATTEMPT_DIR}/; fi"
+    )
+}
+
+/// The folder history travels in, between pipelines (a CI cache).
+pub const HISTORY_DIR: &str = ".deploy-session-history";
+
+/// The shell line that restores the carried history, if there is one.
+pub fn restore_history() -> String {
+    format!(
+        "if [ -d {HISTORY_DIR}/deploy-session ]; then mkdir -p .ai_context && cp -R {HISTORY_DIR}/deploy-session .ai_context/; fi"
+    )
+}
+
+/// The shell line that saves history for the next pipeline — only after a
+/// successful end (a failed one leaves its session open, which the next
+/// pipeline must not inherit).
+pub fn save_history() -> String {
+    format!(
+        "if [ -z \"${{status:-}}\" ]; then rm -rf {HISTORY_DIR} && mkdir -p {HISTORY_DIR} && cp -R .ai_context/deploy-session {HISTORY_DIR}/; fi"
+    )
 }
 
 impl Job {
@@ -116,10 +171,24 @@ pub fn jobs(set: &ProtocolSet) -> Vec<Job> {
                     .filter(|a| matches!(a.kind, Kind::Strategy(_) | Kind::Approval(_)))
                     .filter_map(|a| a.common.environment.clone())
                     .next_back(),
+                history: HistoryRole::None,
+                produces: stage
+                    .actions
+                    .iter()
+                    .flat_map(|a| a.common.produces.iter().cloned())
+                    .collect(),
             });
         }
     }
-    topological(jobs)
+    let mut jobs = topological(jobs);
+    if let Some(first) = jobs.first_mut() {
+        first.history = HistoryRole::Restores;
+    }
+    let ends = sinks(set, ProtocolName::End);
+    for j in jobs.iter_mut().filter(|j| ends.contains(&j.stage)) {
+        j.history = HistoryRole::Saves;
+    }
+    jobs
 }
 
 /// The jobs as exported with `opts`: an approval the decisions file gives

@@ -178,8 +178,8 @@ fn gitlab_jobs_mirror_the_stage_graph_with_manual_approvals_and_resource_groups(
     let install = &p["install-deploy-session"];
     assert_eq!(install["stage"].as_str(), Some("install"));
     assert!(
-        strings(&install["script"])[0]
-            .starts_with("test -x .deploy-session-bin/bin/deploy-session || ")
+        strings(&install["script"])[1]
+            .starts_with("test -x .deploy-session-bin/bin/deploy-session || { ")
     );
     assert_eq!(
         strings(&install["artifacts"]["paths"]),
