@@ -7,10 +7,11 @@ use crate::protocol::ProtocolSet;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-// The current majors (Node 24); the v4 ones run on Node 20, deprecated.
-const CHECKOUT: &str = "actions/checkout@v5";
-const UPLOAD: &str = "actions/upload-artifact@v5";
-const DOWNLOAD: &str = "actions/download-artifact@v5";
+// The current majors, as actionlint 1.17 knows them (Node 24; the Node 20
+// ones — upload v5, download v5/v6 — are deprecated).
+const CHECKOUT: &str = "actions/checkout@v6";
+const UPLOAD: &str = "actions/upload-artifact@v7";
+const DOWNLOAD: &str = "actions/download-artifact@v8";
 const CACHE: &str = "actions/cache@v5";
 const CACHE_RESTORE: &str = "actions/cache/restore@v5";
 const CACHE_SAVE: &str = "actions/cache/save@v5";

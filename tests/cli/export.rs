@@ -117,11 +117,11 @@ fn github_jobs_mirror_the_stage_graph_with_approvals_behind_an_environment() {
     );
     let uploads: Vec<&Yaml> = steps
         .iter()
-        .filter(|s| s["uses"].as_str() == Some("actions/upload-artifact@v5"))
+        .filter(|s| s["uses"].as_str() == Some("actions/upload-artifact@v7"))
         .collect();
     assert_eq!(uploads.len(), 2, "state and JUnit");
     // Current majors (Node 24), a ceiling on every job.
-    assert_eq!(steps[0]["uses"].as_str(), Some("actions/checkout@v5"));
+    assert_eq!(steps[0]["uses"].as_str(), Some("actions/checkout@v6"));
     assert!(
         jobs.values()
             .all(|j| j["timeout-minutes"].as_u64() == Some(60)),
