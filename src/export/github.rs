@@ -147,10 +147,18 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         "error",
     ));
     if !job.produces.is_empty() {
+        // In one tar, so they unpack where they were (an artifact of a
+        // single file would drop its folders).
+        let tar = format!("deploy-session-files-{}.tar", job.id);
+        steps.push(json!({
+            "name": "Pack the files the stage produced",
+            "if": "always()",
+            "run": format!("tar -cf \"$RUNNER_TEMP/{tar}\" --ignore-failed-read {} || true", job.produces.join(" ")),
+        }));
         steps.push(upload(
-            "Save the files the stage produced",
+            "Save them",
             format!("deploy-session-files-{}", job.id),
-            &job.produces.join("\n"),
+            &format!("${{{{ runner.temp }}}}/{tar}"),
             "warn",
         ));
     }
@@ -232,7 +240,15 @@ fn restore_steps(job: &Job) -> Vec<Value> {
         steps.push(json!({
             "name": "Fetch the files earlier stages produced",
             "uses": DOWNLOAD,
-            "with": { "pattern": "deploy-session-files-*", "merge-multiple": true, "path": "." },
+            "with": {
+                "pattern": "deploy-session-files-*",
+                "merge-multiple": true,
+                "path": "${{ runner.temp }}/deploy-session-files",
+            },
+        }));
+        steps.push(json!({
+            "name": "Put them in place",
+            "run": "for t in \"$RUNNER_TEMP\"/deploy-session-files/*.tar; do if [ -f \"$t\" ]; then tar -xf \"$t\"; fi; done",
         }));
     }
     for (i, need) in job.needs.iter().enumerate() {

@@ -3,9 +3,8 @@
 //! the first carried over; a failed deployment job re-run keeps its
 //! failure on the record.
 
+use crate::fixture::{Fixture, gate};
 use crate::harness::*;
-use std::path::PathBuf;
-use std::time::Duration;
 
 /// gitlab-ci-local: `DEPLOY_SESSION_GITLAB_CI_LOCAL` (as `.ci/run` sets,
 /// after installing it from npm), else on PATH.
@@ -13,81 +12,10 @@ fn gcl() -> String {
     std::env::var("DEPLOY_SESSION_GITLAB_CI_LOCAL").unwrap_or_else(|_| "gitlab-ci-local".into())
 }
 
-const ANN_Q: &str = "\"Ann Approver <ann@example.com>\"";
-
-/// The fixture repo: every work action a command but the canary (whose
-/// weight changes fail while `break` exists), the manual analysis of start
-/// from the decisions file, the install a copy of the test's binary.
-struct Fixture {
-    repo: Repo,
-    /// While this file exists, the canary's weight changes above 0 fail.
-    breaker: PathBuf,
-    _live: TestServer,
-    _state: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let state = tempfile::tempdir().unwrap();
-        std::fs::write(state.path().join("live"), "200 ok").unwrap();
-        let live = TestServer::start(state.path(), "live", 0, Duration::ZERO);
-        let breaker = state.path().join("break");
-        let repo = Repo::ready("");
-        let ids: Vec<String> = work_ids()
-            .into_iter()
-            .filter(|id| id != "work.4.1" && id != "work.4.2")
-            .collect();
-        let config = format!(
-            "ci:\n  install: mkdir -p \"$DEPLOY_SESSION_ROOT/bin\" && cp \"$DEPLOY_SESSION_TEST_BIN\" \"$DEPLOY_SESSION_ROOT/bin/deploy-session\"\ngates:\n  reliability_min_deployments: 2\n{}  work.4.2:\n    strategy:\n      canary:\n        live_url: \"{}\"\n        steps: [50, 100]\n        set_weight: test \"$DEPLOY_SESSION_WEIGHT\" = 0 || test ! -f {}\n        pause: 300ms\n        probe: {{ timeout: 5s, interval: 50ms }}\n        load: {{ rate: 50 }}\n        criteria: {{ min_success_rate: 99 }}\n",
-            run_all(&ids, "true"),
-            live.url(),
-            breaker.display()
-        );
-        repo.write("deploy-session.yaml", &config);
-        repo.write(".gitignore", ".deploy-session-*/\n.gitlab-ci-local/\n");
-        let fixture = Fixture {
-            repo,
-            breaker,
-            _live: live,
-            _state: state,
-        };
-        fixture.decide(&["reliability"]);
-        let r = run(fixture.repo.cmd(["export", "gitlab-ci"]));
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        fixture.commit("the release, its pipeline and the reviewed decisions");
-        fixture
-    }
-
-    /// Writes the decisions file: start's manual analysis done by Dana, the
-    /// pre-deployment approval by Ann, and Ann's waivers of the gates this
-    /// fixture does not measure plus `waive`.
-    fn decide(&self, waive: &[&str]) {
-        let mut d = String::from("actions:\n");
-        for id in start_manual_ids() {
-            d.push_str(&format!(
-                "  {id}: {{ by: \"{DANA}\", note: \"reviewed in merge request !7\" }}\n"
-            ));
-        }
-        d.push_str(&format!(
-            "approvals:\n  work.4.1: {{ by: {ANN_Q}, note: \"release approved in merge request !7\" }}\nwaivers:\n"
-        ));
-        for gate in ["rollback_time", "zero_data_loss"].iter().chain(waive) {
-            d.push_str(&format!(
-                "  {gate}: {{ by: {ANN_Q}, reason: \"not measured by this fixture\" }}\n"
-            ));
-        }
-        self.repo.write("deploy-session.decisions.yaml", &d);
-    }
-
-    fn commit(&self, message: &str) {
-        self.repo.git(&["add", "-A"]);
-        self.repo.git(&["commit", "-q", "-m", message]);
-    }
-
-    /// Runs gitlab-ci-local (the whole pipeline, or `jobs`); returns each
-    /// job's verdict, and the output.
-    fn pipeline(&self, jobs: &[&str]) -> (Vec<(String, bool)>, String) {
-        let out = std::process::Command::new("sh")
+/// Runs gitlab-ci-local (the whole pipeline, or `jobs`) in the fixture;
+/// returns each job's verdict, and the output.
+fn pipeline(f: &Fixture, jobs: &[&str]) -> (Vec<(String, bool)>, String) {
+    let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "{} --force-shell-executor --shell-isolation --variable DEPLOY_SESSION_TEST_BIN=\"$0\" {}",
@@ -95,47 +23,36 @@ impl Fixture {
                 jobs.join(" ")
             ))
             .arg(assert_cmd::cargo::cargo_bin("deploy-session"))
-            .current_dir(self.repo.path())
+            .current_dir(f.repo.path())
             .env("NO_COLOR", "1")
             .env("FORCE_COLOR", "0")
             .env_remove("CI")
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let verdicts = text
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim();
-                let pass = l.strip_prefix("PASS").map(|j| (j, true));
-                let fail = l.strip_prefix("FAIL").map(|j| (j, false));
-                pass.or(fail).map(|(j, ok)| (j.trim().to_string(), ok))
-            })
-            .collect();
-        (verdicts, text)
-    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts = text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let pass = l.strip_prefix("PASS").map(|j| (j, true));
+            let fail = l.strip_prefix("FAIL").map(|j| (j, false));
+            pass.or(fail).map(|(j, ok)| (j.trim().to_string(), ok))
+        })
+        .collect();
+    (verdicts, text)
+}
 
-    /// The last job's state in a fresh clone of the repo.
-    fn final_state(&self) -> Repo {
-        let copy = self.repo.copy();
-        let state = self
-            .repo
+/// The end-3 job's state in a fresh clone.
+fn final_state(f: &Fixture) -> Repo {
+    f.state_from(
+        &f.repo
             .path()
-            .join(".gitlab-ci-local/artifacts/end-3/.deploy-session-state/end-3");
-        assert!(state.is_dir(), "end-3 left its state");
-        let ok = std::process::Command::new("cp")
-            .arg("-R")
-            .arg(format!("{}/.", state.display()))
-            .arg(copy.path().join(".ai_context"))
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        copy
-    }
+            .join(".gitlab-ci-local/artifacts/end-3/.deploy-session-state/end-3"),
+    )
 }
 
 fn all_green(verdicts: &[(String, bool)], text: &str) {
@@ -181,17 +98,6 @@ fn overhead(text: &str) {
     );
 }
 
-fn gate(state: &Repo, name: &str) -> String {
-    let gates = run(state.cmd(["gates", "--format", "json"])).json();
-    gates["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == name)
-        .map(|g| g["verdict"].as_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn exported_gitlab_pipelines_run_whole_sessions_in_gitlab_ci_local() {
     if !external_tool("gitlab-ci-local", &format!("{} --version", gcl()))
@@ -199,13 +105,13 @@ fn exported_gitlab_pipelines_run_whole_sessions_in_gitlab_ci_local() {
     {
         return;
     }
-    let f = Fixture::new();
+    let f = Fixture::new("gitlab-ci");
     // 1. Every job green; the manual actions, the approval and the waivers
     //    come from the decisions file, under the named people.
-    let (verdicts, text) = f.pipeline(&[]);
+    let (verdicts, text) = pipeline(&f, &[]);
     all_green(&verdicts, &text);
     overhead(&text);
-    let first = f.final_state();
+    let first = final_state(&f);
     assert_eq!(run(first.cmd(["audit", "verify"])).code, 0);
     assert_eq!(run(first.cmd(["handoff", "verify"])).code, 0);
     assert_eq!(gate(&first, "reliability"), "waived");
@@ -218,9 +124,9 @@ fn exported_gitlab_pipelines_run_whole_sessions_in_gitlab_ci_local() {
     //    reliability gate from the history the first pipeline carried.
     f.decide(&[]);
     f.commit("the next change: no reliability waiver");
-    let (verdicts, text) = f.pipeline(&[]);
+    let (verdicts, text) = pipeline(&f, &[]);
     all_green(&verdicts, &text);
-    let second = f.final_state();
+    let second = final_state(&f);
     assert_eq!(gate(&second, "reliability"), "pass", "{text}");
     let history = run(second.cmd(["history", "--format", "json"])).json();
     assert_eq!(history["reliability"]["deployments"], 2, "{history}");
@@ -230,13 +136,13 @@ fn exported_gitlab_pipelines_run_whole_sessions_in_gitlab_ci_local() {
     f.decide(&["reliability"]);
     f.commit("a change whose first canary fails");
     std::fs::write(&f.breaker, "").unwrap();
-    let (verdicts, text) = f.pipeline(&[]);
+    let (verdicts, text) = pipeline(&f, &[]);
     assert!(
         verdicts.contains(&("work-4".into(), false)),
         "the canary's job failed:\n{text}"
     );
     std::fs::remove_file(&f.breaker).unwrap();
-    let (verdicts, text) = f.pipeline(&["work-4", "work-5", "end-1", "end-2", "end-3"]);
+    let (verdicts, text) = pipeline(&f, &["work-4", "work-5", "end-1", "end-2", "end-3"]);
     assert!(
         verdicts.iter().all(|(_, ok)| *ok) && verdicts.len() == 5,
         "the re-run and what follows: {verdicts:?}\n{text}"
@@ -245,7 +151,7 @@ fn exported_gitlab_pipelines_run_whole_sessions_in_gitlab_ci_local() {
         text.contains(".deploy-session-attempt"),
         "the re-run joined the attempt"
     );
-    let third = f.final_state();
+    let third = final_state(&f);
     let history = run(third.cmd(["history", "--format", "json"])).json();
     let last = history["sessions"]
         .as_array()

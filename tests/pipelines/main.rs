@@ -7,4 +7,6 @@
 #[path = "../cli/harness.rs"]
 mod harness;
 
+mod fixture;
+mod github;
 mod gitlab;
