@@ -74,6 +74,7 @@ pub fn run(args: &ExportArgs, s: &Settings) -> Result<ExitStatus> {
         install_key,
         decisions,
         decided,
+        secrets: config.secrets.clone(),
         environment: args.environment.clone(),
         runner: args.runner.clone(),
         regenerate: format!("deploy-session export {name}"),

@@ -35,10 +35,7 @@ pub fn render(set: &ProtocolSet, opts: &Options) -> Result<String> {
     let workflow = json!({
         "name": "deploy-session",
         "on": { "workflow_dispatch": {} },
-        "concurrency": {
-            "group": "deploy-session-${{ github.ref }}",
-            "cancel-in-progress": false,
-        },
+
         "permissions": { "contents": "read" },
         "env": { "CI": "true" },
         "jobs": jobs_map,
@@ -126,6 +123,10 @@ fn job_value(job: &Job, opts: &Options) -> Value {
             ),
         });
     }
+    // The config's secrets reach the stage's commands by name.
+    for name in &opts.secrets {
+        run["env"][name] = json!(format!("${{{{ secrets.{name} }}}}"));
+    }
     steps.push(run);
     if job.history == HistoryRole::Saves {
         steps.push(json!({
@@ -173,6 +174,14 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         "runs-on": opts.runner.clone().unwrap_or_else(|| "ubuntu-latest".into()),
         "timeout-minutes": JOB_MINUTES,
     });
+    // Jobs that change a target's infrastructure: one at a time per target
+    // environment; a running one is never cancelled.
+    if job.deploys {
+        v["concurrency"] = json!({
+            "group": format!("deploy-session-{}", job.environment_or("production")),
+            "cancel-in-progress": false,
+        });
+    }
     let needs: Vec<&str> = std::iter::once(INSTALL_JOB)
         .chain(job.needs.iter().map(String::as_str))
         .collect();

@@ -24,7 +24,9 @@ pub struct Job {
     /// Approval actions a reviewer gates (phase approvals excepted: those
     /// live in the master state, signed off by the phase that owns them).
     pub approvals: Vec<String>,
-    /// The stage deploys (has a `strategy` action): never two at once.
+    /// The stage changes infrastructure (a strategy, or an automated step
+    /// that provisions, configures networks or storage, or sets up
+    /// monitoring): never two such jobs at once for one target.
     pub deploys: bool,
     /// A check of the stage names a commit: the job needs git history,
     /// not the runner's default one-commit clone.
@@ -117,6 +119,9 @@ pub struct Options {
     /// The actions the decisions file completes or approves: no job
     /// stops at them.
     pub decided: Vec<String>,
+    /// The config's `secrets:` (environment variable names), mapped into
+    /// the jobs from the CI system's secrets.
+    pub secrets: Vec<String>,
     /// GitHub: the Environment approvals wait on.
     pub environment: String,
     /// GitHub: runner label; GitLab: image.
@@ -158,10 +163,7 @@ pub fn jobs(set: &ProtocolSet) -> Vec<Job> {
                     .filter(|a| matches!(&a.kind, Kind::Approval(spec) if spec.phase.is_none()))
                     .map(|a| a.id.clone())
                     .collect(),
-                deploys: stage
-                    .actions
-                    .iter()
-                    .any(|a| matches!(a.kind, Kind::Strategy(_))),
+                deploys: stage.actions.iter().any(changes_infrastructure),
                 needs_history: stage.actions.iter().any(|a| {
                     matches!(&a.kind, Kind::Check(c) if c.git.as_ref().is_some_and(|g| g.commit.is_some()))
                 }),
@@ -199,6 +201,23 @@ pub fn jobs_for(set: &ProtocolSet, opts: &Options) -> Vec<Job> {
         j.approvals.retain(|a| !opts.decided.contains(a));
     }
     all
+}
+
+/// Whether running `a` changes the target's infrastructure.
+fn changes_infrastructure(a: &crate::protocol::Action) -> bool {
+    use crate::protocol::TaskType as T;
+    match a.kind {
+        Kind::Strategy(_) => true,
+        Kind::Run(_) => matches!(
+            a.task_type,
+            T::ResourceProvisioning
+                | T::NetworkConfiguration
+                | T::StorageOptimization
+                | T::StrategyExecution
+                | T::MonitoringSetup
+        ),
+        _ => false,
+    }
 }
 
 /// The stages of `name` no other stage of it needs: where it ends.

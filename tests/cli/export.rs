@@ -90,14 +90,10 @@ fn github_jobs_mirror_the_stage_graph_with_approvals_behind_an_environment() {
         ["work-2", "work-3"],
         "work.2 and work.3 run in parallel"
     );
-    assert_eq!(
-        wf["concurrency"]["group"].as_str(),
-        Some("deploy-session-${{ github.ref }}")
-    );
-    assert_eq!(
-        wf["concurrency"]["cancel-in-progress"].as_bool(),
-        Some(false)
-    );
+    // Nothing here changes infrastructure (work.4.2 is manual): no job is
+    // serialised, and no run cancels another.
+    assert!(jobs.values().all(|j| j.get("concurrency").is_none()));
+    assert!(wf.get("concurrency").is_none());
     let work4 = &jobs[&Yaml::from("work-4")];
     assert_eq!(
         work4["environment"]["name"].as_str(),
@@ -567,6 +563,53 @@ fn github_fetches_history_only_where_a_check_names_a_commit() {
     let checkout = |job: &str| doc["jobs"][job]["steps"][0].clone();
     assert_eq!(checkout("start-2")["with"]["fetch-depth"].as_u64(), Some(0));
     assert!(checkout("start-1").get("with").is_none());
+}
+
+/// The config's secrets reach every GitHub stage by name from the
+/// repository's secrets; without an install source `export` refuses,
+/// saying what to configure, and `ci.install` is one.
+#[test]
+fn github_maps_secrets_and_export_needs_an_install_source() {
+    let repo = Repo::ready("secrets: [DEPLOY_TOKEN]\n");
+    let r = run(repo.cmd(["export", "github-actions", "--output", "-"]));
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("cannot pin the install of deploy-session")
+            && r.stderr.contains("--install")
+            && r.stderr.contains("ci: {install: ...}"),
+        "{}",
+        r.stderr
+    );
+    repo.write(
+        "deploy-session.yaml",
+        "secrets: [DEPLOY_TOKEN]\nci:\n  install: cargo install --locked --git https://example.com/ds --rev abc --root \"$DEPLOY_SESSION_ROOT\" deploy-session\nactions:\n  work.2.2:\n    run: ./provision.sh\n",
+    );
+    let r = run(repo.cmd(["export", "github-actions", "--output", "-"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: Yaml = serde_yaml::from_str(&r.stdout).unwrap();
+    let run_step = doc["jobs"]["start-1"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str() == Some("Run start.1"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        run_step["env"]["DEPLOY_TOKEN"].as_str(),
+        Some("${{ secrets.DEPLOY_TOKEN }}")
+    );
+    // work.2.2 provisions: its job runs one at a time per target, and a
+    // running one is never cancelled.
+    let work2 = &doc["jobs"]["work-2"]["concurrency"];
+    assert_eq!(work2["group"].as_str(), Some("deploy-session-production"));
+    assert_eq!(work2["cancel-in-progress"].as_bool(), Some(false));
+    assert!(doc["jobs"]["work-1"].get("concurrency").is_none());
+    let install = &doc["jobs"]["install-deploy-session"]["steps"][2]["run"];
+    assert!(
+        install.as_str().unwrap().contains("--rev abc"),
+        "{install:?}"
+    );
 }
 
 /// `export` names every manual action that would stop a job, by job, and
