@@ -775,6 +775,12 @@ pub struct ApproveArgs {
     /// records; the old one is kept in the audit trail
     #[arg(long, requires = "phase")]
     pub replace: bool,
+    /// In a GitHub Actions job behind this Environment: check through the
+    /// REST API (GITHUB_TOKEN) that it has required reviewers, and record
+    /// the reviewer who approved this run (refused, nothing recorded,
+    /// otherwise)
+    #[arg(long, value_name = "NAME", requires = "id", conflicts_with_all = ["by", "phase"])]
+    pub from_github_environment: Option<String>,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,

@@ -107,6 +107,36 @@ fn get_with(url: &str, timeout: Duration, pooling: Pooling) -> Reply {
     }
 }
 
+/// GETs `url` with `headers` and reads a JSON answer; anything but a 2xx
+/// answer with JSON is an error naming the status.
+pub fn get_json(
+    url: &str,
+    headers: &[(&str, String)],
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let mut req = agent(is_loopback(url), Pooling::Reuse)
+        .get(url)
+        .config()
+        .timeout_global(Some(timeout))
+        .build();
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    match req.call() {
+        Ok(mut resp) if resp.status().is_success() => resp
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT as u64 * 16)
+            .read_to_string()
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                serde_json::from_str(&t).map_err(|e| format!("the answer is not JSON: {e}"))
+            }),
+        Ok(resp) => Err(format!("answered {}", resp.status().as_u16())),
+        Err(e) => Err(describe(&e)),
+    }
+}
+
 /// POSTs a JSON `body` to `url`; a 2xx answer is delivered.
 pub fn post_json(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
     let result = agent(is_loopback(url), Pooling::Reuse)

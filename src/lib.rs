@@ -22,6 +22,7 @@ pub(crate) mod export;
 pub(crate) mod fsio;
 pub(crate) mod gates;
 pub(crate) mod git;
+pub(crate) mod github_api;
 pub(crate) mod handoff;
 pub(crate) mod http;
 pub(crate) mod kinds;

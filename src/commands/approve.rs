@@ -9,20 +9,55 @@ use crate::ui::style;
 use anyhow::Result;
 
 pub fn run(args: &ApproveArgs, s: &Settings) -> Result<ExitStatus> {
-    let (mut store, set) = super::resolve::open_for_settling(s, args.by.as_deref())?;
-    let by = s.actor(args.by.as_deref());
+    // A CI environment's reviewer, read before anything is opened: a
+    // refusal records nothing.
+    let (by_api, note_api) = match &args.from_github_environment {
+        Some(env) => match crate::github_api::environment_approval(env) {
+            Ok(a) => {
+                let said = if a.comment.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", a.comment.trim())
+                };
+                (
+                    Some(format!("{} (GitHub)", a.login)),
+                    Some(format!(
+                        "approved in the GitHub Environment {env} for run {}{said}",
+                        a.run_id
+                    )),
+                )
+            }
+            Err(why) => {
+                s.printer.error(
+                    format!("not approved: {why}"),
+                    Some("nothing was recorded; the stage waits for a named approval"),
+                );
+                return Ok(ExitStatus::Failure);
+            }
+        },
+        None => (None, None),
+    };
+    let (mut store, set) =
+        super::resolve::open_for_settling(s, by_api.as_deref().or(args.by.as_deref()))?;
+    let by = by_api.unwrap_or_else(|| s.actor(args.by.as_deref()));
+    let via = if note_api.is_some() {
+        crate::protocol::ApprovalVia::CiEnvironment
+    } else {
+        crate::protocol::ApprovalVia::Command
+    };
+    let note = note_api.or_else(|| args.note.clone());
     let approve = |store: &mut crate::session::Store, id: &str, phase: Option<i8>| {
         settle::approve(
             store,
             &s.paths,
             id,
             &by,
-            args.note.clone(),
+            note.clone(),
             phase.map(|n| settle::PhaseApproval {
                 phase: n,
                 replace: args.replace,
             }),
-            crate::protocol::ApprovalVia::Command,
+            via,
         )
     };
     if let Some(id) = &args.id {

@@ -111,18 +111,23 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         "if": "github.run_attempt != '1'",
         "run": "if [ -d \"$RUNNER_TEMP/deploy-session-attempt/deploy-session\" ]; then deploy-session merge --attempt \"$RUNNER_TEMP/deploy-session-attempt\"; fi",
     }));
+    // The approval: the Environment's required reviewer who let this job
+    // run, read from the REST API (an unprotected Environment, or no
+    // reviewer's approval, fails the job with nothing recorded).
+    let env = job.environment_or(&opts.environment);
+    for a in &job.approvals {
+        steps.push(json!({
+            "name": format!("Record the approval of {a} by the Environment's reviewer"),
+            "env": { "GITHUB_TOKEN": "${{ github.token }}" },
+            "run": format!("deploy-session approve {a} --from-github-environment {env}"),
+        }));
+    }
+    let mut plain = job.clone();
+    plain.approvals.clear();
     let mut run = json!({
         "name": format!("Run {}", job.stage),
-        "run": stage_command(job, "\"$RUNNER_TEMP/junit.xml\"", Some("\"$APPROVER\""), opts),
+        "run": stage_command(&plain, "\"$RUNNER_TEMP/junit.xml\"", None, opts),
     });
-    if !job.approvals.is_empty() {
-        run["env"] = json!({
-            "APPROVER": format!(
-                "GitHub Environment {} (run ${{{{ github.run_id }}}}, started by ${{{{ github.actor }}}})",
-                job.environment_or(&opts.environment)
-            ),
-        });
-    }
     // The config's secrets reach the stage's commands by name.
     for name in &opts.secrets {
         run["env"][name] = json!(format!("${{{{ secrets.{name} }}}}"));
@@ -188,6 +193,8 @@ fn job_value(job: &Job, opts: &Options) -> Value {
     v["needs"] = json!(needs);
     if !job.approvals.is_empty() {
         v["environment"] = json!({ "name": job.environment_or(&opts.environment) });
+        // Reading the Environment's protection and the run's approvals.
+        v["permissions"] = json!({ "contents": "read", "actions": "read", "deployments": "read" });
     }
     v["steps"] = Value::Array(steps);
     v

@@ -77,6 +77,9 @@ pub enum ApprovalVia {
     Waiver,
     /// A reviewed decisions file (`--decisions FILE`, in CI).
     Decisions,
+    /// A required reviewer of a protected CI environment, read from the CI
+    /// system's API (`approve ID --from-github-environment NAME`).
+    CiEnvironment,
 }
 
 impl std::fmt::Display for ApprovalVia {
@@ -90,6 +93,7 @@ impl std::fmt::Display for ApprovalVia {
             ApprovalVia::MasterState => "master_state",
             ApprovalVia::Waiver => "waiver",
             ApprovalVia::Decisions => "decisions file",
+            ApprovalVia::CiEnvironment => "CI environment reviewer",
         })
     }
 }

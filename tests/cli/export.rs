@@ -105,12 +105,21 @@ fn github_jobs_mirror_the_stage_graph_with_approvals_behind_an_environment() {
         runs.contains(&"deploy-session merge \"$RUNNER_TEMP/deploy-session-state/work-3\""),
         "{runs:?}"
     );
+    // The approval is read from the Environment's reviewer before the
+    // stage runs; the stage itself approves nothing.
+    let approve = runs
+        .iter()
+        .position(|r| *r == "deploy-session approve work.4.1 --from-github-environment deploy-session-approval")
+        .expect("the approval step");
+    let stage = runs
+        .iter()
+        .position(|r| r.starts_with("deploy-session work --stage work.4 --junit"))
+        .expect("the stage");
     assert!(
-        runs.iter()
-            .any(|r| r.contains("deploy-session work --stage work.4 --junit")
-                && r.contains("--approve work.4.1 --by \"$APPROVER\"")),
+        approve < stage && !runs[stage].contains("--approve"),
         "{runs:?}"
     );
+    assert_eq!(work4["permissions"]["actions"].as_str(), Some("read"));
     let uploads: Vec<&Yaml> = steps
         .iter()
         .filter(|s| s["uses"].as_str() == Some("actions/upload-artifact@v7"))

@@ -312,3 +312,101 @@ fn status_shows_the_session() {
         Some("hi")
     );
 }
+
+/// `approve ID --from-github-environment NAME` against a local server that
+/// answers as GitHub's REST API documents: a protected Environment with a
+/// reviewer's approval of this run records that reviewer; an unprotected
+/// one, or no approval of this run, is refused with nothing recorded.
+#[test]
+fn github_environment_approvals_fail_closed_and_name_the_reviewer() {
+    use std::sync::{Arc, Mutex};
+    let answers: Arc<Mutex<(String, String)>> =
+        Arc::new(Mutex::new((String::new(), String::new())));
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let port = server.server_addr().to_ip().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let (server, answers, seen) = (server.clone(), answers.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for req in server.incoming_requests() {
+                let auth = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("authorization"))
+                    .map(|h| h.value.to_string())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(format!("{} {auth}", req.url()));
+                let (env, approvals) = answers.lock().unwrap().clone();
+                let body = match req.url() {
+                    "/repos/acme/shop/environments/production" => env,
+                    "/repos/acme/shop/actions/runs/4242/approvals" => approvals,
+                    _ => String::new(),
+                };
+                let code = if body.is_empty() { 404 } else { 200 };
+                let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(code));
+            }
+        });
+    }
+    let protected = r#"{"name":"production","protection_rules":[{"id":1,"type":"required_reviewers","reviewers":[{"type":"User","reviewer":{"login":"ann"}}]}]}"#;
+    let approved = r#"[{"state":"approved","comment":"release 2.4 looks good","environments":[{"name":"production"}],"user":{"login":"ann-approver"}}]"#;
+    let mut ids = start_manual_ids();
+    ids.extend(work_ids().into_iter().filter(|id| id.as_str() < "work.4"));
+    let repo = Repo::ready(&run_all(&ids, "true"));
+    assert_eq!(run(repo.cmd(["start"])).code, 0, "start completes");
+    assert_eq!(run(repo.cmd(["work"])).code, 3, "work waits at work.4.1");
+    let approve = |env: &str, approvals: &str| {
+        *answers.lock().unwrap() = (env.to_string(), approvals.to_string());
+        let mut c = repo.cmd([
+            "approve",
+            "work.4.1",
+            "--from-github-environment",
+            "production",
+        ]);
+        c.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"))
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_TOKEN", "t0ken");
+        run(c)
+    };
+    // An Environment without required reviewers: refused, nothing recorded.
+    let r = approve(r#"{"name":"production","protection_rules":[]}"#, approved);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("has no required reviewers"),
+        "{}",
+        r.stderr
+    );
+    assert!(repo.action("work.4.1")["approval"].is_null());
+    // Protected, but nobody approved this run for it: refused.
+    let r = approve(
+        protected,
+        r#"[{"state":"rejected","environments":[{"name":"production"}],"user":{"login":"bob"}}]"#,
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("no reviewer approved run 4242"),
+        "{}",
+        r.stderr
+    );
+    // Protected and approved: the reviewer is recorded, not the run's starter.
+    let r = approve(protected, approved);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let rec = &repo.action("work.4.1")["approval"];
+    assert_eq!(rec["by"], "ann-approver (GitHub)", "{rec}");
+    assert!(
+        rec["note"]
+            .as_str()
+            .unwrap()
+            .contains("release 2.4 looks good"),
+        "{rec}"
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|l| l.ends_with("Bearer t0ken")),
+        "the token is sent: {:?}",
+        seen.lock().unwrap()
+    );
+    server.unblock();
+}

@@ -178,9 +178,14 @@ fn a_full_disk_fails_every_write_cleanly() {
         assert_eq!(status_of(r, "start.3.1"), "completed");
     }));
     // The exported pipeline and a JUnit report (files outside .ai_context).
-    add(check_case(&base, &["export", "gitlab-ci"], 0, &|r| {
-        assert!(r.read(".gitlab-ci.yml").contains("start-1:"));
-    }));
+    add(check_case(
+        &base,
+        &["export", "--install", INSTALL, "gitlab-ci"],
+        0,
+        &|r| {
+            assert!(r.read(".gitlab-ci.yml").contains("start-1:"));
+        },
+    ));
     assert!(
         failed > 0,
         "no limit made a write fail: the test proves nothing"
