@@ -350,6 +350,20 @@ pub struct Verification {
     /// 1-based line number and reason of the first problem.
     pub first_bad: Option<(u64, String)>,
     pub head: String,
+    /// Byte offset just after the last intact line: with `events` and
+    /// `head`, where a later verification in the same run may pick up.
+    pub offset: u64,
+}
+
+impl Verification {
+    /// The point this verification reached, when every line was intact.
+    pub fn reached(&self) -> Option<JournalPos> {
+        self.first_bad.is_none().then(|| JournalPos {
+            seq: self.events,
+            offset: self.offset,
+            hash: self.head.clone(),
+        })
+    }
 }
 
 /// Verifies every line and the chain between them.
@@ -360,7 +374,23 @@ pub fn verify(path: &Path) -> Result<Verification> {
 /// Verifies like [`verify`], handing each intact line's event and the byte
 /// offset just after it to `visit` (the anchors are checked in the same
 /// pass).
-pub fn verify_each(path: &Path, mut visit: impl FnMut(&Event, u64)) -> Result<Verification> {
+pub fn verify_each(path: &Path, visit: impl FnMut(&Event, u64)) -> Result<Verification> {
+    verify_from(path, &JournalPos::default(), visit)
+}
+
+/// Verifies the lines after `from` — a point a full verification earlier
+/// in this same run reached (end.1's gates, then end.3.5): the line ending
+/// there must still be the one it verified (its hash, re-read), then every
+/// later line and the chain are checked as [`verify`] does.
+pub fn verify_after(path: &Path, from: &JournalPos) -> Result<Verification> {
+    verify_from(path, from, |_, _| {})
+}
+
+fn verify_from(
+    path: &Path,
+    from: &JournalPos,
+    mut visit: impl FnMut(&Event, u64),
+) -> Result<Verification> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -368,14 +398,32 @@ pub fn verify_each(path: &Path, mut visit: impl FnMut(&Event, u64)) -> Result<Ve
     };
     let mut v = Verification {
         path: path.to_path_buf(),
-        events: 0,
+        events: from.seq,
         first_bad: None,
-        head: GENESIS.to_string(),
+        head: from.hash.clone(),
+        offset: from.offset,
     };
-    let mut expected_seq = 1;
-    let mut offset = 0u64;
-    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        let n = i as u64 + 1;
+    if from.seq > 0 {
+        let start = from.offset as usize;
+        let last_line = bytes
+            .get(..start)
+            .and_then(|b| b.strip_suffix(b"\n"))
+            .map(|b| &b[b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1)..])
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(|l| check_line(l).ok());
+        if last_line.is_none_or(|e| e.seq != from.seq || e.hash != from.hash) {
+            v.first_bad = Some((
+                from.seq,
+                "the line verified earlier in this run is no longer there (the trail was rewritten)".into(),
+            ));
+            return Ok(v);
+        }
+    }
+    let mut expected_seq = from.seq + 1;
+    let mut offset = from.offset;
+    let rest = bytes.get(from.offset as usize..).unwrap_or_default();
+    for (i, raw) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
+        let n = from.seq + i as u64 + 1;
         offset += raw.len() as u64;
         let Some(raw) = raw.strip_suffix(b"\n") else {
             v.first_bad = Some((
@@ -395,6 +443,7 @@ pub fn verify_each(path: &Path, mut visit: impl FnMut(&Event, u64)) -> Result<Ve
                 visit(&e, offset);
                 v.head = e.hash;
                 v.events += 1;
+                v.offset = offset;
                 expected_seq += 1;
                 None
             }
@@ -433,6 +482,34 @@ mod tests {
             w.append(ev("s1", &format!("e{i}"))).unwrap();
         }
         (dir, path)
+    }
+
+    /// Verifying after a point reached earlier gives the full result, and
+    /// catches a rewrite of the line it stood on.
+    #[test]
+    fn verification_picks_up_where_it_left_off() {
+        let (_d, path) = write_trail(3);
+        let first = verify(&path).unwrap();
+        let point = first.reached().unwrap();
+        let mut w = Writer::open(&path, point.clone()).unwrap();
+        for i in 0..2 {
+            w.append(ev("s1", &format!("later{i}"))).unwrap();
+        }
+        let after = verify_after(&path, &point).unwrap();
+        let full = verify(&path).unwrap();
+        assert_eq!(
+            (after.events, &after.head, after.first_bad.clone()),
+            (5, &full.head, None)
+        );
+        assert_eq!(after.offset, full.offset);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replacen("\"event\":\"e2\"", "\"event\":\"e9\"", 1),
+        )
+        .unwrap();
+        let broken = verify_after(&path, &point).unwrap();
+        assert!(broken.first_bad.unwrap().1.contains("no longer there"));
     }
 
     #[test]

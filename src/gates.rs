@@ -202,6 +202,7 @@ impl Gathered {
                 events: 0,
                 first_bad: None,
                 head: crate::audit::GENESIS.into(),
+                offset: 0,
             }
         };
         Ok(Gathered { history, audit })
@@ -265,6 +266,7 @@ fn without_trail(history: Vec<crate::session::history::HistoryEntry>) -> Gathere
             events: 0,
             first_bad: None,
             head: crate::audit::GENESIS.into(),
+            offset: 0,
         },
     }
 }
@@ -763,6 +765,7 @@ mod evaluation_tests {
             events: 3,
             first_bad: None,
             head: "h".repeat(64),
+            offset: 0,
         };
         let f = Facts {
             set: &set,
@@ -1016,6 +1019,7 @@ mod evaluation_tests {
             events: 2,
             first_bad: Some((3, "edited".into())),
             head: "h".repeat(64),
+            offset: 0,
         };
         let t = GateThresholds::default();
         let f = Facts {
