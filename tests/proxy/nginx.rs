@@ -34,7 +34,7 @@ fn bin() -> PathBuf {
 impl Stack {
     /// nginx when the machine has it (the suite's skip/require rule).
     pub fn available() -> bool {
-        external_tool("nginx", "nginx -v")
+        external_tool("nginx", "${NGINX:-nginx} -v")
     }
 
     /// Backends `(name, version)` on fresh ports, nginx in front routing
