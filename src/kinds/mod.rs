@@ -62,12 +62,22 @@ impl ActionKind for Manual {
             if let Some(decisions) = engine.opts.decisions.clone()
                 && let Some(d) = decisions.action(&a.id)
             {
+                // Evidence the file names is held to the `done --evidence`
+                // rule: regular files inside the repo, reached without links.
+                let root = engine.paths().root().to_path_buf();
+                let evidence = crate::settle::check_evidence(&root, &root, &d.evidence, None)
+                    .map_err(|e| {
+                        let mut e = e;
+                        e.message =
+                            format!("{}: {}: evidence {}", decisions.source, a.id, e.message);
+                        e
+                    })?;
                 crate::settle::done(
                     &mut engine.store.borrow_mut(),
                     &a.id,
                     &d.by,
                     Some(decisions.note(&d.note)),
-                    d.evidence.clone(),
+                    evidence,
                 )?;
                 let line = format!("done by {} ({})", d.by, decisions.source);
                 return Ok(engine.settled(a, crate::session::ActionStatus::Completed, &line));

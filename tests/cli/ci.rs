@@ -471,3 +471,66 @@ fn github_actions_annotates_failed_actions() {
     );
     assert!(!r.stdout.contains("tok-123-secret"), "{}", r.stdout);
 }
+
+/// `--decisions FILE`: the manual actions it names are done by the named
+/// person, the note saying which file at which commit and who recorded it;
+/// evidence outside the repo is refused (exit 2) naming the file; a broken
+/// file stops the run before anything is written.
+#[test]
+fn a_decisions_file_settles_what_people_decided() {
+    let repo = Repo::ready("");
+    repo.write("docs/requirements.md", "reviewed\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "docs"]);
+    let mut d = String::from("actions:\n");
+    for id in start_manual_ids() {
+        d.push_str(&format!(
+            "  {id}: {{ by: \"{DANA}\", note: \"reviewed in !7\", evidence: [docs/requirements.md] }}\n"
+        ));
+    }
+    repo.write("deploy-session.decisions.yaml", &d);
+    let mut c = repo.cmd(["start", "--decisions", "deploy-session.decisions.yaml"]);
+    c.env("GITLAB_USER_LOGIN", "gina");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let a = repo.action("start.2.1");
+    assert_eq!(a["status"], "completed");
+    assert_eq!(a["by"], DANA);
+    let note = a["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("reviewed in !7 (from deploy-session.decisions.yaml at ")
+            && note.ends_with(", recorded by GitLab user gina)"),
+        "{note}"
+    );
+    assert_eq!(a["evidence"][0], "docs/requirements.md");
+
+    // Evidence that climbs out of the repo: refused, naming the file.
+    let other = Repo::ready("");
+    other.write(
+        "d.yaml",
+        &format!(
+            "actions:\n  start.2.1: {{ by: \"{DANA}\", note: x, evidence: [../../etc/passwd] }}\n"
+        ),
+    );
+    let r = run(other.cmd(["start", "--decisions", "d.yaml"]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("d.yaml") && r.stderr.contains("start.2.1: evidence"),
+        "{}",
+        r.stderr
+    );
+    // A broken file: nothing runs, nothing is written.
+    let third = Repo::ready("");
+    third.write(
+        "d.yaml",
+        "actions:\n  start.9.9: { by: \"<your name and email>\", note: x }\n",
+    );
+    let r = run(third.cmd(["start", "--decisions", "d.yaml"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("d.yaml:2:3: unknown action start.9.9"),
+        "{}",
+        r.stderr
+    );
+    assert!(!third.exists(".ai_context/deploy-session/audit.jsonl"));
+}
