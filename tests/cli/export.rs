@@ -415,17 +415,6 @@ fn run_gitlab_job(base: &Repo, pipeline: &Yaml, job: &str, artifacts: &Path, bin
     code
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let ok = std::process::Command::new("cp")
-        .arg("-R")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "cp -R {} {}", from.display(), to.display());
-}
-
 /// Each job in its own checkout, state only through artifacts: work.2 and
 /// work.3 fork from work.1's state and are merged by work.4's approval job.
 #[test]

@@ -691,3 +691,17 @@ pub fn set_work_4_2(repo: &Repo, kind: &str) {
 /// An install command for exports whose install job is not run: the
 /// structure under test does not depend on it.
 pub const INSTALL: &str = "cp /opt/deploy-session \"$DEPLOY_SESSION_ROOT/bin/\"";
+
+/// Copies the contents of `from` into `to` (created if missing), as `cp -R
+/// from/. to` does.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-R")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -R {} {}", from.display(), to.display());
+}

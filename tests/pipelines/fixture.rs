@@ -84,16 +84,28 @@ impl Fixture {
     pub fn state_from(&self, dir: &std::path::Path) -> Repo {
         let copy = self.repo.copy();
         assert!(dir.is_dir(), "{} holds the last job's state", dir.display());
-        let ok = std::process::Command::new("cp")
-            .arg("-R")
-            .arg(format!("{}/.", dir.display()))
-            .arg(copy.path().join(".ai_context"))
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        copy_dir(dir, &copy.path().join(".ai_context"));
         copy
     }
+}
+
+/// The re-run's session kept the failed attempt: two deployments, one
+/// failed; and the whole record verifies.
+pub fn failure_kept(state: &Repo) {
+    let history = run(state.cmd(["history", "--format", "json"])).json();
+    let last = history["sessions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["deployments"], 2,
+        "the failed attempt and the re-run: {last}"
+    );
+    assert_eq!(last["deployments_failed"], 1, "{last}");
+    assert_eq!(run(state.cmd(["audit", "verify"])).code, 0);
+    assert_eq!(run(state.cmd(["handoff", "verify"])).code, 0);
 }
 
 /// A gate's verdict in the archived or open session of `state`.
