@@ -400,7 +400,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub decisions: Option<PathBuf>,
     /// The GitHub Environment (with required reviewers) approvals wait on
-    #[arg(long, value_name = "NAME", default_value = "deploy-session-approval")]
+    #[arg(long, value_name = "NAME", default_value = "deploy-session-approval", value_parser = crate::protocol::environment_name)]
     pub environment: String,
     /// GitHub: the runner label; GitLab: the job image
     #[arg(long, value_name = "NAME")]
@@ -779,7 +779,7 @@ pub struct ApproveArgs {
     /// REST API (GITHUB_TOKEN) that it has required reviewers, and record
     /// the reviewer who approved this run (refused, nothing recorded,
     /// otherwise)
-    #[arg(long, value_name = "NAME", requires = "id", conflicts_with_all = ["by", "phase"])]
+    #[arg(long, value_name = "NAME", requires = "id", conflicts_with_all = ["by", "phase"], value_parser = crate::protocol::environment_name)]
     pub from_github_environment: Option<String>,
     /// `human` lines, or one `json` document
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]

@@ -96,6 +96,14 @@ impl Decisions {
         commit: Option<&str>,
         recorder: String,
     ) -> Result<Decisions, InputErrors> {
+        // A FIFO or a device would block or never end: only a file.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(InputErrors(vec![InputError::in_file(
+                shown,
+                None,
+                "the decisions file is not a regular file",
+            )]));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             InputErrors(vec![
                 InputError::in_file(shown, None, format!("cannot read the decisions file: {e}"))
@@ -256,6 +264,21 @@ mod tests {
         assert_eq!(
             d.note("reviewed"),
             "reviewed (from d.yaml at 0123456789ab, recorded by GitLab user ci)"
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("d.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let set = crate::protocol::builtin().unwrap();
+        let errs = Decisions::load(&fifo, Path::new("d.yaml"), &set, None, String::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("d.yaml: the decisions file is not a regular file"),
+            "{errs}"
         );
     }
 

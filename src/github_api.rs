@@ -93,8 +93,12 @@ pub fn environment_approval(environment: &str) -> Result<EnvironmentApproval, St
                 .any(|e| e["name"] == environment)
         })
         .filter_map(|a| {
+            // A login goes on the record as the approver: the rules for a
+            // person's name hold (no control or bidi characters).
+            let login = a["user"]["login"].as_str()?;
+            crate::cli::person(login).ok()?;
             Some(EnvironmentApproval {
-                login: a["user"]["login"].as_str()?.to_string(),
+                login: login.to_string(),
                 comment: a["comment"].as_str().unwrap_or_default().to_string(),
                 run_id: run.run_id.clone(),
             })

@@ -69,15 +69,15 @@ pub fn end(args: &EndArgs, s: &Settings) -> Result<ExitStatus> {
 fn decisions(
     args: &RunArgs,
     s: &Settings,
-    set: &ProtocolSet,
 ) -> Result<Option<std::sync::Arc<crate::decisions::Decisions>>> {
     let Some(file) = &args.decisions else {
         return Ok(None);
     };
+    let (set, _) = crate::protocol::load(&s.paths)?;
     let path = std::env::current_dir()?.join(file);
     let commit = crate::git::facts(s.paths.root()).and_then(|f| f.commit);
     let recorder = crate::decisions::ci_identity().unwrap_or_else(|| s.actor(None));
-    let d = crate::decisions::Decisions::load(&path, file, set, commit.as_deref(), recorder)?;
+    let d = crate::decisions::Decisions::load(&path, file, &set, commit.as_deref(), recorder)?;
     Ok(Some(std::sync::Arc::new(d)))
 }
 
@@ -96,6 +96,8 @@ fn execute(
     if protocol == ProtocolName::Start && session::read_only(&s.paths)?.session.is_none() {
         phase7_may_start(s, args.new_session)?;
     }
+    // Checked before the store opens: a broken file writes nothing.
+    let decisions = decisions(args, s)?;
     let (mut store, set, config) = s.open_store(args.by.as_deref())?;
     let opts = RunOptions {
         rerun: args.rerun.clone(),
@@ -103,7 +105,7 @@ fn execute(
         approver: args.by.clone(),
         interactive: s.interactive(),
         only_stages: args.stage.clone(),
-        decisions: decisions(args, s, &set)?,
+        decisions,
     };
     check_ids(&set, protocol, &opts.rerun)?;
     check_stage_ids(&set, protocol, &args.stage)?;

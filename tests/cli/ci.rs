@@ -532,5 +532,8 @@ fn a_decisions_file_settles_what_people_decided() {
         "{}",
         r.stderr
     );
-    assert!(!third.exists(".ai_context/deploy-session/audit.jsonl"));
+    assert!(
+        !third.exists(".ai_context/deploy-session"),
+        "not even a lock file"
+    );
 }

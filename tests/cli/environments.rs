@@ -274,6 +274,13 @@ fn environment_config_errors_are_located() {
             ),
             "aproval",
         ),
+        (
+            base(
+                "environments:\n  \"prod; curl x|sh\": {}\n",
+                "\"prod; curl x|sh\"",
+            ),
+            "environment name \"prod; curl x|sh\": use letters, digits",
+        ),
     ] {
         repo.write("deploy-session.yaml", &config);
         let r = run(repo.cmd(["config", "check"]));

@@ -548,16 +548,7 @@ fn merge_refuses_unrelated_state_and_repeats_harmlessly() {
 #[test]
 fn github_fetches_history_only_where_a_check_names_a_commit() {
     let repo = Repo::ready("actions:\n  start.2.1:\n    check: {git: {commit: HEAD~1}}\n");
-    let r = run(repo.cmd([
-        "export",
-        "--install",
-        INSTALL,
-        "github-actions",
-        "--output",
-        "-",
-    ]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let doc: Yaml = serde_yaml::from_str(&r.stdout).unwrap();
+    let doc = export(&repo, "github-actions");
     let checkout = |job: &str| doc["jobs"][job]["steps"][0].clone();
     assert_eq!(checkout("start-2")["with"]["fetch-depth"].as_u64(), Some(0));
     assert!(checkout("start-1").get("with").is_none());
@@ -712,4 +703,44 @@ fn merge_confines_what_the_other_job_says_it_wrote() {
         assert_same_files(&before, &a.files(), "a refused merge changes nothing");
         assert!(!a.path().parent().unwrap().join("escape.txt").exists());
     }
+}
+
+/// The decisions file at export: its actions stop no job and its approvals
+/// need no manual job; a broken one fails the export at its line, writing
+/// nothing.
+#[test]
+fn export_takes_the_decisions_file_and_refuses_a_broken_one() {
+    let repo = Repo::ready(&format!("actions:\n{GATED}"));
+    let mut d = String::from("actions:\n");
+    for id in start_manual_ids() {
+        d.push_str(&format!("  {id}: {{ by: \"{DANA}\", note: reviewed }}\n"));
+    }
+    d.push_str(&format!("approvals:\n  work.4.1: {{ by: \"{ANN}\" }}\n"));
+    repo.write("deploy-session.decisions.yaml", &d);
+    let p = export(&repo, "gitlab-ci");
+    assert!(
+        p.get("approve-work-4").is_none(),
+        "the file approves work.4.1"
+    );
+    let script = strings(&p["start-2"]["script"]).join("\n");
+    assert!(
+        script.contains("--decisions deploy-session.decisions.yaml"),
+        "{script}"
+    );
+    let r = run(repo.cmd(["export", "--install", INSTALL, "gitlab-ci"]));
+    assert!(!r.stderr.contains("start-2: start.2.1"), "{}", r.stderr);
+    repo.write(
+        "deploy-session.decisions.yaml",
+        "actions:\n  start.9.9: { by: x, note: y }\n",
+    );
+    std::fs::remove_file(repo.path().join(".gitlab-ci.yml")).unwrap();
+    let r = run(repo.cmd(["export", "--install", INSTALL, "gitlab-ci"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("deploy-session.decisions.yaml:2:3: unknown action start.9.9"),
+        "{}",
+        r.stderr
+    );
+    assert!(!repo.exists(".gitlab-ci.yml"), "nothing written");
 }

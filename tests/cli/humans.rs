@@ -388,6 +388,23 @@ fn github_environment_approvals_fail_closed_and_name_the_reviewer() {
         "{}",
         r.stderr
     );
+    // A login an approver's name could not be (an escape sequence): not
+    // an approval.
+    let r = approve(
+        protected,
+        "[{\"state\":\"approved\",\"environments\":[{\"name\":\"production\"}],\"user\":{\"login\":\"ann\\u001b[2J\"}}]",
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(repo.action("work.4.1")["approval"].is_null());
+    // A name that is not an environment's never reaches the API.
+    let r = run(repo.cmd([
+        "approve",
+        "work.4.1",
+        "--from-github-environment",
+        "prod;id",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("environment name"), "{}", r.stderr);
     // Protected and approved: the reviewer is recorded, not the run's starter.
     let r = approve(protected, approved);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
