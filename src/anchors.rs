@@ -15,7 +15,7 @@
 //! What no anchor covers — lines appended after the last anchor, correctly
 //! chained — is reported as such; only a signature covers that.
 
-use crate::audit::{self, Event, Verification};
+use crate::audit::{self, Verification};
 use crate::paths::RepoPaths;
 use crate::session::EventKind;
 use crate::signing::{AllowedSigners, Verdict};
@@ -69,18 +69,22 @@ pub struct TrailIndex {
 }
 
 impl TrailIndex {
-    fn visit(&mut self, e: &Event, end: u64) {
-        self.lines.push((e.hash.clone(), end));
-        if let Some(join) = crate::session::joins::Join::of(e) {
+    fn visit(&mut self, line: &audit::Line) {
+        self.lines.push((line.hash.to_string(), line.end));
+        let wanted = ["trail_joined", "session_sealed", "file_written"];
+        if !wanted.contains(&line.event) {
+            return;
+        }
+        let Some(e) = line.full() else { return };
+        if let Some(join) = crate::session::joins::Join::of(&e) {
             self.joins.push((e.seq, join));
         }
-        if e.event == "session_sealed"
-            && let Some(EventKind::SessionSealed {
-                seq,
-                head,
-                signature,
-                ..
-            }) = EventKind::from_event(e)
+        if let Some(EventKind::SessionSealed {
+            seq,
+            head,
+            signature,
+            ..
+        }) = EventKind::from_event(&e).filter(|_| e.event == "session_sealed")
         {
             self.seals
                 .push((e.session.clone(), e.seq, seq, head, signature));
@@ -90,11 +94,21 @@ impl TrailIndex {
                 path,
                 purpose,
                 sha256: Some(sha),
-            }) = EventKind::from_event(e)
+            }) = EventKind::from_event(&e)
             && purpose == crate::handoff::HANDOFF_PURPOSE
         {
             self.manifests.entry(path).or_default().push(sha);
         }
+    }
+
+    /// Appends the index of the piece of the trail after this one.
+    fn absorb(&mut self, later: TrailIndex) {
+        self.lines.extend(later.lines);
+        for (dir, shas) in later.manifests {
+            self.manifests.entry(dir).or_default().extend(shas);
+        }
+        self.seals.extend(later.seals);
+        self.joins.extend(later.joins);
     }
 
     /// The hash of line `seq`, if the trail has it.
@@ -142,8 +156,13 @@ fn short(hash: &str) -> &str {
 
 /// Reads and verifies the trail once, indexing it for the anchors.
 pub fn index_trail(paths: &RepoPaths) -> Result<(Verification, TrailIndex)> {
-    let mut index = TrailIndex::default();
-    let chain = audit::verify_each(&paths.audit(), |e, end| index.visit(e, end))?;
+    let (chain, pieces) = audit::verify_each(&paths.audit(), &TrailIndex::visit)?;
+    let index = pieces
+        .into_iter()
+        .fold(TrailIndex::default(), |mut index, piece| {
+            index.absorb(piece);
+            index
+        });
     Ok((chain, index))
 }
 

@@ -13,8 +13,10 @@
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// `prev` of the first line.
@@ -107,19 +109,50 @@ fn line(
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Checks one line (without `\n`) on its own: parses, and its hash matches
-/// its bytes. Returns the event.
-pub fn check_line(line: &str) -> Result<Event, String> {
-    let event: Event = serde_json::from_str(line).map_err(|e| format!("not a valid event: {e}"))?;
+/// Lowercase hex of `bytes` into `out` (twice as long), without allocating:
+/// verifying a trail encodes a digest for every line.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
+}
+
+/// The members of a line a verification needs, borrowed from its bytes;
+/// decoding it checks the line is an [`Event`] (the same members, `detail`
+/// any JSON value) without building `detail`.
+#[derive(Deserialize)]
+#[serde(rename = "Event")]
+struct LineFields<'a> {
+    seq: u64,
+    #[serde(borrow, rename = "ts")]
+    _ts: Cow<'a, str>,
+    #[serde(borrow, rename = "session")]
+    _session: Cow<'a, str>,
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow, rename = "action")]
+    _action: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "actor")]
+    _actor: Cow<'a, str>,
+    #[serde(rename = "detail")]
+    _detail: serde::de::IgnoredAny,
+    #[serde(borrow)]
+    prev: Cow<'a, str>,
+    #[serde(borrow, default)]
+    hash: Cow<'a, str>,
+}
+
+/// [`check_line`] without building the event.
+fn check_fields(line: &str) -> Result<LineFields<'_>, String> {
+    let fields: LineFields =
+        serde_json::from_str(line).map_err(|e| format!("not a valid event: {e}"))?;
     const SUFFIX_LEN: usize = ",\"hash\":\"".len() + 64 + "\"}".len();
     let ok_shape = line.len() > SUFFIX_LEN
         && line.ends_with("\"}")
@@ -127,12 +160,23 @@ pub fn check_line(line: &str) -> Result<Event, String> {
     if !ok_shape {
         return Err("the hash is not the last member of the line".into());
     }
-    let canonical = format!("{}}}", &line[..line.len() - SUFFIX_LEN]);
-    let actual = hex(&Sha256::digest(canonical.as_bytes()));
-    if actual != event.hash {
+    let digest = Sha256::new()
+        .chain_update(&line.as_bytes()[..line.len() - SUFFIX_LEN])
+        .chain_update(b"}")
+        .finalize();
+    let mut actual = [0u8; 64];
+    hex_into(&digest, &mut actual);
+    if actual != fields.hash.as_bytes() {
         return Err("the line's content does not match its hash (edited?)".into());
     }
-    Ok(event)
+    Ok(fields)
+}
+
+/// Checks one line (without `\n`) on its own: parses, and its hash matches
+/// its bytes. Returns the event.
+pub fn check_line(line: &str) -> Result<Event, String> {
+    check_fields(line)?;
+    serde_json::from_str(line).map_err(|e| format!("not a valid event: {e}"))
 }
 
 /// What a tail read found.
@@ -366,15 +410,37 @@ impl Verification {
     }
 }
 
-/// Verifies every line and the chain between them.
-pub fn verify(path: &Path) -> Result<Verification> {
-    verify_each(path, |_, _| {})
+/// One intact line, as a verification saw it (for [`verify_each`]).
+pub struct Line<'a> {
+    pub hash: &'a str,
+    /// The event's name.
+    pub event: &'a str,
+    /// Byte offset just after the line.
+    pub end: u64,
+    text: &'a str,
 }
 
-/// Verifies like [`verify`], handing each intact line's event and the byte
-/// offset just after it to `visit` (the anchors are checked in the same
-/// pass).
-pub fn verify_each(path: &Path, visit: impl FnMut(&Event, u64)) -> Result<Verification> {
+impl Line<'_> {
+    /// The whole event (parsed on demand: most visitors need a few names).
+    pub fn full(&self) -> Option<Event> {
+        serde_json::from_str(self.text).ok()
+    }
+}
+
+/// Verifies every line and the chain between them.
+pub fn verify(path: &Path) -> Result<Verification> {
+    Ok(verify_from(path, &JournalPos::default(), &|_: &mut (), _: &Line| {})?.0)
+}
+
+/// Verifies like [`verify`], handing each intact line, in order, to
+/// `visit`. The trail is checked in chunks on every core, so each chunk
+/// visits into a state of its own: the states come back in the trail's
+/// order, those of chunks after the first problem left out (what is
+/// returned covers exactly the intact lines before it).
+pub fn verify_each<S: Default + Send>(
+    path: &Path,
+    visit: &(impl Fn(&mut S, &Line) + Sync),
+) -> Result<(Verification, Vec<S>)> {
     verify_from(path, &JournalPos::default(), visit)
 }
 
@@ -383,18 +449,39 @@ pub fn verify_each(path: &Path, visit: impl FnMut(&Event, u64)) -> Result<Verifi
 /// there must still be the one it verified (its hash, re-read), then every
 /// later line and the chain are checked as [`verify`] does.
 pub fn verify_after(path: &Path, from: &JournalPos) -> Result<Verification> {
-    verify_from(path, from, |_, _| {})
+    Ok(verify_from(path, from, &|_: &mut (), _: &Line| {})?.0)
 }
 
-fn verify_from(
+/// Chunks smaller than this are not worth a thread.
+const MIN_CHUNK: usize = 1 << 20;
+
+fn verify_from<S: Default + Send>(
     path: &Path,
     from: &JournalPos,
-    mut visit: impl FnMut(&Event, u64),
-) -> Result<Verification> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    visit: &(impl Fn(&mut S, &Line) + Sync),
+) -> Result<(Verification, Vec<S>)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    verify_in_pieces(path, from, visit, |bytes| {
+        cores.min(bytes / MIN_CHUNK as u64 + 1)
+    })
+}
+
+/// [`verify_from`] with the trail after `from` cut into `pieces(bytes)`
+/// pieces checked side by side.
+fn verify_in_pieces<S: Default + Send>(
+    path: &Path,
+    from: &JournalPos,
+    visit: &(impl Fn(&mut S, &Line) + Sync),
+    pieces: impl Fn(u64) -> u64,
+) -> Result<(Verification, Vec<S>)> {
+    let file = match File::open(path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let len = match &file {
+        Some(f) => f.metadata()?.len(),
+        None => 0,
     };
     let mut v = Verification {
         path: path.to_path_buf(),
@@ -404,11 +491,12 @@ fn verify_from(
         offset: from.offset,
     };
     if from.seq > 0 {
-        let start = from.offset as usize;
-        let last_line = bytes
-            .get(..start)
-            .and_then(|b| b.strip_suffix(b"\n"))
-            .map(|b| &b[b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1)..])
+        let last_line = file
+            .as_ref()
+            .filter(|_| from.offset <= len)
+            .and_then(|f| line_ending_at(f, from.offset).ok().flatten());
+        let last_line = last_line
+            .as_deref()
             .and_then(|l| std::str::from_utf8(l).ok())
             .and_then(|l| check_line(l).ok());
         if last_line.is_none_or(|e| e.seq != from.seq || e.hash != from.hash) {
@@ -416,44 +504,237 @@ fn verify_from(
                 from.seq,
                 "the line verified earlier in this run is no longer there (the trail was rewritten)".into(),
             ));
-            return Ok(v);
+            return Ok((v, Vec::new()));
         }
     }
-    let mut expected_seq = from.seq + 1;
-    let mut offset = from.offset;
-    let rest = bytes.get(from.offset as usize..).unwrap_or_default();
-    for (i, raw) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
-        let n = from.seq + i as u64 + 1;
-        offset += raw.len() as u64;
-        let Some(raw) = raw.strip_suffix(b"\n") else {
-            v.first_bad = Some((
-                n,
-                "the last line is torn (no newline): a writer died mid-line".into(),
-            ));
-            break;
-        };
-        let checked = std::str::from_utf8(raw)
-            .map_err(|_| "not UTF-8".to_string())
-            .and_then(check_line);
-        let problem = match checked {
-            Err(why) => Some(why),
-            Ok(e) if e.seq != expected_seq => Some(format!("seq {} where {expected_seq} was expected (deleted or reordered lines)", e.seq)),
-            Ok(e) if e.prev != v.head => Some("`prev` does not match the previous line's hash (deleted, inserted or reordered lines)".to_string()),
-            Ok(e) => {
-                visit(&e, offset);
-                v.head = e.hash;
-                v.events += 1;
-                v.offset = offset;
-                expected_seq += 1;
+    let Some(file) = file.filter(|_| len > from.offset) else {
+        return Ok((v, Vec::new()));
+    };
+    let pieces = split_at_lines(&file, from.offset, len, pieces(len - from.offset))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let checked: Vec<std::io::Result<Chunk<S>>> = std::thread::scope(|scope| {
+        let file = &file;
+        let workers: Vec<_> = pieces
+            .windows(2)
+            .skip(1)
+            .map(|w| (w[0], w[1]))
+            .map(|(start, end)| scope.spawn(move || check_piece(file, start, end, visit)))
+            .collect();
+        let first = check_piece(file, pieces[0], pieces[1], visit);
+        std::iter::once(first)
+            .chain(
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("a verifier thread panicked")),
+            )
+            .collect()
+    });
+    let mut states = Vec::new();
+    let mut line_no = from.seq;
+    for chunk in checked {
+        let chunk = chunk.with_context(|| format!("cannot read {}", path.display()))?;
+        if let Some((seq, prev)) = &chunk.first {
+            let why = if *seq != v.events + 1 {
+                Some(format!(
+                    "seq {seq} where {} was expected (deleted or reordered lines)",
+                    v.events + 1
+                ))
+            } else if *prev != v.head {
+                Some("`prev` does not match the previous line's hash (deleted, inserted or reordered lines)".to_string())
+            } else {
                 None
+            };
+            if let Some(why) = why {
+                v.first_bad = Some((line_no + 1, why));
+                break;
             }
-        };
-        if let Some(why) = problem {
-            v.first_bad = Some((n, why));
+        }
+        if let Some((seq, hash, end)) = chunk.last {
+            v.events = seq;
+            v.head = hash;
+            v.offset = end;
+            states.push(chunk.state);
+        }
+        if let Some((at, why)) = chunk.bad {
+            v.first_bad = Some((line_no + at + 1, why));
             break;
         }
+        line_no += chunk.lines;
     }
-    Ok(v)
+    Ok((v, states))
+}
+
+/// How much of the trail is read at a time.
+const BLOCK: usize = 4 << 20;
+
+/// The line (without its newline) that ends just before `offset`, read
+/// backwards in growing windows; `None` when `offset` is not just after a
+/// newline.
+fn line_ending_at(file: &File, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut window = 64 * 1024u64;
+    loop {
+        let start = offset.saturating_sub(window);
+        let mut buf = vec![0u8; (offset - start) as usize];
+        file.read_exact_at(&mut buf, start)?;
+        let Some(body) = buf.strip_suffix(b"\n") else {
+            return Ok(None);
+        };
+        if let Some(nl) = memchr::memrchr(b'\n', body) {
+            return Ok(Some(body[nl + 1..].to_vec()));
+        }
+        if start == 0 {
+            return Ok(Some(body.to_vec()));
+        }
+        window *= 4;
+    }
+}
+
+/// Offsets cutting `[start, len)` into up to `pieces` pieces, each cut
+/// just after a newline: the list starts with `start` and ends with `len`.
+fn split_at_lines(file: &File, start: u64, len: u64, pieces: u64) -> std::io::Result<Vec<u64>> {
+    let pieces = pieces.max(1);
+    let mut cuts = vec![start];
+    let mut buf = vec![0u8; 64 * 1024];
+    for k in 1..pieces {
+        let mut at = (start + (len - start) * k / pieces).max(*cuts.last().unwrap_or(&start));
+        let cut = loop {
+            let n = file.read_at(&mut buf, at)?;
+            if n == 0 {
+                break len;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+                break (at + i as u64 + 1).min(len);
+            }
+            at += n as u64;
+        };
+        if cut > *cuts.last().unwrap_or(&start) && cut < len {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(len);
+    Ok(cuts)
+}
+
+/// What one piece of the trail held.
+struct Chunk<S> {
+    /// Lines looked at (up to and including a bad one).
+    lines: u64,
+    /// seq and `prev` of its first line, to check against the piece before.
+    first: Option<(u64, String)>,
+    /// seq, hash and end offset of its last intact line.
+    last: Option<(u64, String, u64)>,
+    /// The first problem: its line within the piece (0-based), and why.
+    bad: Option<(u64, String)>,
+    state: S,
+}
+
+/// Checks the lines in `[start, end)` of the trail, reading it a block at
+/// a time.
+fn check_piece<S: Default>(
+    file: &File,
+    start: u64,
+    end: u64,
+    visit: &impl Fn(&mut S, &Line),
+) -> std::io::Result<Chunk<S>> {
+    let mut chunk = Chunk {
+        lines: 0,
+        first: None,
+        last: None,
+        bad: None,
+        state: S::default(),
+    };
+    let mut prev = (0u64, String::new());
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
+    let mut at = start;
+    // Offset of buf[0] in the trail.
+    let mut buf_start = start;
+    while at < end && chunk.bad.is_none() {
+        let want = ((end - at) as usize).min(BLOCK);
+        let old = buf.len();
+        buf.resize(old + want, 0);
+        file.read_exact_at(&mut buf[old..], at)?;
+        at += want as u64;
+        let mut used = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[used..]) {
+            let line = &buf[used..used + nl];
+            let line_end = buf_start + (used + nl + 1) as u64;
+            used += nl + 1;
+            if !check_one(&mut chunk, &mut prev, line, line_end, visit) {
+                break;
+            }
+        }
+        buf.drain(..used);
+        buf_start += used as u64;
+    }
+    if chunk.bad.is_none() && !buf.is_empty() {
+        chunk.bad = Some((
+            chunk.lines,
+            "the last line is torn (no newline): a writer died mid-line".into(),
+        ));
+        chunk.lines += 1;
+    }
+    if let Some(last) = chunk.last.as_mut() {
+        last.1 = prev.1;
+    }
+    Ok(chunk)
+}
+
+/// Checks one line (without its newline) of a piece against the line
+/// before it; false (and `chunk.bad` set) when it is not intact.
+fn check_one<S>(
+    chunk: &mut Chunk<S>,
+    prev: &mut (u64, String),
+    raw: &[u8],
+    end: u64,
+    visit: &impl Fn(&mut S, &Line),
+) -> bool {
+    let i = chunk.lines;
+    chunk.lines += 1;
+    let fields = std::str::from_utf8(raw)
+        .map_err(|_| "not UTF-8".to_string())
+        .and_then(|text| Ok((text, check_fields(text)?)));
+    let (text, fields) = match fields {
+        Ok(f) => f,
+        Err(why) => {
+            chunk.bad = Some((i, why));
+            return false;
+        }
+    };
+    let why = if i == 0 {
+        chunk.first = Some((fields.seq, fields.prev.to_string()));
+        None
+    } else if fields.seq != prev.0 + 1 {
+        Some(format!(
+            "seq {} where {} was expected (deleted or reordered lines)",
+            fields.seq,
+            prev.0 + 1
+        ))
+    } else if fields.prev != prev.1 {
+        Some(
+            "`prev` does not match the previous line's hash (deleted, inserted or reordered lines)"
+                .into(),
+        )
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        chunk.bad = Some((i, why));
+        return false;
+    }
+    visit(
+        &mut chunk.state,
+        &Line {
+            hash: &fields.hash,
+            event: &fields.event,
+            end,
+            text,
+        },
+    );
+    prev.0 = fields.seq;
+    prev.1.clear();
+    prev.1.push_str(&fields.hash);
+    chunk.last = Some((fields.seq, String::new(), end));
+    true
 }
 
 #[cfg(test)]
@@ -510,6 +791,51 @@ mod tests {
         .unwrap();
         let broken = verify_after(&path, &point).unwrap();
         assert!(broken.first_bad.unwrap().1.contains("no longer there"));
+    }
+
+    /// Whatever the trail and however it is cut into pieces, verifying side
+    /// by side finds what one piece finds — the same count, head, offset
+    /// and first bad line — and visits exactly the intact lines before it,
+    /// in order.
+    #[test]
+    fn pieces_find_what_one_piece_finds() {
+        let (_d, path) = write_trail(40);
+        let intact = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = intact.lines().collect();
+        let mut variants = vec![intact.clone()];
+        for at in [0, 1, 13, 20, 39] {
+            // An edit, a deletion, a swap with the next line, a torn end.
+            let mut edited = lines.clone();
+            let changed = lines[at].replacen("\"k\":\"v", "\"k\":\"w", 1);
+            edited[at] = &changed;
+            variants.push(edited.join("\n") + "\n");
+            let mut deleted = lines.clone();
+            deleted.remove(at);
+            variants.push(deleted.join("\n") + "\n");
+            let mut swapped = lines.clone();
+            swapped.swap(at, (at + 1) % lines.len());
+            variants.push(swapped.join("\n") + "\n");
+            if let Some(next) = lines.get(at + 1) {
+                variants.push(lines[..=at].join("\n") + "\n" + &next[..30]);
+            }
+        }
+        let seen = |v: &mut Vec<String>, l: &Line| v.push(format!("{}@{}", l.event, l.end));
+        for text in variants {
+            std::fs::write(&path, &text).unwrap();
+            let (one, one_seen) =
+                verify_in_pieces(&path, &JournalPos::default(), &seen, |_| 1).unwrap();
+            assert!(one_seen.len() <= 1);
+            for pieces in 2..=9 {
+                let (many, many_seen) =
+                    verify_in_pieces(&path, &JournalPos::default(), &seen, |_| pieces).unwrap();
+                assert_eq!(
+                    (many.events, &many.head, many.offset, &many.first_bad),
+                    (one.events, &one.head, one.offset, &one.first_bad),
+                    "{pieces} pieces"
+                );
+                assert_eq!(many_seen.concat(), one_seen.concat(), "{pieces} pieces");
+            }
+        }
     }
 
     #[test]

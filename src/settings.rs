@@ -150,7 +150,7 @@ impl Settings {
     }
 
     /// Loads the protocols and opens the store for writing (takes the lock).
-    pub fn open_store(&self, by: Option<&str>) -> Result<(Store, Arc<ProtocolSet>, Config)> {
+    pub fn open_store(&self, by: Option<&str>) -> Result<(Store, Arc<ProtocolSet>, Arc<Config>)> {
         let (ctx, set, config) = self.store_context(by)?;
         let mut store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
         store.add_view(Box::new(crate::todo::TodoFile));
@@ -186,13 +186,14 @@ impl Settings {
     fn store_context(
         &self,
         by: Option<&str>,
-    ) -> Result<(session::Context, Arc<ProtocolSet>, Config)> {
+    ) -> Result<(session::Context, Arc<ProtocolSet>, Arc<Config>)> {
         let (set, config) = protocol::load(&self.paths)?;
         let set = Arc::new(set);
+        let config = Arc::new(config);
         let ctx = session::Context {
             paths: self.paths.clone(),
             protocols: set.clone(),
-            config: Arc::new(config.clone()),
+            config: config.clone(),
             redactor: self.redactor(&config),
             actor: self.actor(by),
             signer: None,

@@ -125,7 +125,7 @@ impl Closing {
         let updated = edit(&master)?;
         let mut store = e.store.borrow_mut();
         let by = store.ctx().actor.clone();
-        crate::settle::record_master_write(&mut store, &paths, &updated, purpose, &by)?;
+        crate::settle::record_master_write(&mut store, paths, &updated, purpose, &by)?;
         Ok(updated)
     }
 
@@ -174,7 +174,7 @@ impl Closing {
         let text = {
             let store = e.store.borrow();
             crate::context::render(
-                &paths,
+                paths,
                 &e.set,
                 &store.ctx().config.gates,
                 store.session(),
@@ -203,7 +203,7 @@ impl Closing {
             return Ok(f.clone());
         }
         let state = e.store.borrow().state.clone();
-        let gathered = Rc::new(gates::Gathered::read(&e.paths(), &state, &[])?);
+        let gathered = Rc::new(gates::Gathered::read(e.paths(), &state, &[])?);
         *self.facts.borrow_mut() = Some(gathered.clone());
         Ok(gathered)
     }
@@ -214,7 +214,7 @@ impl Closing {
         if self.facts.borrow().is_some() {
             return Ok(());
         }
-        let paths = e.paths();
+        let paths = e.paths().clone();
         let state = e.store.borrow().state.clone();
         let gathered =
             tokio::task::spawn_blocking(move || gates::Gathered::read(&paths, &state, &[]))
@@ -351,7 +351,7 @@ impl Closing {
             )
         };
         let (dir, manifest_sha256) = crate::handoff::write(
-            &e.paths(),
+            e.paths(),
             &e.set,
             &session,
             &results,
@@ -476,7 +476,7 @@ impl Closing {
         let session = self.session(e)?;
         let results = self.evaluate_gates(e, &[])?;
         let paths = e.paths();
-        let text = operations_context(&paths, &session, &results);
+        let text = operations_context(paths, &session, &results);
         self.write_file(e, &paths.operations_context(), &text, "operations context")?;
         Ok(format!(
             "wrote {}; transition: \"{}\"",

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 impl Engine {
-    pub(crate) fn paths(&self) -> crate::paths::RepoPaths {
-        self.store.borrow().ctx().paths.clone()
+    pub(crate) fn paths(&self) -> &crate::paths::RepoPaths {
+        &self.paths
     }
 
     /// The environment every command of `a` gets: runtime facts as

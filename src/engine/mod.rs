@@ -9,6 +9,7 @@
 mod exec;
 pub mod process;
 pub mod report;
+mod spawn;
 
 use crate::progress;
 use crate::protocol::{Action, Kind, Protocol, ProtocolName, ProtocolSet, SessionStatus, Stage};
@@ -83,6 +84,8 @@ enum StageState {
 /// The engine for one protocol run.
 pub(crate) struct Engine {
     pub(crate) store: RefCell<Store>,
+    /// The store's paths, kept here so a step need not copy them.
+    paths: crate::paths::RepoPaths,
     pub(crate) set: Arc<ProtocolSet>,
     pub(crate) reporter: Reporter,
     pub(crate) opts: RunOptions,
@@ -158,8 +161,10 @@ where
         .build()?;
     let (cancel_tx, cancel) = watch::channel(false);
     let set = store.ctx().protocols.clone();
+    let paths = store.ctx().paths.clone();
     let engine = Rc::new(Engine {
         store: RefCell::new(store),
+        paths,
         set,
         reporter,
         opts,

@@ -10,8 +10,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::cell::RefCell;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -114,24 +114,18 @@ pub async fn run(
     // One pipe for stdout and stderr: lines keep the order a terminal would
     // show, and it is one pipe to set up instead of two.
     let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
-    let writer2 = writer.try_clone().context("cannot duplicate a pipe")?;
     let mut child = {
-        // The command (holding our copies of the write end) is dropped once
-        // spawned, so the pipe reaches end-of-file when the child is done.
-        let mut cmd = tokio::process::Command::new(shell());
-        cmd.arg("-c")
-            .arg(&spec.command)
-            .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(dev_null()?)
-            .stdout(Stdio::from(writer))
-            .stderr(Stdio::from(writer2))
-            .process_group(0)
-            .kill_on_drop(false);
-        cmd.spawn()
+        // Our copies of the write end are dropped once it is started, so
+        // the pipe reaches end-of-file when the child is done.
+        let launch =
+            super::spawn::Launch::new(shell(), &["-c", &spec.command], &spec.cwd, &spec.env)?;
+        let stdin = dev_null()?;
+        launch
+            .spawn(stdin.as_raw_fd(), writer.as_raw_fd(), writer.as_raw_fd())
             .with_context(|| format!("cannot start `sh -c` in {}", spec.cwd.display()))?
     };
-    let pid = child.id().map_or(0, |p| p as i32);
+    drop(writer);
+    let pid = child.id();
     on_spawn(describe_process(pid))?;
     let tail = Rc::new(RefCell::new(Vec::<String>::new()));
     let output = nonblocking_receiver(reader)?;
@@ -147,14 +141,7 @@ pub async fn run(
     let mut readers_done = false;
     let ending = loop {
         tokio::select! {
-            status = child.wait() => {
-                let status = status.context("cannot wait for the command")?;
-                break match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
-                    (Some(c), _) => Ending::Exited(c),
-                    (None, Some(s)) => Ending::Signalled(s),
-                    (None, None) => Ending::Exited(-1),
-                };
-            }
+            status = child.wait() => break ending_of(status.context("cannot wait for the command")?),
             _ = &mut readers, if !readers_done => readers_done = true,
             _ = &mut deadline => {
                 kill_group(pid, &mut child).await;
@@ -181,19 +168,27 @@ pub async fn run(
     })
 }
 
-/// stdin for commands: /dev/null, opened once and duplicated per command.
-fn dev_null() -> Result<Stdio> {
+fn ending_of(status: std::process::ExitStatus) -> Ending {
+    match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(c), _) => Ending::Exited(c),
+        (None, Some(s)) => Ending::Signalled(s),
+        (None, None) => Ending::Exited(-1),
+    }
+}
+
+/// stdin for commands: /dev/null, opened once.
+fn dev_null() -> Result<&'static std::fs::File> {
     static NULL: OnceLock<std::fs::File> = OnceLock::new();
-    let file = match NULL.get() {
-        Some(f) => f,
+    match NULL.get() {
+        Some(f) => Ok(f),
         None => {
             let f = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
-            NULL.get_or_init(|| f)
+            Ok(NULL.get_or_init(|| f))
         }
-    };
-    Ok(Stdio::from(
-        file.try_clone().context("cannot duplicate /dev/null")?,
-    ))
+    }
 }
 
 /// The read end of our output pipe, made non-blocking with one syscall (it
@@ -296,7 +291,7 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(
 
 /// SIGTERM to the group, then SIGKILL after the grace period (the group
 /// may outlive its leader, so the second signal goes regardless).
-async fn kill_group(pid: i32, child: &mut tokio::process::Child) {
+async fn kill_group(pid: i32, child: &mut super::spawn::Child) {
     let group = Pid::from_raw(pid);
     let _ = killpg(group, Signal::SIGTERM);
     let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;

@@ -89,7 +89,7 @@ impl Engine {
         let paths = self.paths();
         crate::settle::approve(
             &mut self.store.borrow_mut(),
-            &paths,
+            paths,
             &a.id,
             by,
             note,

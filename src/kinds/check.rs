@@ -183,7 +183,7 @@ impl Engine {
     pub(crate) async fn check(&self, a: &Action, spec: &CheckSpec) -> anyhow::Result<Step> {
         self.start_attempt(a, crate::protocol::KindName::Check)?;
         let started = Instant::now();
-        let (paths, owned) = (self.paths(), spec.clone());
+        let (paths, owned) = (self.paths().clone(), spec.clone());
         let Some(verdict) = self.off_thread(move || evaluate(&paths, &owned)).await? else {
             return self.finish(
                 a,

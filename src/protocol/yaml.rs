@@ -216,6 +216,13 @@ pub fn decode_all<T: DeserializeOwned>(
     what: &str,
     errors: &mut Vec<InputError>,
 ) -> Option<T> {
+    // The common case decodes the node as it is; only a node with bad
+    // keys is copied, to take them out one by one.
+    let err = match marked_yaml::from_node::<T>(node) {
+        Ok(v) => return Some(v),
+        Err(e) => e,
+    };
+    drop(err);
     let mut node = node.clone();
     let mut removed: Vec<String> = Vec::new();
     loop {

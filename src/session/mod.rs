@@ -186,6 +186,8 @@ pub struct Store {
     unchanged: bool,
     views: Vec<Box<dyn DerivedView>>,
     views_at: Option<Instant>,
+    /// The context's actor as recorded (masked), worked out once.
+    masked_actor: String,
 }
 
 impl Drop for Store {
@@ -292,7 +294,9 @@ impl Store {
         let unchanged = fp.is_some() && tail.events.len() == 1 && tail.torn.is_none();
         state.journal = tail.end.clone();
         let writer = audit::Writer::open(&paths.audit(), tail.end)?;
+        let masked_actor = ctx.redactor.mask(&ctx.actor);
         let mut store = Store {
+            masked_actor,
             ctx,
             state,
             writer,
@@ -391,7 +395,11 @@ impl Store {
         kind: EventKind,
     ) -> Result<()> {
         let ts = crate::clock::now_rfc3339();
-        let actor = self.ctx.redactor.mask(actor);
+        let actor = if actor == self.ctx.actor {
+            self.masked_actor.clone()
+        } else {
+            self.ctx.redactor.mask(actor)
+        };
         // What is written is what is applied, exactly as a replay would see
         // it: masked when there are secrets.
         let (name, detail, applied) = if self.ctx.redactor.is_empty() {

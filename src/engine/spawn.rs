@@ -1,0 +1,464 @@
+//! Starting a command the way a shell does. A step's cost is mostly the
+//! `sh -c` it starts, so the start itself must cost no more than a shell
+//! loop's `fork`: the child is cloned `vfork`-style (it borrows our memory
+//! and we wait until it has exec'd), does only what a step needs —
+//! its own process group, its three descriptors, its folder, `SIGPIPE` back
+//! to default — and execs. Everything it uses (argv, environment, folder)
+//! is built before the clone, because the child may not allocate.
+//!
+//! std's `Command` (posix_spawn) resets all 64 signal dispositions in the
+//! child — 128 system calls a step, ~26 µs — and tokio's adds a signal
+//! driver. Here the child keeps our handlers until `execve` resets them:
+//! the only signals it can receive before then are its group's, which
+//! were ours a moment earlier, and our handlers (tokio's signal pipe, std's
+//! stack guard) are async-signal-safe and idempotent, so a second delivery
+//! changes nothing. The exit is awaited on a pidfd from the clone itself
+//! (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid reuse.
+
+use anyhow::{Context, Result, bail};
+use nix::libc;
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::OnceLock;
+use tokio::io::unix::AsyncFd;
+
+/// Stack for the cloned child until it execs: its few system calls need
+/// little, this leaves a wide margin.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the child execs, with everything it needs built up front.
+pub struct Launch {
+    program: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    cwd: CString,
+}
+
+impl Launch {
+    /// `program args…` in `cwd`, with our environment plus `vars` (which
+    /// replace variables of the same name).
+    pub fn new(
+        program: &Path,
+        args: &[&str],
+        cwd: &Path,
+        vars: &[(String, String)],
+    ) -> Result<Self> {
+        let program = c_string(program.as_os_str(), "the program")?;
+        let mut argv = vec![program.clone()];
+        for a in args {
+            argv.push(c_string(OsStr::new(a), "the command")?);
+        }
+        let cwd = c_string(cwd.as_os_str(), "the folder")?;
+        let mut env: Vec<CString> = base_env()
+            .iter()
+            .filter(|(key, _)| !vars.iter().any(|(k, _)| k.as_bytes() == key.as_slice()))
+            .map(|(_, pair)| pair.clone())
+            .collect();
+        for (k, v) in vars {
+            if k.is_empty() || k.contains('=') {
+                bail!("environment variable name {k:?} is not valid");
+            }
+            env.push(c_string(OsStr::new(&format!("{k}={v}")), k)?);
+        }
+        Ok(Launch {
+            program,
+            argv,
+            env,
+            cwd,
+        })
+    }
+
+    /// Starts it in a new process group with `stdin`, `stdout`, `stderr`.
+    pub fn spawn(&self, stdin: RawFd, stdout: RawFd, stderr: RawFd) -> Result<Child> {
+        let argv = null_terminated(&self.argv);
+        let envp = null_terminated(&self.env);
+        let mut block = Blocked::all()?;
+        let mut plan = ChildPlan {
+            program: &self.program,
+            argv: &argv,
+            envp: &envp,
+            cwd: &self.cwd,
+            fds: [stdin, stdout, stderr],
+            mask: block.previous,
+            error: 0,
+            step: "",
+        };
+        thread_local! {
+            /// The child's stack, reused: one clone at a time per thread,
+            /// since the thread is suspended until the child execs.
+            static STACK: std::cell::RefCell<Box<[u8]>> =
+                std::cell::RefCell::new(vec![0u8; CHILD_STACK].into_boxed_slice());
+        }
+        let stack = STACK.with(|s| s.borrow_mut().as_mut_ptr() as usize);
+        // The stack grows down; its top, 16-byte aligned.
+        let top = (stack + CHILD_STACK) & !15;
+        let mut pidfd: libc::c_int = -1;
+        // SAFETY: the child runs `child_main` on its own stack, sharing our
+        // memory, and only reads `plan` (alive until clone returns, which
+        // with CLONE_VFORK is after the child has exec'd or exited) and
+        // writes its `error`. It makes no allocation and takes no lock.
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+                &mut plan as *mut ChildPlan as *mut libc::c_void,
+                &mut pidfd as *mut libc::c_int,
+            )
+        };
+        let clone_error = std::io::Error::last_os_error();
+        block.restore();
+        if pid < 0 {
+            return Err(clone_error).context("cannot start a process");
+        }
+        // SAFETY: the kernel gave us this descriptor (CLONE_PIDFD) and
+        // nothing else owns it.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        // SAFETY: an OwnedFd stays open, and the same descriptor, for as
+        // long as the AsyncFd owns it.
+        let pidfd =
+            unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+                .map_err(|e| e.into_parts().1)
+                .context("cannot watch a started process")?;
+        let mut child = Child {
+            pid,
+            pidfd: Some(pidfd),
+            status: None,
+        };
+        // SAFETY: the child's write happened before clone returned (vfork).
+        let (error, step) = unsafe {
+            (
+                std::ptr::read_volatile(&plan.error),
+                std::ptr::read_volatile(&plan.step),
+            )
+        };
+        if error != 0 {
+            // It exited (127) without exec'ing: reap it, report why.
+            let _ = child.try_reap();
+            return Err(std::io::Error::from_raw_os_error(error))
+                .with_context(|| format!("cannot {step} for `{}`", self.shown()));
+        }
+        Ok(child)
+    }
+
+    fn shown(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
+}
+
+/// A started process, awaited on its pidfd.
+pub struct Child {
+    pid: libc::pid_t,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Its pid (also its process group's id).
+    pub fn id(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits until it exits (again and again after a cancelled wait).
+    pub async fn wait(&mut self) -> Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_reap()? {
+                return Ok(status);
+            }
+            let Some(fd) = &self.pidfd else {
+                bail!("process {} cannot be awaited", self.pid);
+            };
+            let mut ready = fd.readable().await?;
+            ready.clear_ready();
+        }
+    }
+
+    /// Its status if it has exited (reaping it), without waiting.
+    fn try_reap(&mut self) -> Result<Option<ExitStatus>> {
+        if self.status.is_some() {
+            return Ok(self.status);
+        }
+        let mut raw: libc::c_int = 0;
+        // SAFETY: plain waitpid on our own child; the pidfd we hold keeps
+        // its pid from being reused until it is reaped here.
+        let r = unsafe { libc::waitpid(self.pid, &mut raw, libc::WNOHANG) };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot wait for process {}", self.pid));
+        }
+        if r == self.pid {
+            self.status = Some(ExitStatus::from_raw(raw));
+            self.pidfd = None;
+        }
+        Ok(self.status)
+    }
+}
+
+impl Drop for Child {
+    /// A child nobody waited for (an error path) is reaped by a thread, so
+    /// it does not linger as a zombie.
+    fn drop(&mut self) {
+        if self.status.is_none() && self.try_reap().ok().flatten().is_none() {
+            let pid = self.pid;
+            std::thread::spawn(move || {
+                let mut raw = 0;
+                // SAFETY: blocking waitpid on our own child.
+                unsafe { libc::waitpid(pid, &mut raw, 0) };
+            });
+        }
+    }
+}
+
+/// What the child reads (and the one field it writes: why it failed).
+struct ChildPlan<'a> {
+    program: &'a CStr,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    cwd: &'a CStr,
+    fds: [RawFd; 3],
+    mask: libc::sigset_t,
+    error: libc::c_int,
+    step: &'static str,
+}
+
+/// The child, between the clone and `execve`: system calls only.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    let plan = arg as *mut ChildPlan;
+    // SAFETY: `arg` is the parent's `ChildPlan`, alive while we run (the
+    // parent is suspended until we exec or exit); only system calls follow.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        // Rust ignores SIGPIPE; a command must not inherit that.
+        libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
+        if libc::setpgid(0, 0) != 0 {
+            fail(plan, "start a process group");
+        }
+        for (target, &fd) in (*plan).fds.iter().enumerate() {
+            let target = target as RawFd;
+            let ok = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd, target) == target
+            };
+            if !ok {
+                fail(plan, "set up the output");
+            }
+        }
+        if libc::chdir((*plan).cwd.as_ptr()) != 0 {
+            fail(plan, "enter the folder");
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &(*plan).mask, std::ptr::null_mut());
+        libc::execve(
+            (*plan).program.as_ptr(),
+            (*plan).argv.as_ptr(),
+            (*plan).envp.as_ptr(),
+        );
+        fail(plan, "run")
+    }
+}
+
+/// Leaves errno and the failed step for the parent, and exits.
+///
+/// # Safety
+/// Only from `child_main`, with its plan.
+unsafe fn fail(plan: *mut ChildPlan, step: &'static str) -> ! {
+    // SAFETY: see `child_main`.
+    unsafe {
+        (*plan).error = *libc::__errno_location();
+        (*plan).step = step;
+        libc::_exit(127)
+    }
+}
+
+/// Every signal blocked on this thread while the child shares our memory
+/// (a handler must not run on its stack before it has reset what it
+/// needs); restored after.
+struct Blocked {
+    previous: libc::sigset_t,
+    restored: bool,
+}
+
+impl Blocked {
+    fn all() -> Result<Self> {
+        // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask
+        // only write the sets passed.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let r = libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+            if r != 0 {
+                return Err(std::io::Error::from_raw_os_error(r))
+                    .context("cannot block signals to start a process");
+            }
+            Ok(Blocked {
+                previous,
+                restored: false,
+            })
+        }
+    }
+
+    fn restore(&mut self) {
+        if !self.restored {
+            // SAFETY: restores the mask saved in `all`.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut())
+            };
+            self.restored = true;
+        }
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// Our environment as `KEY=VALUE` strings, read once: the process never
+/// changes its own environment.
+fn base_env() -> &'static [(Vec<u8>, CString)] {
+    static BASE: OnceLock<Vec<(Vec<u8>, CString)>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut pair = k.as_bytes().to_vec();
+                pair.push(b'=');
+                pair.extend_from_slice(v.as_bytes());
+                Some((k.as_bytes().to_vec(), CString::new(pair).ok()?))
+            })
+            .collect()
+    })
+}
+
+fn c_string(s: &OsStr, what: &str) -> Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| anyhow::anyhow!("{what} contains a NUL byte: {}", s.to_string_lossy()))
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn raw(fd: &impl AsRawFd) -> RawFd {
+        fd.as_raw_fd()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn run(cmd: &str, vars: &[(String, String)], cwd: &Path) -> (ExitStatus, String) {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let launch = Launch::new(Path::new("/bin/sh"), &["-c", cmd], cwd, vars).unwrap();
+        let status = rt().block_on(async {
+            let mut child = launch
+                .spawn(raw(&null), raw(&writer), raw(&writer))
+                .unwrap();
+            drop(writer);
+            child.wait().await.unwrap()
+        });
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut { reader }, &mut out).unwrap();
+        (status, out)
+    }
+
+    #[test]
+    fn runs_in_its_folder_group_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("DS_SPAWN_TEST".to_string(), "a b $(x)".to_string())];
+        let (status, out) = run(
+            "pwd; printf '%s\\n' \"$DS_SPAWN_TEST\"; [ \"$(cut -d' ' -f5 /proc/$$/stat)\" = $$ ] && echo own-group; echo err >&2; exit 7",
+            &vars,
+            dir.path(),
+        );
+        assert_eq!(status.code(), Some(7));
+        let real = dir.path().canonicalize().unwrap();
+        assert_eq!(
+            out,
+            format!("{}\na b $(x)\nown-group\nerr\n", real.display())
+        );
+    }
+
+    #[test]
+    fn a_replaced_variable_appears_once_and_path_is_inherited() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("HOME".to_string(), "/nowhere".to_string())];
+        let (_, out) = run(
+            "env | grep -c '^HOME='; echo $HOME; [ -n \"$PATH\" ] && echo path",
+            &vars,
+            dir.path(),
+        );
+        assert_eq!(out, "1\n/nowhere\npath\n");
+    }
+
+    #[test]
+    fn sigpipe_is_back_to_default_in_the_child() {
+        let dir = tempfile::tempdir().unwrap();
+        // With SIGPIPE at its default, `yes` dies of it (128 + 13) when its
+        // reader goes; ignored, it would exit 1 with a write error.
+        let (_, out) = run(
+            "(yes 2>/dev/null; echo \"yes ended $?\" >&2) | head -n1 >/dev/null",
+            &[],
+            dir.path(),
+        );
+        assert_eq!(out, "yes ended 141\n");
+    }
+
+    #[test]
+    fn a_missing_folder_or_program_is_an_error_naming_the_step() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let launch = Launch::new(
+            Path::new("/bin/sh"),
+            &["-c", "true"],
+            Path::new("/no/such/folder"),
+            &[],
+        )
+        .unwrap();
+        let rt = rt();
+        let _guard = rt.enter();
+        let e = launch
+            .spawn(raw(&null), raw(&null), raw(&null))
+            .err()
+            .unwrap();
+        assert!(
+            format!("{e:#}").contains("cannot enter the folder"),
+            "{e:#}"
+        );
+        let launch = Launch::new(Path::new("/no/such/sh"), &[], Path::new("/"), &[]).unwrap();
+        let e = launch
+            .spawn(raw(&null), raw(&null), raw(&null))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("cannot run"), "{e:#}");
+        assert!(format!("{e:#}").contains("No such file"), "{e:#}");
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_anything_starts() {
+        let e = Launch::new(Path::new("/bin/sh"), &["-c", "a\0b"], Path::new("/"), &[])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("NUL"), "{e}");
+        let vars = [("A=B".to_string(), "x".to_string())];
+        assert!(Launch::new(Path::new("/bin/sh"), &[], Path::new("/"), &vars).is_err());
+    }
+}
