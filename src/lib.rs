@@ -88,8 +88,8 @@ fn report_error(printer: &ui::Printer, err: &anyhow::Error) {
 /// A write past a file-size limit (`ulimit -f`) then fails with EFBIG, an
 /// error the tool reports and recovers from, instead of killing the process
 /// by SIGXFSZ mid-write. A handler that does nothing, rather than SIG_IGN:
-/// handlers are reset by `exec`, so commands the tool runs get the default
-/// without a `pre_exec` hook (which would rule out `posix_spawn`).
+/// handlers are reset before `exec` (engine/spawn.rs) and by it, so
+/// commands the tool runs get the default.
 fn ignore_file_size_signal() {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     extern "C" fn on_file_size_limit(_: std::os::raw::c_int) {}

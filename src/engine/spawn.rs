@@ -2,18 +2,20 @@
 //! `sh -c` it starts, so the start itself must cost no more than a shell
 //! loop's `fork`: the child is cloned `vfork`-style (it borrows our memory
 //! and we wait until it has exec'd), does only what a step needs —
-//! its own process group, its three descriptors, its folder, `SIGPIPE` back
-//! to default — and execs. Everything it uses (argv, environment, folder)
+//! signal dispositions back to default, its own process group, its three
+//! descriptors, its folder — and execs. Everything it uses (argv, environment, folder)
 //! is built before the clone, because the child may not allocate.
 //!
-//! std's `Command` (posix_spawn) resets all 64 signal dispositions in the
-//! child — 128 system calls a step, ~26 µs — and tokio's adds a signal
-//! driver. Here the child keeps our handlers until `execve` resets them:
-//! the only signals it can receive before then are its group's, which
-//! were ours a moment earlier, and our handlers (tokio's signal pipe, std's
-//! stack guard) are async-signal-safe and idempotent, so a second delivery
-//! changes nothing. The exit is awaited on a pidfd from the clone itself
-//! (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid reuse.
+//! std's `Command` (glibc's posix_spawn) asks the kernel about all 64
+//! signals and resets each in the child — 128 system calls a step, ~26 µs
+//! — and tokio's adds a `SIGCHLD` driver and a reaper. Here the child
+//! looks only at the 31 standard signals (no handler of ours uses a
+//! real-time one) and resets the few that have a handler, while every
+//! signal is still blocked: our handlers never run on the child's borrowed
+//! memory (`signals`' handler counts deliveries — a second one would end
+//! the parent at once). The exit is awaited on a pidfd from the clone
+//! itself (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid
+//! reuse.
 
 use anyhow::{Context, Result, bail};
 use nix::libc;
@@ -235,6 +237,18 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         default.sa_sigaction = libc::SIG_DFL;
         // Rust ignores SIGPIPE; a command must not inherit that.
         libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
+        // Our handlers must not run here once the mask is restored (the
+        // table is the child's own: no CLONE_SIGHAND). Dispositions that
+        // are ignored stay ignored, as exec would keep them.
+        for signal in 1..32 {
+            let mut now: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut now) == 0
+                && now.sa_sigaction != libc::SIG_DFL
+                && now.sa_sigaction != libc::SIG_IGN
+            {
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
         if libc::setpgid(0, 0) != 0 {
             fail(plan, "start a process group");
         }
