@@ -15,7 +15,7 @@
 //! memory (`signals`' handler counts deliveries — a second one would end
 //! the parent at once). The exit is awaited on a pidfd from the clone
 //! itself (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid
-//! reuse.
+//! reuse; on kernels without it (before 5.2), by a blocking thread.
 
 use anyhow::{Context, Result, bail};
 use nix::libc;
@@ -26,6 +26,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::unix::AsyncFd;
 
 /// Stack for the cloned child until it execs: its few system calls need
@@ -76,6 +77,26 @@ impl Launch {
 
     /// Starts it in a new process group with `stdin`, `stdout`, `stderr`.
     pub fn spawn(&self, stdin: RawFd, stdout: RawFd, stderr: RawFd) -> Result<Child> {
+        let fds = [stdin, stdout, stderr];
+        if !NO_PIDFD.load(Ordering::Relaxed) {
+            match self.spawn_with(fds, true) {
+                // Linux before 5.2 (RHEL 8's 4.18) has no CLONE_PIDFD.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    NO_PIDFD.store(true, Ordering::Relaxed);
+                }
+                other => return self.started(other.context("cannot start a process")?),
+            }
+        }
+        self.started(
+            self.spawn_with(fds, false)
+                .context("cannot start a process")?,
+        )
+    }
+
+    /// Clones and execs; with `pidfd`, the clone also returns a pidfd to
+    /// wait on, else a blocking thread waits. The child's own failure
+    /// (before exec) comes back in [`Started::failed`].
+    fn spawn_with(&self, fds: [RawFd; 3], pidfd: bool) -> std::io::Result<Started> {
         let argv = null_terminated(&self.argv);
         let envp = null_terminated(&self.env);
         let mut block = Blocked::all()?;
@@ -84,7 +105,7 @@ impl Launch {
             argv: &argv,
             envp: &envp,
             cwd: &self.cwd,
-            fds: [stdin, stdout, stderr],
+            fds,
             mask: block.previous,
             error: 0,
             step: "",
@@ -98,7 +119,11 @@ impl Launch {
         let stack = STACK.with(|s| s.borrow_mut().as_mut_ptr() as usize);
         // The stack grows down; its top, 16-byte aligned.
         let top = (stack + CHILD_STACK) & !15;
-        let mut pidfd: libc::c_int = -1;
+        let mut fd: libc::c_int = -1;
+        let flags = libc::CLONE_VM
+            | libc::CLONE_VFORK
+            | libc::SIGCHLD
+            | if pidfd { libc::CLONE_PIDFD } else { 0 };
         // SAFETY: the child runs `child_main` on its own stack, sharing our
         // memory, and only reads `plan` (alive until clone returns, which
         // with CLONE_VFORK is after the child has exec'd or exited) and
@@ -107,38 +132,53 @@ impl Launch {
             libc::clone(
                 child_main,
                 top as *mut libc::c_void,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+                flags,
                 &mut plan as *mut ChildPlan as *mut libc::c_void,
-                &mut pidfd as *mut libc::c_int,
+                &mut fd as *mut libc::c_int,
             )
         };
         let clone_error = std::io::Error::last_os_error();
         block.restore();
         if pid < 0 {
-            return Err(clone_error).context("cannot start a process");
+            return Err(clone_error);
         }
-        // SAFETY: the kernel gave us this descriptor (CLONE_PIDFD) and
+        // SAFETY: with CLONE_PIDFD the kernel gave us this descriptor and
         // nothing else owns it.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-        // SAFETY: an OwnedFd stays open, and the same descriptor, for as
-        // long as the AsyncFd owns it.
-        let pidfd =
-            unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
-                .map_err(|e| e.into_parts().1)
-                .context("cannot watch a started process")?;
+        let fd = pidfd.then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        // SAFETY: the child's write happened before clone returned (vfork).
+        let failed = unsafe {
+            let error = std::ptr::read_volatile(&plan.error);
+            (error != 0).then(|| (error, std::ptr::read_volatile(&plan.step)))
+        };
+        Ok(Started { pid, fd, failed })
+    }
+
+    /// A [`Started`] child, to be awaited — or the error it exec'd none with.
+    fn started(&self, started: Started) -> Result<Child> {
+        let Started { pid, fd, failed } = started;
+        let waiter = match fd {
+            Some(fd) => {
+                // SAFETY: an OwnedFd stays open, and the same descriptor,
+                // for as long as the AsyncFd owns it.
+                let fd =
+                    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+                match fd {
+                    Ok(fd) => Waiter::Pidfd(fd),
+                    // Still ours to reap: a thread does it.
+                    Err(e) => {
+                        let _ = Waiter::thread(pid);
+                        return Err(e.into_parts().1).context("cannot watch a started process");
+                    }
+                }
+            }
+            None => Waiter::thread(pid),
+        };
         let mut child = Child {
             pid,
-            pidfd: Some(pidfd),
+            waiter,
             status: None,
         };
-        // SAFETY: the child's write happened before clone returned (vfork).
-        let (error, step) = unsafe {
-            (
-                std::ptr::read_volatile(&plan.error),
-                std::ptr::read_volatile(&plan.step),
-            )
-        };
-        if error != 0 {
+        if let Some((error, step)) = failed {
             // It exited (127) without exec'ing: reap it, report why.
             let _ = child.try_reap();
             return Err(std::io::Error::from_raw_os_error(error))
@@ -152,10 +192,49 @@ impl Launch {
     }
 }
 
-/// A started process, awaited on its pidfd.
+/// Set once a clone with CLONE_PIDFD was refused (an older kernel).
+static NO_PIDFD: AtomicBool = AtomicBool::new(false);
+
+/// What a clone gave back.
+struct Started {
+    pid: libc::pid_t,
+    fd: Option<OwnedFd>,
+    /// errno and the step, when the child failed before exec.
+    failed: Option<(libc::c_int, &'static str)>,
+}
+
+/// How a child's exit is awaited.
+enum Waiter {
+    /// Its pidfd turns readable (Linux 5.2+).
+    Pidfd(AsyncFd<OwnedFd>),
+    /// A blocking thread reaps it and hands over the raw status.
+    Thread(tokio::task::JoinHandle<std::io::Result<libc::c_int>>),
+}
+
+impl Waiter {
+    fn thread(pid: libc::pid_t) -> Waiter {
+        Waiter::Thread(tokio::task::spawn_blocking(move || {
+            let mut raw = 0;
+            loop {
+                // SAFETY: blocking waitpid on our own child; only this
+                // thread reaps it.
+                let r = unsafe { libc::waitpid(pid, &mut raw, 0) };
+                if r == pid {
+                    return Ok(raw);
+                }
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }))
+    }
+}
+
+/// A started process.
 pub struct Child {
     pid: libc::pid_t,
-    pidfd: Option<AsyncFd<OwnedFd>>,
+    waiter: Waiter,
     status: Option<ExitStatus>,
 }
 
@@ -171,17 +250,23 @@ impl Child {
             if let Some(status) = self.try_reap()? {
                 return Ok(status);
             }
-            let Some(fd) = &self.pidfd else {
-                bail!("process {} cannot be awaited", self.pid);
-            };
-            let mut ready = fd.readable().await?;
-            ready.clear_ready();
+            match &mut self.waiter {
+                Waiter::Pidfd(fd) => fd.readable().await?.clear_ready(),
+                Waiter::Thread(handle) => {
+                    let raw = handle
+                        .await
+                        .context("the thread waiting for a process failed")?
+                        .with_context(|| format!("cannot wait for process {}", self.pid))?;
+                    self.status = Some(ExitStatus::from_raw(raw));
+                }
+            }
         }
     }
 
-    /// Its status if it has exited (reaping it), without waiting.
+    /// Its status if it has exited (reaping it, when a pidfd is what
+    /// waits), without waiting.
     fn try_reap(&mut self) -> Result<Option<ExitStatus>> {
-        if self.status.is_some() {
+        if self.status.is_some() || matches!(self.waiter, Waiter::Thread(_)) {
             return Ok(self.status);
         }
         let mut raw: libc::c_int = 0;
@@ -194,7 +279,6 @@ impl Child {
         }
         if r == self.pid {
             self.status = Some(ExitStatus::from_raw(raw));
-            self.pidfd = None;
         }
         Ok(self.status)
     }
@@ -202,9 +286,12 @@ impl Child {
 
 impl Drop for Child {
     /// A child nobody waited for (an error path) is reaped by a thread, so
-    /// it does not linger as a zombie.
+    /// it does not linger as a zombie (with no pidfd, one already is).
     fn drop(&mut self) {
-        if self.status.is_none() && self.try_reap().ok().flatten().is_none() {
+        if matches!(self.waiter, Waiter::Pidfd(_))
+            && self.status.is_none()
+            && self.try_reap().ok().flatten().is_none()
+        {
             let pid = self.pid;
             std::thread::spawn(move || {
                 let mut raw = 0;
@@ -298,7 +385,7 @@ struct Blocked {
 }
 
 impl Blocked {
-    fn all() -> Result<Self> {
+    fn all() -> std::io::Result<Self> {
         // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask
         // only write the sets passed.
         unsafe {
@@ -307,8 +394,7 @@ impl Blocked {
             libc::sigfillset(&mut all);
             let r = libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
             if r != 0 {
-                return Err(std::io::Error::from_raw_os_error(r))
-                    .context("cannot block signals to start a process");
+                return Err(std::io::Error::from_raw_os_error(r));
             }
             Ok(Blocked {
                 previous,
@@ -379,20 +465,31 @@ mod tests {
             .unwrap()
     }
 
+    /// Runs `cmd` both ways a child can be awaited — on its pidfd and, as
+    /// on kernels before 5.2, by a thread — and checks both saw the same.
     fn run(cmd: &str, vars: &[(String, String)], cwd: &Path) -> (ExitStatus, String) {
-        let (reader, writer) = std::io::pipe().unwrap();
-        let null = std::fs::File::open("/dev/null").unwrap();
-        let launch = Launch::new(Path::new("/bin/sh"), &["-c", cmd], cwd, vars).unwrap();
-        let status = rt().block_on(async {
-            let mut child = launch
-                .spawn(raw(&null), raw(&writer), raw(&writer))
-                .unwrap();
-            drop(writer);
-            child.wait().await.unwrap()
-        });
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut { reader }, &mut out).unwrap();
-        (status, out)
+        let runs: Vec<(ExitStatus, String)> = [true, false]
+            .into_iter()
+            .map(|pidfd| {
+                let (reader, writer) = std::io::pipe().unwrap();
+                let null = std::fs::File::open("/dev/null").unwrap();
+                let launch = Launch::new(Path::new("/bin/sh"), &["-c", cmd], cwd, vars).unwrap();
+                let status = rt().block_on(async {
+                    let fds = [raw(&null), raw(&writer), raw(&writer)];
+                    let mut child = launch
+                        .started(launch.spawn_with(fds, pidfd).unwrap())
+                        .unwrap();
+                    drop(writer);
+                    assert_eq!(matches!(child.waiter, Waiter::Pidfd(_)), pidfd);
+                    child.wait().await.unwrap()
+                });
+                let mut out = String::new();
+                std::io::Read::read_to_string(&mut { reader }, &mut out).unwrap();
+                (status, out)
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1], "pidfd and thread waits differ");
+        runs[0].clone()
     }
 
     #[test]
@@ -456,6 +553,15 @@ mod tests {
         assert!(
             format!("{e:#}").contains("cannot enter the folder"),
             "{e:#}"
+        );
+        let fds = [raw(&null), raw(&null), raw(&null)];
+        let e = launch
+            .started(launch.spawn_with(fds, false).unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            format!("{e:#}").contains("cannot enter the folder"),
+            "thread wait: {e:#}"
         );
         let launch = Launch::new(Path::new("/no/such/sh"), &[], Path::new("/"), &[]).unwrap();
         let e = launch
