@@ -77,7 +77,9 @@ impl Launch {
 
     /// Starts it in a new process group with `stdin`, `stdout`, `stderr`.
     pub fn spawn(&self, stdin: RawFd, stdout: RawFd, stderr: RawFd) -> Result<Child> {
-        let fds = [stdin, stdout, stderr];
+        // Kept open until the clone returns.
+        let lifted = above_stdio([stdin, stdout, stderr]).context("cannot start a process")?;
+        let fds = lifted.fds;
         if !NO_PIDFD.load(Ordering::Relaxed) {
             match self.spawn_with(fds, true) {
                 // Linux before 5.2 (RHEL 8's 4.18) has no CLONE_PIDFD.
@@ -190,6 +192,35 @@ impl Launch {
     fn shown(&self) -> String {
         self.program.to_string_lossy().into_owned()
     }
+}
+
+/// The descriptors a child gets, none of them 0, 1 or 2: the child sets
+/// its 0, 1 and 2 in turn, so a source that is one of those (possible when
+/// we were started with a standard descriptor closed) would be overwritten
+/// before it is copied. Such a source is duplicated above 2 first.
+struct Lifted {
+    fds: [RawFd; 3],
+    _copies: Vec<OwnedFd>,
+}
+
+fn above_stdio(fds: [RawFd; 3]) -> std::io::Result<Lifted> {
+    let mut lifted = Lifted {
+        fds,
+        _copies: Vec::new(),
+    };
+    for fd in lifted.fds.iter_mut() {
+        if (0..3).contains(fd) {
+            // SAFETY: F_DUPFD_CLOEXEC only creates a new descriptor.
+            let copy = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if copy < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            *fd = copy;
+            // SAFETY: just created, owned by nothing else.
+            lifted._copies.push(unsafe { OwnedFd::from_raw_fd(copy) });
+        }
+    }
+    Ok(lifted)
 }
 
 /// Set once a clone with CLONE_PIDFD was refused (an older kernel).
@@ -570,6 +601,15 @@ mod tests {
             .unwrap();
         assert!(format!("{e:#}").contains("cannot run"), "{e:#}");
         assert!(format!("{e:#}").contains("No such file"), "{e:#}");
+    }
+
+    #[test]
+    fn standard_descriptors_are_lifted_above_two_before_the_child_sets_them() {
+        let lifted = above_stdio([0, 1, 2]).unwrap();
+        assert!(lifted.fds.iter().all(|&fd| fd > 2), "{:?}", lifted.fds);
+        let kept = above_stdio([7, 8, 9]).unwrap();
+        assert_eq!(kept.fds, [7, 8, 9]);
+        assert!(kept._copies.is_empty());
     }
 
     #[test]

@@ -425,3 +425,35 @@ fn json_report_of_a_run() {
         "progress goes to stderr in json mode"
     );
 }
+
+/// Started with its standard input and output closed (a cron job, a
+/// detached runner), the tool still gives each command its own output
+/// pipe: the descriptors it opens land on 0 and 1, and must not be
+/// mistaken for the command's.
+#[test]
+fn a_run_started_with_stdin_and_stdout_closed_still_logs_its_commands() {
+    use std::os::unix::process::CommandExt;
+    let repo = Repo::ready(
+        "actions:\n  start.2.1:\n    run: \"echo from-the-step; echo to-stderr >&2\"\n",
+    );
+    let mut cmd = repo.std_cmd(["start"]);
+    cmd.stderr(std::process::Stdio::null());
+    // SAFETY: close(2) is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::libc::close(0);
+            nix::libc::close(1);
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert_eq!(status.code(), Some(3), "waits at its first manual step");
+    assert_eq!(repo.action_status("start.2.1"), "completed");
+    let logs = repo.path().join(".ai_context/deploy-session/logs");
+    let session = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap();
+    let log = std::fs::read_to_string(session.path().join("start.2.1.log")).unwrap();
+    assert!(
+        log.ends_with("from-the-step\nto-stderr\n"),
+        "the command's output is its log's: {log}"
+    );
+}
