@@ -3,8 +3,9 @@
 //! loop's `fork`: the child is cloned `vfork`-style (it borrows our memory
 //! and we wait until it has exec'd), does only what a step needs —
 //! signal dispositions back to default, its own process group, its three
-//! descriptors, its folder — and execs. Everything it uses (argv, environment, folder)
-//! is built before the clone, because the child may not allocate.
+//! descriptors, its folder — and execs. Everything it uses (argv,
+//! environment, folder) is built before the clone: the child may not
+//! allocate.
 //!
 //! std's `Command` (glibc's posix_spawn) asks the kernel about all 64
 //! signals and resets each in the child — 128 system calls a step, ~26 µs
