@@ -32,6 +32,7 @@ use tokio::io::unix::AsyncFd;
 
 /// Stack for the cloned child until it execs: its few system calls need
 /// little, this leaves a wide margin.
+#[cfg(target_os = "linux")]
 const CHILD_STACK: usize = 64 * 1024;
 
 /// What the child execs, with everything it needs built up front.
@@ -99,6 +100,7 @@ impl Launch {
     /// Clones and execs; with `pidfd`, the clone also returns a pidfd to
     /// wait on, else a blocking thread waits. The child's own failure
     /// (before exec) comes back in [`Started::failed`].
+    #[cfg(target_os = "linux")]
     fn spawn_with(&self, fds: [RawFd; 3], pidfd: bool) -> std::io::Result<Started> {
         let argv = null_terminated(&self.argv);
         let envp = null_terminated(&self.env);
@@ -154,6 +156,46 @@ impl Launch {
             (error != 0).then(|| (error, std::ptr::read_volatile(&plan.step)))
         };
         Ok(Started { pid, fd, failed })
+    }
+
+    /// Elsewhere than Linux (the release's macOS build): std's spawn,
+    /// awaited by a blocking thread.
+    #[cfg(not(target_os = "linux"))]
+    fn spawn_with(&self, fds: [RawFd; 3], _pidfd: bool) -> std::io::Result<Started> {
+        use std::os::unix::process::CommandExt;
+        let os = |c: &CStr| OsStr::from_bytes(c.to_bytes()).to_os_string();
+        let copy = |fd: RawFd| -> std::io::Result<std::process::Stdio> {
+            // SAFETY: F_DUPFD_CLOEXEC only creates a new descriptor, which
+            // the Stdio then owns.
+            let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if copy < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(unsafe { OwnedFd::from_raw_fd(copy) }.into())
+        };
+        let vars = self.env.iter().filter_map(|pair| {
+            let bytes = pair.to_bytes();
+            let at = bytes.iter().position(|&b| b == b'=')?;
+            Some((
+                OsStr::from_bytes(&bytes[..at]).to_os_string(),
+                OsStr::from_bytes(&bytes[at + 1..]).to_os_string(),
+            ))
+        });
+        let child = std::process::Command::new(os(&self.program))
+            .args(self.argv[1..].iter().map(|a| os(a)))
+            .env_clear()
+            .envs(vars)
+            .current_dir(os(&self.cwd))
+            .stdin(copy(fds[0])?)
+            .stdout(copy(fds[1])?)
+            .stderr(copy(fds[2])?)
+            .process_group(0)
+            .spawn()?;
+        Ok(Started {
+            pid: child.id() as libc::pid_t,
+            fd: None,
+            failed: None,
+        })
     }
 
     /// A [`Started`] child, to be awaited — or the error it exec'd none with.
@@ -334,6 +376,7 @@ impl Drop for Child {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// What the child reads (and the one field it writes: why it failed).
 struct ChildPlan<'a> {
     program: &'a CStr,
@@ -346,6 +389,7 @@ struct ChildPlan<'a> {
     step: &'static str,
 }
 
+#[cfg(target_os = "linux")]
 /// The child, between the clone and `execve`: system calls only.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     let plan = arg as *mut ChildPlan;
@@ -395,6 +439,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Leaves errno and the failed step for the parent, and exits.
 ///
 /// # Safety
@@ -408,6 +453,7 @@ unsafe fn fail(plan: *mut ChildPlan, step: &'static str) -> ! {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Every signal blocked on this thread while the child shares our memory
 /// (a handler must not run on its stack before it has reset what it
 /// needs); restored after.
@@ -416,6 +462,7 @@ struct Blocked {
     restored: bool,
 }
 
+#[cfg(target_os = "linux")]
 impl Blocked {
     fn all() -> std::io::Result<Self> {
         // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask
@@ -446,6 +493,7 @@ impl Blocked {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Blocked {
     fn drop(&mut self) {
         self.restore();
@@ -473,6 +521,7 @@ fn c_string(s: &OsStr, what: &str) -> Result<CString> {
         .map_err(|_| anyhow::anyhow!("{what} contains a NUL byte: {}", s.to_string_lossy()))
 }
 
+#[cfg(target_os = "linux")]
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
@@ -481,7 +530,7 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
