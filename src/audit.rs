@@ -196,10 +196,14 @@ pub fn read_tail(path: &Path, from: &JournalPos) -> Result<Tail> {
         end: from.clone(),
         ..Tail::default()
     };
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && from.offset == 0 => return Ok(tail),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    let mut file = match crate::fsio::open_regular(path)? {
+        Some(f) => f,
+        None if from.offset == 0 => return Ok(tail),
+        None => bail!(
+            "{} is gone, but the state records {} bytes of it: the audit trail was deleted",
+            path.display(),
+            from.offset
+        ),
     };
     let len = file.metadata()?.len();
     if len < from.offset {
@@ -474,11 +478,7 @@ fn verify_in_pieces<S: Default + Send>(
     visit: &(impl Fn(&mut S, &Line) + Sync),
     pieces: impl Fn(u64) -> u64,
 ) -> Result<(Verification, Vec<S>)> {
-    let file = match File::open(path) {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let file = crate::fsio::open_regular(path)?;
     let len = match &file {
         Some(f) => f.metadata()?.len(),
         None => 0,

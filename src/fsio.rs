@@ -101,6 +101,42 @@ pub fn no_follow(opts: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
     opts.custom_flags(nix::libc::O_NOFOLLOW)
 }
 
+/// Opens an owned file for reading, or `None` when it does not exist:
+/// never through a symbolic link (a committed link to another repo's
+/// trail would be verified as this one's), and never a FIFO or device
+/// (opened without blocking, checked on the open descriptor, so a reader
+/// cannot hang on it or be swapped one after the check). Named in the
+/// error; nothing is read.
+pub fn open_regular(path: &Path) -> Result<Option<fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    not_a_symlink(path)?;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return not_a_symlink(path).map(|_| None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(crate::error::InputError::in_file(
+            path,
+            None,
+            "is not a regular file (a FIFO, device or folder); deploy-session reads its own files only",
+        )
+        .with_hint("replace it with the regular file it should be (or remove it)")
+        .into());
+    }
+    Ok(Some(file))
+}
+
 /// Copies `path` to `path` + `.bak` (atomically) when it exists.
 pub fn keep_backup(path: &Path) -> Result<()> {
     if !path.exists() {

@@ -67,6 +67,49 @@ fn a_symlinked_owned_file_is_refused_and_its_target_untouched() {
     eprintln!("confinement: {checked} symlinked owned files refused, 0 targets written");
 }
 
+/// The audit trail is read only where it is: as a link (to a valid copy
+/// of another trail, say) `audit verify` refuses it by name instead of
+/// vouching for the copy; as a FIFO every reader refuses it at once
+/// instead of hanging on the open. Nothing is written either way.
+#[test]
+fn a_trail_that_is_a_link_or_a_fifo_is_refused_by_its_readers() {
+    let repo = Repo::ready("");
+    assert_eq!(run(repo.cmd(["start"])).code, 3);
+    let trail = repo.path().join(".ai_context/deploy-session/audit.jsonl");
+    let outside = tempfile::tempdir().unwrap();
+    let copy = outside.path().join("audit.jsonl");
+    std::fs::copy(&trail, &copy).unwrap();
+    std::fs::remove_file(&trail).unwrap();
+    std::os::unix::fs::symlink(&copy, &trail).unwrap();
+    let before = repo.files();
+    let r = run(repo.cmd(["audit", "verify"]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("audit.jsonl: is a symbolic link"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(before, repo.files(), "a refused verify wrote");
+    std::fs::remove_file(&trail).unwrap();
+    nix::unistd::mkfifo(&trail, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    for args in [&["audit", "verify"][..], &["status"], &["start"]] {
+        let mut child = repo
+            .std_cmd(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_exit(&mut child, 60, &format!("{args:?} to refuse the FIFO"));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("audit.jsonl: is not a regular file"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Evidence is a regular file inside the repo: a FIFO (which would hang
 /// the copy) and a folder (which would fail it on every run) are refused
 /// at `done`, nothing written.
