@@ -257,8 +257,10 @@ fn state_anchor(
 ) {
     let state_file = paths.state();
     let shown = paths.shown(&state_file).display().to_string();
-    let Ok(bytes) = std::fs::read(&state_file) else {
-        return;
+    let bytes = match crate::fsio::read_regular(&state_file) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return,
+        Err(e) => return out.push(check(shown, Some(e.to_string()), String::new())),
     };
     let pos = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
@@ -322,7 +324,7 @@ fn manifest_anchor(
 ) {
     let manifest = dir.join("manifest.json");
     let shown = paths.shown(&manifest).display().to_string();
-    let Ok(bytes) = std::fs::read(&manifest) else {
+    let Ok(Some(bytes)) = crate::fsio::read_regular(&manifest) else {
         return;
     };
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -355,7 +357,11 @@ fn archive_anchor(
     covered: &mut impl FnMut(u64),
 ) {
     let copy = dir.join("audit.jsonl");
-    let Ok(text) = std::fs::read_to_string(&copy) else {
+    let Some(text) = crate::fsio::read_regular(&copy)
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
         return;
     };
     let shown = paths.shown(&copy).display().to_string();
@@ -398,7 +404,10 @@ fn git_anchors(paths: &RepoPaths, out: &mut Vec<AnchorCheck>, covered: &mut impl
     else {
         return;
     };
-    let current = std::fs::read(paths.audit()).unwrap_or_default();
+    let current = crate::fsio::read_regular(&paths.audit())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     match committed_versions(&repo, &rel) {
         Err(e) => out.push(check(
             "git".into(),

@@ -101,40 +101,71 @@ pub fn no_follow(opts: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
     opts.custom_flags(nix::libc::O_NOFOLLOW)
 }
 
+/// What a reader says of a FIFO, device or folder where a file should be.
+pub const NOT_REGULAR: &str =
+    "is not a regular file (a FIFO, device or folder); deploy-session reads files only";
+
+/// Opens `path` for reading without blocking on it (a FIFO would hang the
+/// open) and checks, on the open descriptor (so nothing can be swapped in
+/// after the check), that it is a regular file: else an `InvalidInput`
+/// error saying [`NOT_REGULAR`]. `None` when it does not exist.
+fn open_file_only(path: &Path, follow: bool) -> std::io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = nix::libc::O_NONBLOCK | if follow { 0 } else { nix::libc::O_NOFOLLOW };
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            NOT_REGULAR,
+        ));
+    }
+    Ok(Some(file))
+}
+
+/// Reads an input file (the config, the master state, the state
+/// snapshot), following links as an editor would, but never hanging on a
+/// FIFO or reading a device: see [`open_file_only`]. `None` when missing.
+pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let Some(mut file) = open_file_only(path, true)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// An error from [`read_regular`] as the user's input error (exit 2) when
+/// the file is not a regular one, else as a read error in context.
+pub fn read_problem(e: std::io::Error, shown: &Path) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::InvalidInput {
+        crate::error::InputError::in_file(shown, None, NOT_REGULAR)
+            .with_hint("replace it with the regular file it should be (or remove it)")
+            .into()
+    } else {
+        anyhow::Error::new(e).context(format!("cannot read {}", shown.display()))
+    }
+}
+
 /// Opens an owned file for reading, or `None` when it does not exist:
 /// never through a symbolic link (a committed link to another repo's
 /// trail would be verified as this one's), and never a FIFO or device
-/// (opened without blocking, checked on the open descriptor, so a reader
-/// cannot hang on it or be swapped one after the check). Named in the
-/// error; nothing is read.
-pub fn open_regular(path: &Path) -> Result<Option<fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// ([`open_file_only`]). Named in the error; nothing is read.
+pub fn open_regular(path: &Path) -> Result<Option<File>> {
     not_a_symlink(path)?;
-    let opened = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path);
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return not_a_symlink(path).map(|_| None);
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
-    };
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if !meta.is_file() {
-        return Err(crate::error::InputError::in_file(
-            path,
-            None,
-            "is not a regular file (a FIFO, device or folder); deploy-session reads its own files only",
-        )
-        .with_hint("replace it with the regular file it should be (or remove it)")
-        .into());
+    match open_file_only(path, false) {
+        Ok(file) => Ok(file),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => not_a_symlink(path).map(|_| None),
+        Err(e) => Err(read_problem(e, path)),
     }
-    Ok(Some(file))
 }
 
 /// Copies `path` to `path` + `.bak` (atomically) when it exists.

@@ -100,7 +100,7 @@ pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
 /// is no list, or no state to compare it with.
 fn todo_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
     let path = s.paths.todos();
-    let on_disk = std::fs::read(&path).ok()?;
+    let on_disk = crate::fsio::read_regular(&path).ok()??;
     let (set, config) = crate::protocol::load(&s.paths).ok()?;
     let state = crate::session::read_only(&s.paths).ok()?;
     let want = crate::todo::render(&set, state.session.as_ref(), &s.redactor(&config)).ok()?;

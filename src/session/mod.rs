@@ -40,12 +40,10 @@ pub fn new_session_id() -> String {
 
 /// Reads state.json (or the empty state when there is none).
 fn read_state_file(path: &Path, shown: &Path) -> Result<(StateFile, Option<String>)> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((StateFile::default(), None));
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", shown.display())),
+    let bytes = match crate::fsio::read_regular(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok((StateFile::default(), None)),
+        Err(e) => return Err(crate::fsio::read_problem(e, shown)),
     };
     let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
         InputError::in_file(shown, Some(e.line()), format!("invalid session state: {e}"))

@@ -69,10 +69,13 @@ fn a_symlinked_owned_file_is_refused_and_its_target_untouched() {
 
 /// The audit trail is read only where it is: as a link (to a valid copy
 /// of another trail, say) `audit verify` refuses it by name instead of
-/// vouching for the copy; as a FIFO every reader refuses it at once
-/// instead of hanging on the open. Nothing is written either way.
+/// vouching for the copy. The files the tool owns and reads — the trail,
+/// the state snapshot — as a FIFO are refused at once instead of hanging
+/// the reader on the open. (The user's own inputs, the master state and
+/// the config, are read as given: a FIFO there blocks until a signal ends
+/// the command — `trees.rs` proves that.)
 #[test]
-fn a_trail_that_is_a_link_or_a_fifo_is_refused_by_its_readers() {
+fn a_trail_that_is_a_link_or_files_that_are_fifos_are_refused_by_their_readers() {
     let repo = Repo::ready("");
     assert_eq!(run(repo.cmd(["start"])).code, 3);
     let trail = repo.path().join(".ai_context/deploy-session/audit.jsonl");
@@ -91,22 +94,47 @@ fn a_trail_that_is_a_link_or_a_fifo_is_refused_by_its_readers() {
     );
     assert_eq!(before, repo.files(), "a refused verify wrote");
     std::fs::remove_file(&trail).unwrap();
-    nix::unistd::mkfifo(&trail, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-    for args in [&["audit", "verify"][..], &["status"], &["start"]] {
+    std::fs::copy(&copy, &trail).unwrap();
+    // Each file the tool owns and reads, as a FIFO: refused at once, by name.
+    for (file, args, code) in [
+        (
+            ".ai_context/deploy-session/audit.jsonl",
+            &["audit", "verify"][..],
+            2,
+        ),
+        (".ai_context/deploy-session/audit.jsonl", &["status"][..], 2),
+        (".ai_context/deploy-session/audit.jsonl", &["start"][..], 2),
+        (".ai_context/deploy-session/state.json", &["status"][..], 2),
+        (".ai_context/deploy-session/state.json", &["start"][..], 2),
+        // A failed anchor, not a refusal: the trail itself is intact.
+        (
+            ".ai_context/deploy-session/state.json",
+            &["audit", "verify"][..],
+            1,
+        ),
+    ] {
+        let path = repo.path().join(file);
+        let kept = std::fs::read(&path).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
         let mut child = repo
             .std_cmd(args)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let status = wait_exit(&mut child, 60, &format!("{args:?} to refuse the FIFO"));
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        let what = format!("{args:?} to refuse {file} as a FIFO");
+        let status = wait_exit(&mut child, 60, &what);
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut out).unwrap();
+        assert_eq!(status.code(), Some(code), "{what}: {out}");
         assert!(
-            stderr.contains("audit.jsonl: is not a regular file"),
-            "{args:?}: {stderr}"
+            out.contains(&format!("{file}: is not a regular file")),
+            "{what}: {out}"
         );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, kept).unwrap();
     }
 }
 
