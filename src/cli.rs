@@ -368,6 +368,23 @@ pub fn command() -> clap::Command {
     cmd
 }
 
+/// The parser for this command line: [`command`], or without the examples
+/// when no help can be shown (no arguments, `-h`, `--help` or `help`
+/// anywhere): attaching them to every subcommand costs a tenth of a quick
+/// command's time.
+pub fn parser_for(args: &[std::ffi::OsString]) -> clap::Command {
+    let help_shown = args.len() <= 1
+        || args[1..]
+            .iter()
+            .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "help")));
+    if help_shown {
+        command()
+    } else {
+        use clap::CommandFactory;
+        Cli::command()
+    }
+}
+
 fn with_examples(cmd: clap::Command, path: &[&str], text: String) -> clap::Command {
     match path {
         [] => cmd.after_help(text),

@@ -75,6 +75,12 @@ impl RepoPaths {
         self.store().join("state.json")
     }
 
+    /// The resolved protocol set a writer keeps (trusted under the seal
+    /// the audit trail records: `protocol::cache`).
+    pub fn protocol_cache(&self) -> PathBuf {
+        self.store().join("protocols.json")
+    }
+
     /// `.ai_context/deploy-session/lock`
     pub fn lock(&self) -> PathBuf {
         self.store().join("lock")

@@ -43,6 +43,8 @@ pub struct Settings {
     pub signing_key: Option<std::path::PathBuf>,
     /// `DEPLOY_SESSION_ALLOWED_SIGNERS`: whom verification trusts.
     pub allowed_signers: Option<std::path::PathBuf>,
+    /// Who acts when `--by` does not say, worked out once.
+    identity: std::sync::OnceLock<String>,
 }
 
 /// Whether this process runs in a GitHub Actions job (`GITHUB_ACTIONS=true`).
@@ -104,6 +106,7 @@ impl Settings {
             step_summary: env_path("GITHUB_STEP_SUMMARY"),
             signing_key: env_path("DEPLOY_SESSION_SIGNING_KEY"),
             allowed_signers: env_path("DEPLOY_SESSION_ALLOWED_SIGNERS"),
+            identity: std::sync::OnceLock::new(),
         })
     }
 
@@ -138,10 +141,14 @@ impl Settings {
         if let Some(b) = by.filter(|b| !b.trim().is_empty()) {
             return b.trim().to_string();
         }
-        crate::git::identity(self.paths.root()).unwrap_or_else(|| {
-            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-            format!("{user}@{}", session::hostname())
-        })
+        self.identity
+            .get_or_init(|| {
+                crate::git::identity(self.paths.root()).unwrap_or_else(|| {
+                    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+                    format!("{user}@{}", session::hostname())
+                })
+            })
+            .clone()
     }
 
     /// The secrets' masker: config `secrets:` plus `--secret-env`.
@@ -149,10 +156,32 @@ impl Settings {
         Redactor::from_env(config.secrets.iter().chain(self.secret_env.iter()))
     }
 
-    /// Loads the protocols and opens the store for writing (takes the lock).
+    /// What a command that writes nothing reads: the state the trail
+    /// gives, and the protocols under the seal it carries (a set it has to
+    /// parse is not kept: only writers keep the cache).
+    pub fn read_state_and_protocols(&self) -> Result<(session::StateFile, ProtocolSet, Config)> {
+        let state = session::read_only(&self.paths)?;
+        let loaded = protocol::load_sealed(&self.paths, state.protocols.as_ref())?;
+        Ok((state, loaded.set, loaded.config))
+    }
+
+    /// Opens the store for writing (takes the lock) and loads the
+    /// protocols, from the cache the trail vouches for when it is this
+    /// config's; a set parsed afresh is kept as the cache.
     pub fn open_store(&self, by: Option<&str>) -> Result<(Store, Arc<ProtocolSet>, Arc<Config>)> {
-        let (ctx, set, config) = self.store_context(by)?;
-        let mut store = Store::open(ctx, self.lock_timeout, &self.command_line)?;
+        let (mut store, (set, config, fresh)) = Store::open_with(
+            &self.paths,
+            self.lock_timeout,
+            &self.command_line,
+            |state| {
+                let loaded = protocol::load_sealed(&self.paths, state.protocols.as_ref())?;
+                let (ctx, set, config) = self.context(loaded.set, loaded.config, by);
+                Ok((ctx, (set, config, loaded.fresh)))
+            },
+        )?;
+        if let Some(fresh) = fresh {
+            store.keep_protocols(fresh);
+        }
         store.add_view(Box::new(crate::todo::TodoFile));
         Ok((store, set, config))
     }
@@ -188,6 +217,15 @@ impl Settings {
         by: Option<&str>,
     ) -> Result<(session::Context, Arc<ProtocolSet>, Arc<Config>)> {
         let (set, config) = protocol::load(&self.paths)?;
+        Ok(self.context(set, config, by))
+    }
+
+    fn context(
+        &self,
+        set: ProtocolSet,
+        config: Config,
+        by: Option<&str>,
+    ) -> (session::Context, Arc<ProtocolSet>, Arc<Config>) {
         let set = Arc::new(set);
         let config = Arc::new(config);
         let ctx = session::Context {
@@ -198,7 +236,7 @@ impl Settings {
             actor: self.actor(by),
             signer: None,
         };
-        Ok((ctx, set, config))
+        (ctx, set, config)
     }
 }
 

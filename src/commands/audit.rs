@@ -11,9 +11,9 @@ pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
     let path = s.paths.audit();
     let allowed = s.allowed_signers(args.allowed_signers.as_deref())?;
     let mut report = crate::anchors::verify(&s.paths, &allowed)?;
-    if let Some(view) = todo_view(s) {
-        report.anchors.push(view);
-    }
+    report
+        .anchors
+        .extend([todo_view(s), protocol_cache_view(s)].into_iter().flatten());
     let v = &report.chain;
     let ok = report.ok();
     let shown = s.paths.shown(&path).display().to_string();
@@ -112,6 +112,25 @@ fn todo_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
             "the list the trail's state gives".into()
         } else {
             "differs from the list the trail's state gives (edited?); `deploy-session audit rebuild` writes it again".into()
+        },
+    })
+}
+
+/// The protocol cache checked as a view: its bytes must be the ones the
+/// trail's newest `protocol_resolved` line seals (a cache nothing seals is
+/// never read, and not reported). `None` without a cache or a seal.
+fn protocol_cache_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
+    let path = s.paths.protocol_cache();
+    let on_disk = crate::fsio::read_regular(&path).ok()??;
+    let seal = crate::session::read_only(&s.paths).ok()?.protocols?;
+    let ok = crate::protocol::cache::sha256(&on_disk) == seal.cache_sha256;
+    Some(crate::anchors::AnchorCheck {
+        anchor: format!("view {}", s.paths.shown(&path).display()),
+        ok,
+        detail: if ok {
+            "the protocol cache the trail's newest `protocol_resolved` line seals".into()
+        } else {
+            "not the protocol cache the trail seals (edited?): no command reads it, and the next run puts the sealed one back".into()
         },
     })
 }

@@ -8,8 +8,7 @@ use crate::settings::Settings;
 use anyhow::Result;
 
 pub fn run(args: &ContextArgs, s: &Settings) -> Result<ExitStatus> {
-    let (set, config) = crate::protocol::load(&s.paths)?;
-    let state = crate::session::read_only(&s.paths)?;
+    let (state, set, config) = s.read_state_and_protocols()?;
     let session = state.session.as_ref();
     let master = MasterState::load_required(&s.paths)?;
     let finished = crate::context::finished(&s.paths, session)?;

@@ -10,8 +10,7 @@ use crate::ui::{markdown_table, style};
 use anyhow::Result;
 
 pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
-    let (set, config) = crate::protocol::load(&s.paths)?;
-    let state = crate::session::read_only(&s.paths)?;
+    let (state, set, config) = s.read_state_and_protocols()?;
     let Some(session) = state.session.as_ref() else {
         return match crate::session::history::read(&s.paths)?.pop() {
             Some(last) => last_report(args, s, &last.session),

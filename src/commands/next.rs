@@ -4,13 +4,11 @@
 use crate::cli::{HumanOrJsonArgs, RunFormat};
 use crate::error::ExitStatus;
 use crate::progress;
-use crate::session;
 use crate::settings::Settings;
 use anyhow::Result;
 
 pub fn run(args: &HumanOrJsonArgs, s: &Settings) -> Result<ExitStatus> {
-    let (set, _) = crate::protocol::load(&s.paths)?;
-    let state = session::read_only(&s.paths)?;
+    let (state, set, _) = s.read_state_and_protocols()?;
     let sess = state.session.as_ref();
     let master = crate::master_state::MasterState::load(
         &s.paths.master_state(),

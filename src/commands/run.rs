@@ -5,6 +5,7 @@ use crate::cli::{EndArgs, RunArgs, RunFormat};
 use crate::engine::{self, Outcome, RunOptions, report::Reporter};
 use crate::error::{ExitStatus, InputError};
 use crate::gates::GateId;
+use crate::keep_until_exit;
 use crate::progress::{self, NextAction};
 use crate::protocol::ApprovalVia;
 use crate::protocol::{Kind, ProtocolName, ProtocolSet};
@@ -12,6 +13,7 @@ use crate::session::{self, EventKind, Session, Store};
 use crate::settings::Settings;
 use crate::ui::style;
 use anyhow::Result;
+use std::sync::Arc;
 
 /// What `end` adds to a run.
 #[derive(Default)]
@@ -69,15 +71,15 @@ pub fn end(args: &EndArgs, s: &Settings) -> Result<ExitStatus> {
 fn decisions(
     args: &RunArgs,
     s: &Settings,
+    set: &ProtocolSet,
 ) -> Result<Option<std::sync::Arc<crate::decisions::Decisions>>> {
     let Some(file) = &args.decisions else {
         return Ok(None);
     };
-    let (set, _) = crate::protocol::load(&s.paths)?;
     let path = std::env::current_dir()?.join(file);
     let commit = crate::git::facts(s.paths.root()).and_then(|f| f.commit);
     let recorder = crate::decisions::ci_identity().unwrap_or_else(|| s.actor(None));
-    let d = crate::decisions::Decisions::load(&path, file, &set, commit.as_deref(), recorder)?;
+    let d = crate::decisions::Decisions::load(&path, file, set, commit.as_deref(), recorder)?;
     Ok(Some(std::sync::Arc::new(d)))
 }
 
@@ -93,12 +95,13 @@ fn execute(
     // A missing or malformed master state is refused before anything is
     // written (no lock file, no session).
     crate::master_state::MasterState::load_required(&s.paths)?;
-    if protocol == ProtocolName::Start && session::read_only(&s.paths)?.session.is_none() {
+    let (mut store, set, config) = s.open_store(args.by.as_deref())?;
+    // Refusals before anything is recorded leave nothing behind (the store,
+    // dropped, takes its lock file with it).
+    if protocol == ProtocolName::Start && store.session().is_none() {
         phase7_may_start(s, args.new_session)?;
     }
-    // Checked before the store opens: a broken file writes nothing.
-    let decisions = decisions(args, s)?;
-    let (mut store, set, config) = s.open_store(args.by.as_deref())?;
+    let decisions = decisions(args, s, &set)?;
     let opts = RunOptions {
         rerun: args.rerun.clone(),
         approvals: approvals(args, s, &set)?,
@@ -157,10 +160,9 @@ fn execute(
         }
         store.sync_audit()?;
     }
-    let session = store.session().cloned();
     // A complete `end` with the session still open was killed before it
     // closed the session: running it again finishes the closing.
-    if let Some(sess) = &session
+    if let Some(sess) = store.session()
         && sess.protocol_done(protocol)
         && progress::protocol_complete(set.get(protocol), sess)
         && opts.rerun.is_empty()
@@ -179,6 +181,9 @@ fn execute(
         if json_out {
             super::print_json(s, &report_json(protocol, Outcome::Done, &set, sess));
         }
+        store.settle_protocols()?;
+        keep_until_exit(store.take_state());
+        keep_until_exit(Arc::clone(&set));
         return Ok(ExitStatus::Success);
     }
     say(
@@ -192,7 +197,7 @@ fn execute(
     let reporter =
         Reporter::new(p.clone(), s.spinners() && !json_out, json_out).with_github_groups(s.github);
     let opened = store.session().cloned();
-    let (outcome, store) = engine::run(
+    let (outcome, mut store) = engine::run(
         store,
         protocol,
         opts,
@@ -205,7 +210,9 @@ fn execute(
         Some(x) => Some(x),
         None => closed_session(s, opened.as_ref()),
     };
+    keep_until_exit(store.take_state());
     drop(store);
+    keep_until_exit(Arc::clone(&set));
     if let Some(sess) = &sess {
         ci.write(outcome, sess, json_out)?;
     }
@@ -735,8 +742,7 @@ fn dry_verdict(
 
 /// `--dry-run`: what would run, in order, from the current state.
 fn dry_run(protocol: ProtocolName, s: &Settings, format: RunFormat) -> Result<ExitStatus> {
-    let (set, _) = crate::protocol::load(&s.paths)?;
-    let state = session::read_only(&s.paths)?;
+    let (state, set, _) = s.read_state_and_protocols()?;
     let sess = state.session.as_ref();
     let master = crate::master_state::MasterState::load(
         &s.paths.master_state(),

@@ -27,8 +27,9 @@ pub fn run(args: &FormatArgs, s: &Settings) -> Result<ExitStatus> {
     // The protocols are needed only to describe a session.
     let (set, config) = match session {
         Some(_) => {
-            let (set, config) = crate::protocol::load(&s.paths)?;
-            (Some(set), Some(config))
+            let seal = session_state.protocols.as_ref();
+            let loaded = crate::protocol::load_sealed(&s.paths, seal)?;
+            (Some(loaded.set), Some(loaded.config))
         }
         None => (None, None),
     };

@@ -8,8 +8,7 @@ use crate::ui::markdown_table;
 use anyhow::Result;
 
 pub fn run(args: &TodoArgs, s: &Settings) -> Result<ExitStatus> {
-    let (set, config) = crate::protocol::load(&s.paths)?;
-    let state = crate::session::read_only(&s.paths)?;
+    let (state, set, config) = s.read_state_and_protocols()?;
     if args.compact && args.format != TodoFormat::Todowrite {
         return Err(crate::error::InputError::usage(
             "--compact shapes the TodoWrite list: use it with --format todowrite",

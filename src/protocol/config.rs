@@ -53,7 +53,7 @@ const TOP_KEYS: [&str; 8] = [
 ];
 
 /// A loaded config (empty when the repo has none).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// The file, as shown in messages (repo-relative).
     pub file: Option<PathBuf>,
@@ -73,39 +73,84 @@ pub struct Config {
     /// How exported pipelines install the tool and where people's
     /// decisions are (`ci:`).
     pub ci: crate::protocol::model::CiSpec,
+    /// The parsed text, for locating problems (not kept in the cache: a
+    /// cached config resolved without any).
+    #[serde(skip)]
     tree: Option<Node>,
 }
 
+/// Equal in what it says (where it said it is not compared): every field
+/// named, so a new one cannot be left out.
+impl PartialEq for Config {
+    fn eq(&self, other: &Config) -> bool {
+        let Config {
+            file,
+            vars,
+            secrets,
+            overrides,
+            additions,
+            gates,
+            notify,
+            environments,
+            ci,
+            tree: _,
+        } = self;
+        (file, vars, secrets, overrides, additions)
+            == (
+                &other.file,
+                &other.vars,
+                &other.secrets,
+                &other.overrides,
+                &other.additions,
+            )
+            && (gates, notify, environments, ci)
+                == (&other.gates, &other.notify, &other.environments, &other.ci)
+    }
+}
+
 impl Config {
-    /// Loads the repo's config file, if it has one. Returns what could be
-    /// read together with every problem found (a syntax error leaves
-    /// nothing readable: then the config is empty).
-    pub fn load(paths: &RepoPaths) -> (Config, Vec<InputError>) {
-        let found = paths.config_candidates();
-        match found.as_slice() {
-            [] => (Config::default(), Vec::new()),
+    /// What is left once the protocols are resolved: the `actions:` and
+    /// `add:` entries went into them, and problems can no longer be
+    /// located (what the cache keeps, and so what every run gets).
+    pub fn settled(self) -> Config {
+        Config {
+            overrides: Vec::new(),
+            additions: Vec::new(),
+            tree: None,
+            ..self
+        }
+    }
+
+    /// The repo's one config file, as shown, and its text (`None` without
+    /// one); two of them, or one that cannot be read as text, is an error.
+    pub fn source(paths: &RepoPaths) -> Result<Option<(PathBuf, String)>, InputError> {
+        match paths.config_candidates().as_slice() {
+            [] => Ok(None),
             [one] => {
                 let shown = paths.shown(one);
-                match read_text(one, &shown) {
-                    Ok(text) => Config::parse_partial(&shown, &text),
-                    Err(e) => (Config::default(), vec![e]),
-                }
+                read_text(one, &shown).map(|text| Some((shown, text)))
             }
-            [a, b, ..] => {
-                (
-                    Config::default(),
-                    vec![InputError::in_file(
-                    &paths.shown(b),
-                    None,
-                    format!(
-                        "two config files: {} and {}; the tool will not guess which applies",
-                        paths.shown(a).display(),
-                        paths.shown(b).display()
-                    ),
-                )
-                .with_hint("merge them into one")],
-                )
-            }
+            [a, b, ..] => Err(InputError::in_file(
+                &paths.shown(b),
+                None,
+                format!(
+                    "two config files: {} and {}; the tool will not guess which applies",
+                    paths.shown(a).display(),
+                    paths.shown(b).display()
+                ),
+            )
+            .with_hint("merge them into one")),
+        }
+    }
+
+    /// The config [`Config::source`] found, parsed, with every problem.
+    pub fn from_source(
+        source: Result<Option<(PathBuf, String)>, InputError>,
+    ) -> (Config, Vec<InputError>) {
+        match source {
+            Ok(None) => (Config::default(), Vec::new()),
+            Ok(Some((shown, text))) => Config::parse_partial(&shown, &text),
+            Err(e) => (Config::default(), vec![e]),
         }
     }
 

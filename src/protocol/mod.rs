@@ -2,6 +2,7 @@
 //! and the validator. Everything that runs or shows a protocol reads it
 //! through [`load`].
 
+pub mod cache;
 pub mod config;
 pub mod gate;
 pub mod model;
@@ -10,6 +11,7 @@ pub mod resolve;
 pub mod templates;
 pub mod yaml;
 
+pub use cache::ProtocolSeal;
 pub use config::Config;
 pub use model::*;
 pub use outcome::{ApprovalVia, DeploymentOutcome, KindName, Outcome};
@@ -19,8 +21,55 @@ use crate::paths::RepoPaths;
 
 /// The protocols that apply in this repo (built-ins + its config), and the
 /// config they came from. Any problem is an [`InputErrors`] with locations.
+/// Always a full parse (`config check`, `plan`, `export`).
 pub fn load(paths: &RepoPaths) -> Result<(ProtocolSet, Config), InputErrors> {
-    let (config, mut errors) = Config::load(paths);
+    resolve_source(paths, Config::source(paths))
+}
+
+/// What [`load_sealed`] found: the protocols, the config
+/// ([`Config::settled`]), and — when it had to parse — the cache a writer
+/// keeps for the next command.
+#[derive(Debug)]
+pub struct Loaded {
+    pub set: ProtocolSet,
+    pub config: Config,
+    pub fresh: Option<cache::Fresh>,
+}
+
+/// [`load`], read from the protocol cache when `seal` (the newest the
+/// audit trail records) vouches for it and it was made from this very
+/// config; otherwise parsed, with the cache to keep.
+pub fn load_sealed(paths: &RepoPaths, seal: Option<&ProtocolSeal>) -> Result<Loaded, InputErrors> {
+    let source = Config::source(paths);
+    let Ok(Some((shown, text))) = &source else {
+        let (set, config) = resolve_source(paths, source)?;
+        return Ok(Loaded {
+            set,
+            config: config.settled(),
+            fresh: None,
+        });
+    };
+    let (root, bytes) = (paths.root(), text.as_bytes());
+    if let Some((set, config)) = cache::read(&paths.protocol_cache(), seal, root, shown, bytes) {
+        tracing::debug!("protocols read from the sealed cache");
+        return Ok(Loaded {
+            set,
+            config,
+            fresh: None,
+        });
+    }
+    let fresh_for = (shown.clone(), text.clone());
+    let (set, config) = resolve_source(paths, source)?;
+    let config = config.settled();
+    let fresh = cache::prepare(root, &fresh_for.0, fresh_for.1.as_bytes(), &set, &config);
+    Ok(Loaded { set, config, fresh })
+}
+
+fn resolve_source(
+    paths: &RepoPaths,
+    source: Result<Option<(std::path::PathBuf, String)>, crate::error::InputError>,
+) -> Result<(ProtocolSet, Config), InputErrors> {
+    let (config, mut errors) = Config::from_source(source);
     tracing::debug!(file = ?config.file, errors = errors.len(), "config loaded");
     match resolve::resolve(templates::builtin()?, &config, paths.root()) {
         Ok(set) if errors.is_empty() => Ok((set, config)),

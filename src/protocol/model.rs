@@ -185,9 +185,18 @@ impl Dur {
     }
 }
 
+/// The friendly form when it reads back as the same duration, else the
+/// exact one (`1550ms`, `1500us`): what is written reads back unchanged.
 impl From<Dur> for String {
     fn from(d: Dur) -> String {
-        format_duration(d.0)
+        let friendly = format_duration(d.0);
+        if Dur::parse(&friendly) == Ok(d) {
+            friendly
+        } else if d.0.subsec_nanos().is_multiple_of(1_000_000) {
+            format!("{}ms", d.0.as_millis())
+        } else {
+            format!("{}ns", d.0.as_nanos())
+        }
     }
 }
 
@@ -931,7 +940,8 @@ impl ActionSpec {
 }
 
 /// Fields any action may carry, whatever its kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(default)]
 pub struct Common {
     /// Per attempt, for `run` commands and strategy steps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -957,6 +967,13 @@ pub struct Common {
     /// The environment it acts on (`environments:` in the config).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+}
+
+impl Common {
+    /// Nothing set (the usual case: written as nothing).
+    pub fn is_unset(&self) -> bool {
+        *self == Common::default()
+    }
 }
 
 /// `ci:` in deploy-session.yaml: what `export` writes into the pipelines.
@@ -1014,7 +1031,8 @@ impl EnvironmentSpec {
 }
 
 /// How an action completes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     Manual,
     Run(String),
@@ -1133,7 +1151,7 @@ fn describe_check(c: &CheckSpec) -> String {
 }
 
 /// Where an action came from, for messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     BuiltIn,
@@ -1142,7 +1160,7 @@ pub enum Origin {
 }
 
 /// A resolved action, ready to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     pub id: String,
     pub protocol: ProtocolName,
@@ -1151,10 +1169,14 @@ pub struct Action {
     pub active: String,
     pub task_type: TaskType,
     pub agent: Agent,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<SessionStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Common::is_unset")]
     pub common: Common,
     pub origin: Origin,
 }
@@ -1167,7 +1189,7 @@ impl Action {
 }
 
 /// An ordered list of actions; stages run by the `needs` graph.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
     pub id: String,
     pub title: String,
@@ -1177,7 +1199,7 @@ pub struct Stage {
 }
 
 /// One of the three session protocols, resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Protocol {
     pub name: ProtocolName,
     pub title: String,
@@ -1212,7 +1234,7 @@ impl Protocol {
 }
 
 /// The three protocols as they apply in a repo (built-ins + config).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProtocolSet {
     pub protocols: Vec<Protocol>,
 }

@@ -96,7 +96,11 @@ fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Ta
     let shown = paths.shown(&paths.state());
     let (mut state, fp) = read_state_file(&paths.state(), &shown)?;
     let tail = audit::read_tail(&paths.audit(), &state.journal)?;
-    let on_disk = (fp.is_some()).then(|| state.clone());
+    // The file as read must be the snapshot the trail vouches for; the
+    // refusal waits for the session id's own, which names the field.
+    let mismatch = fp
+        .as_ref()
+        .and_then(|fp| views::snapshot_problem(paths, &state, fp, &tail));
     replay(&mut state, &joins::expand(paths, tail.events.clone())?);
     if let Some(id) = state.session.as_ref().map(|s| s.id.clone())
         && let Err(why) = check_session_id(&id)
@@ -114,10 +118,7 @@ fn load_state(paths: &RepoPaths) -> Result<(StateFile, Option<String>, audit::Ta
                 .into(),
         );
     }
-    if let Some(fp) = &fp
-        && let Some(on_disk) = &on_disk
-        && let Some(why) = views::snapshot_problem(paths, on_disk, fp, &tail)
-    {
+    if let Some(why) = mismatch {
         return Err(views::mismatch_error(&shown, &why));
     }
     Ok((state, fp, tail))
@@ -186,6 +187,8 @@ pub struct Store {
     views_at: Option<Instant>,
     /// The context's actor as recorded (masked), worked out once.
     masked_actor: String,
+    /// A protocol cache to keep when the run first records something.
+    unkept_protocols: Option<crate::protocol::cache::Fresh>,
 }
 
 impl Drop for Store {
@@ -202,14 +205,64 @@ impl Store {
     /// Takes the lock and loads the state, replaying the journal's tail. A
     /// torn last line is quarantined and recorded.
     pub fn open(ctx: Context, lock_timeout: Duration, command: &str) -> Result<Store> {
-        let lock = Self::lock_and_clean(&ctx, lock_timeout, command)?;
-        let (state, fp, tail) = load_state(&ctx.paths)?;
-        if history::catch_up(&ctx.paths, &state)? {
+        let paths = ctx.paths.clone();
+        let (store, ()) = Self::open_with(&paths, lock_timeout, command, |_| Ok((ctx, ())))?;
+        Ok(store)
+    }
+
+    /// [`Store::open`], with the context made from the state it loaded: a
+    /// writer reads its protocols under the seal the state carries. A
+    /// context that cannot be made (a broken config) leaves no lock behind.
+    pub fn open_with<T>(
+        paths: &RepoPaths,
+        lock_timeout: Duration,
+        command: &str,
+        context: impl FnOnce(&StateFile) -> Result<(Context, T)>,
+    ) -> Result<(Store, T)> {
+        let mut lock = Self::lock_and_clean(paths, lock_timeout, command)?;
+        let (state, fp, tail) = load_state(paths)?;
+        if history::catch_up(paths, &state)? {
             tracing::info!(
                 "the history index was missing a session a killed `end` closed; written from the trail"
             );
         }
-        Self::with_state(ctx, lock, state, fp, tail)
+        let (ctx, made) = context(&state).inspect_err(|_| lock.leave_no_trace())?;
+        Ok((Self::with_state(ctx, lock, state, fp, tail)?, made))
+    }
+
+    /// Keeps a freshly resolved protocol set as the cache — its seal
+    /// recorded right after the run's first line, so a command that records
+    /// nothing writes nothing. A set that had to be parsed though the trail
+    /// vouches for its cache (the file was deleted or edited) puts the
+    /// vouched bytes back, without a new line.
+    pub fn keep_protocols(&mut self, fresh: crate::protocol::cache::Fresh) {
+        self.unkept_protocols = Some(fresh);
+    }
+
+    /// Keeps the protocol cache [`Store::keep_protocols`] holds now, in a
+    /// run that ends without recording anything else (a protocol already
+    /// complete after a config change or an upgrade), and snapshots.
+    pub fn settle_protocols(&mut self) -> Result<()> {
+        if self.write_kept_protocols()? {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the cache [`Store::keep_protocols`] holds; whether its seal
+    /// had to be recorded.
+    fn write_kept_protocols(&mut self) -> Result<bool> {
+        let Some(fresh) = self.unkept_protocols.take() else {
+            return Ok(false);
+        };
+        // The file first: a crash before the line leaves a cache nothing
+        // vouches for, which no command reads.
+        fsio::write_atomic_fast(&self.ctx.paths.protocol_cache(), &fresh.bytes)?;
+        if self.state.protocols.as_ref() == Some(&fresh.seal) {
+            return Ok(false);
+        }
+        self.record_anywhere(EventKind::ProtocolResolved(fresh.seal))?;
+        Ok(true)
     }
 
     /// Takes the lock and derives the state from the whole trail, ignoring
@@ -220,7 +273,7 @@ impl Store {
         lock_timeout: Duration,
         command: &str,
     ) -> Result<(Store, Option<std::path::PathBuf>)> {
-        let lock = Self::lock_and_clean(&ctx, lock_timeout, command)?;
+        let lock = Self::lock_and_clean(&ctx.paths, lock_timeout, command)?;
         let tail = audit::read_tail(&ctx.paths.audit(), &audit::JournalPos::default())?;
         let mut state = StateFile::default();
         replay(&mut state, &joins::expand(&ctx.paths, tail.events.clone())?);
@@ -238,8 +291,11 @@ impl Store {
         Ok((store, backup))
     }
 
-    fn lock_and_clean(ctx: &Context, lock_timeout: Duration, command: &str) -> Result<lock::Lock> {
-        let paths = &ctx.paths;
+    fn lock_and_clean(
+        paths: &RepoPaths,
+        lock_timeout: Duration,
+        command: &str,
+    ) -> Result<lock::Lock> {
         let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
         // Every file a writer rewrites in place, checked before anything is
         // written: a link among them refuses the command as a whole.
@@ -303,6 +359,7 @@ impl Store {
             unchanged,
             views: Vec::new(),
             views_at: None,
+            unkept_protocols: None,
         };
         if let Some((offset, bytes)) = tail.torn {
             let q = audit::quarantine(&store.ctx.paths.audit(), offset, &bytes)?;
@@ -318,6 +375,12 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The state, leaving an empty one: for a command that is done with
+    /// the store and about to exit ([`crate::keep_until_exit`]).
+    pub fn take_state(&mut self) -> StateFile {
+        std::mem::take(&mut self.state)
     }
 
     /// The context the store was opened with.
@@ -429,7 +492,8 @@ impl Store {
         self.state.apply(&event, &applied);
         self.state.journal = self.writer.pos().clone();
         self.unchanged = false;
-        Ok(())
+        // Right after the run's first line (a session's opening, say).
+        self.write_kept_protocols().map(|_| ())
     }
 
     /// Joins another job's lines (already written verbatim to their

