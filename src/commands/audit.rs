@@ -104,16 +104,28 @@ fn todo_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
     let (set, config) = crate::protocol::load(&s.paths).ok()?;
     let state = crate::session::read_only(&s.paths).ok()?;
     let want = crate::todo::render(&set, state.session.as_ref(), &s.redactor(&config)).ok()?;
-    let ok = want == on_disk;
-    Some(crate::anchors::AnchorCheck {
-        anchor: format!("view {}", s.paths.shown(&path).display()),
+    Some(view_check(
+        s,
+        &path,
+        want == on_disk,
+        "the list the trail's state gives",
+        "differs from the list the trail's state gives (edited?); `deploy-session audit rebuild` writes it again",
+    ))
+}
+
+/// A view's verdict, as `audit verify` lists it.
+fn view_check(
+    s: &Settings,
+    path: &std::path::Path,
+    ok: bool,
+    holds: &str,
+    differs: &str,
+) -> crate::anchors::AnchorCheck {
+    crate::anchors::AnchorCheck {
+        anchor: format!("view {}", s.paths.shown(path).display()),
         ok,
-        detail: if ok {
-            "the list the trail's state gives".into()
-        } else {
-            "differs from the list the trail's state gives (edited?); `deploy-session audit rebuild` writes it again".into()
-        },
-    })
+        detail: if ok { holds } else { differs }.to_string(),
+    }
 }
 
 /// The protocol cache checked as a view: its bytes must be the ones the
@@ -123,16 +135,13 @@ fn protocol_cache_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
     let path = s.paths.protocol_cache();
     let on_disk = crate::fsio::read_regular(&path).ok()??;
     let seal = crate::session::read_only(&s.paths).ok()?.protocols?;
-    let ok = crate::protocol::cache::sha256(&on_disk) == seal.cache_sha256;
-    Some(crate::anchors::AnchorCheck {
-        anchor: format!("view {}", s.paths.shown(&path).display()),
-        ok,
-        detail: if ok {
-            "the protocol cache the trail's newest `protocol_resolved` line seals".into()
-        } else {
-            "not the protocol cache the trail seals (edited?): no command reads it, and the next run puts the sealed one back".into()
-        },
-    })
+    Some(view_check(
+        s,
+        &path,
+        crate::protocol::cache::sha256(&on_disk) == seal.cache_sha256,
+        "the protocol cache the trail's newest `protocol_resolved` line seals",
+        "not the protocol cache the trail seals (edited?): no command reads it, and the next run puts the sealed one back",
+    ))
 }
 
 pub fn log(args: &AuditLogArgs, s: &Settings) -> Result<ExitStatus> {

@@ -207,4 +207,78 @@ mod tests {
         assert_eq!(String::from(odd), "2500000ns");
         assert_eq!(String::from(Dur(Duration::from_secs(90))), "1m 30s");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A duration in each form the config takes, exact or not in the
+        /// friendly one.
+        fn duration() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (1u64..5_000_000).prop_map(|n| format!("{n}ms")),
+                (1u64..90_000_000).prop_map(|n| format!("{n}us")),
+                (1u64..200_000).prop_map(|n| format!("{n}s")),
+                (1u64..100, 0u64..60).prop_map(|(h, m)| format!("{h}h {m}m")),
+            ]
+        }
+
+        /// An override of a start action: any command text, limits, env.
+        fn action() -> impl Strategy<Value = serde_json::Value> {
+            (
+                "[a-z][^$\\u{0}]{0,40}",
+                proptest::option::of(duration()),
+                proptest::option::of(0u32..9),
+                proptest::option::of(duration()),
+                prop::collection::btree_map("[A-Z][A-Z0-9_]{0,8}", "[^\\u{0}]{0,20}", 0..3),
+                proptest::option::of(any::<bool>()),
+            )
+                .prop_map(|(run, timeout, retries, delay, env, optional)| {
+                    let mut a = serde_json::json!({ "run": run });
+                    let mut put = |k: &str, v: Option<serde_json::Value>| {
+                        if let Some(v) = v {
+                            a[k] = v;
+                        }
+                    };
+                    put("timeout", timeout.map(Into::into));
+                    put("retries", retries.map(Into::into));
+                    put("retry_delay", delay.map(Into::into));
+                    put("optional", optional.map(Into::into));
+                    let env = env.into_iter().map(|(k, v)| (k, v.into()));
+                    a["env"] = env.collect::<serde_json::Map<_, _>>().into();
+                    a
+                })
+        }
+
+        proptest! {
+            #![proptest_config(crate::testing::proptest_config(48))]
+            /// Whatever a config resolves to, the cache holds exactly that:
+            /// it is kept (it reads back equal) and read back the same.
+            #[test]
+            fn any_resolved_config_is_kept_and_read_back_exactly(
+                actions in prop::collection::btree_map((2u8..=3, 1u8..=5), action(), 1..6),
+                secrets in prop::collection::vec("[A-Z][A-Z_]{0,6}", 0..3),
+            ) {
+                let actions: serde_json::Map<_, _> = actions
+                    .into_iter()
+                    .map(|((stage, n), a)| (format!("start.{stage}.{n}"), a))
+                    .collect();
+                // YAML reads JSON: the text is exactly these values.
+                let text = serde_json::json!({ "secrets": secrets, "actions": actions }).to_string();
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join("deploy-session.yaml"), &text).unwrap();
+                let paths = RepoPaths::new(dir.path().to_path_buf());
+                let (set, config) = crate::protocol::load(&paths).unwrap();
+                let config = config.settled();
+                let shown = Path::new("deploy-session.yaml");
+                let fresh = prepare(paths.root(), shown, text.as_bytes(), &set, &config);
+                prop_assert!(fresh.is_some(), "not kept: {}", text);
+                let fresh = fresh.unwrap();
+                let file = dir.path().join("cache.json");
+                std::fs::write(&file, &fresh.bytes).unwrap();
+                let back = read(&file, Some(&fresh.seal), paths.root(), shown, text.as_bytes());
+                prop_assert_eq!(back, Some((set, config)));
+            }
+        }
+    }
 }
