@@ -120,7 +120,7 @@ pub fn read(
         );
         return None;
     }
-    let cached: Cached = serde_json::from_slice(&bytes)
+    let cached: Cached = crate::fsio::json_from_bytes(&bytes)
         .inspect_err(|e| tracing::debug!(%e, "protocol cache: does not decode"))
         .ok()?;
     let same_place = cached.root == root && cached.config.file.as_deref() == Some(shown);
@@ -142,7 +142,7 @@ pub fn prepare(
         config: config.clone(),
     };
     let bytes = serde_json::to_vec(&cached).ok()?;
-    let back: Cached = serde_json::from_slice(&bytes).ok()?;
+    let back: Cached = crate::fsio::json_from_bytes(&bytes).ok()?;
     if back != cached {
         tracing::debug!("protocol cache: would not read back the same; not kept");
         return None;

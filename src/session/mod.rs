@@ -45,7 +45,7 @@ fn read_state_file(path: &Path, shown: &Path) -> Result<(StateFile, Option<Strin
         Ok(None) => return Ok((StateFile::default(), None)),
         Err(e) => return Err(crate::fsio::read_problem(e, shown)),
     };
-    let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
+    let state: StateFile = fsio::json_from_bytes(&bytes).map_err(|e| {
         InputError::in_file(shown, Some(e.line()), format!("invalid session state: {e}"))
             .at_column(Some(e.column()))
             .with_hint("state.json is written by deploy-session; undo the hand edit, or delete it to rebuild the session from the audit trail")
