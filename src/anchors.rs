@@ -21,7 +21,7 @@ use crate::session::EventKind;
 use crate::signing::{AllowedSigners, Verdict};
 use anyhow::Result;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -330,7 +330,7 @@ fn manifest_anchor(
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let head = v["predicate"]["audit_head"].as_str().unwrap_or_default();
     let seq = v["predicate"]["audit_seq"].as_u64().unwrap_or(0);
-    let sha = audit::hex(&Sha256::digest(&bytes));
+    let sha = crate::digest::sha256_hex(&bytes);
     let dir_shown = paths.shown(dir).display().to_string();
     let problem = index.manifest_recorded(&dir_shown, &sha).err().or_else(|| {
         index

@@ -107,22 +107,8 @@ fn line(
     (full, hash)
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = vec![0u8; bytes.len() * 2];
-    hex_into(bytes, &mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Lowercase hex of `bytes` into `out` (twice as long), without allocating:
-/// verifying a trail encodes a digest for every line.
-fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 15)];
-    }
-}
+pub use crate::digest::hex;
+use crate::digest::hex_into;
 
 /// The members of a line a verification needs, borrowed from its bytes;
 /// decoding it checks the line is an [`Event`] (the same members, `detail`

@@ -15,6 +15,7 @@ pub(crate) mod context;
 pub(crate) mod decisions;
 #[cfg(feature = "demo")]
 pub(crate) mod demo;
+pub(crate) mod digest;
 pub(crate) mod documents;
 pub(crate) mod engine;
 pub(crate) mod error;

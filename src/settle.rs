@@ -319,10 +319,9 @@ pub fn record_master_write(
     why: &str,
     by: &str,
 ) -> Result<()> {
-    use sha2::Digest;
     let path = paths.master_state();
     updated.save(&path)?;
-    let sha256 = crate::audit::hex(&sha2::Sha256::digest(updated.to_bytes()));
+    let sha256 = crate::digest::sha256_hex(&updated.to_bytes());
     let kind = EventKind::MasterStateWritten {
         why: why.to_string(),
         sha256: sha256.clone(),

@@ -138,7 +138,7 @@ fn protocol_cache_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
     Some(view_check(
         s,
         &path,
-        crate::protocol::cache::sha256(&on_disk) == seal.cache_sha256,
+        crate::digest::sha256_hex(&on_disk) == seal.cache_sha256,
         "the protocol cache the trail's newest `protocol_resolved` line seals",
         "not the protocol cache the trail seals (edited?): no command reads it, and the next run puts the sealed one back",
     ))

@@ -129,7 +129,7 @@ fn anchor_problems(s: &Settings, dir: &std::path::Path) -> Result<Vec<verify::Pr
         return Ok(Vec::new());
     };
     let (_, index) = crate::anchors::index_trail(&s.paths)?;
-    let sha = crate::audit::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let sha = crate::digest::sha256_hex(&bytes);
     Ok(index
         .manifest_recorded(&shown, &sha)
         .err()

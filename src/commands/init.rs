@@ -96,8 +96,7 @@ pub fn run(args: &InitArgs, s: &Settings) -> Result<ExitStatus> {
                 "init --force replaced {rel}; the previous one is kept as {}",
                 s.paths.shown(old).display()
             );
-            let sha256 =
-                crate::audit::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            let sha256 = crate::digest::sha256_hex(text.as_bytes());
             store.record_anywhere(crate::session::EventKind::MasterStateWritten { why, sha256 })?;
         }
         let verb = if exists { "replaced" } else { "created " };

@@ -14,7 +14,7 @@ use crate::session::{ActionStatus, Session};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -386,7 +386,9 @@ pub fn write(
             .with_context(|| format!("cannot render handoff document {name}"))?;
         let text = redactor.mask(&text);
         std::fs::write(staging.path().join(name), &text)?;
-        subjects.push(json!({"name": name, "digest": {"sha256": crate::audit::hex(&Sha256::digest(text.as_bytes()))}}));
+        subjects.push(
+            json!({"name": name, "digest": {"sha256": crate::digest::sha256_hex(text.as_bytes())}}),
+        );
     }
     let manifest = json!({
         "_type": STATEMENT_TYPE,
@@ -403,7 +405,7 @@ pub fn write(
     });
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;
     bytes.push(b'\n');
-    let manifest_sha256 = crate::audit::hex(&Sha256::digest(&bytes));
+    let manifest_sha256 = crate::digest::sha256_hex(&bytes);
     std::fs::write(staging.path().join("manifest.json"), bytes)?;
     for f in std::fs::read_dir(staging.path())?.flatten() {
         std::fs::File::open(f.path())?.sync_all()?;

@@ -4,7 +4,7 @@
 
 use super::STATEMENT_TYPE;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
@@ -113,7 +113,7 @@ fn verify_listing(dir: &Path, required: &[&str]) -> Report {
                 "listed in the manifest but not in the package",
             )),
             Ok(bytes) => {
-                let got = crate::audit::hex(&Sha256::digest(&bytes));
+                let got = crate::digest::sha256_hex(&bytes);
                 if got == want {
                     report.files_ok += 1;
                 } else {
@@ -198,7 +198,7 @@ mod tests {
     fn package() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.md"), "alpha\n").unwrap();
-        let digest = crate::audit::hex(&Sha256::digest(b"alpha\n"));
+        let digest = crate::digest::sha256_hex(b"alpha\n");
         let manifest = serde_json::json!({
             "_type": STATEMENT_TYPE,
             "subject": [{"name": "a.md", "digest": {"sha256": digest}}],

@@ -16,7 +16,8 @@
 
 use super::{Config, ProtocolSet};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+use crate::digest::sha256_hex as sha256;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -71,11 +72,6 @@ pub fn build() -> &'static str {
         let id = sha256(format!("{commit} {exe}").as_bytes());
         format!("{}+{}", env!("CARGO_PKG_VERSION"), &id[..16])
     })
-}
-
-/// Lower-case hex SHA-256.
-pub fn sha256(bytes: &[u8]) -> String {
-    crate::audit::hex(&Sha256::digest(bytes))
 }
 
 /// The seal for a config's bytes, before the cache's digest is known.

@@ -19,7 +19,7 @@ use crate::protocol::ProtocolSet;
 use crate::redact::Redactor;
 use anyhow::{Context as _, Result, bail};
 pub use model::*;
-use sha2::{Digest, Sha256};
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ fn key_position(bytes: &[u8], needle: &str) -> (Option<usize>, Option<usize>) {
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
-    audit::hex(&Sha256::digest(bytes))
+    crate::digest::sha256_hex(bytes)
 }
 
 /// The state as a reader sees it: snapshot + journal tail, no lock, no
