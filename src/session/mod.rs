@@ -256,8 +256,12 @@ impl Store {
             return Ok(false);
         };
         // The file first: a crash before the line leaves a cache nothing
-        // vouches for, which no command reads.
-        fsio::write_atomic_fast(&self.ctx.paths.protocol_cache(), &fresh.bytes)?;
+        // vouches for, which no command reads. A cache that cannot be
+        // written (a full disk) is not kept; the run goes on without it.
+        if let Err(e) = fsio::write_atomic_fast(&self.ctx.paths.protocol_cache(), &fresh.bytes) {
+            tracing::warn!("the protocol cache was not kept: {e:#}");
+            return Ok(false);
+        }
         if self.state.protocols.as_ref() == Some(&fresh.seal) {
             return Ok(false);
         }
@@ -296,17 +300,19 @@ impl Store {
         lock_timeout: Duration,
         command: &str,
     ) -> Result<lock::Lock> {
-        let lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
+        let mut lock = lock::acquire(&paths.lock(), lock_timeout, command)?;
         // Every file a writer rewrites in place, checked before anything is
-        // written: a link among them refuses the command as a whole.
+        // written: a link among them refuses the command as a whole (and
+        // leaves no lock file behind).
         for owned in [
             paths.state(),
+            paths.protocol_cache(),
             paths.audit(),
             paths.todos(),
             paths.deployment_context(),
             paths.master_state(),
         ] {
-            fsio::not_a_symlink(&owned)?;
+            fsio::not_a_symlink(&owned).inspect_err(|_| lock.leave_no_trace())?;
         }
         // A killed writer can only have been writing the newest session's
         // handoff package or archive: those are cleaned all the way down.

@@ -180,3 +180,35 @@ fn a_seal_edited_into_state_json_is_refused() {
     assert!(!repo.read("ran.txt").contains("forged"));
     assert_same_files(&before, &repo.files(), "a refused forged seal");
 }
+
+#[test]
+fn a_linked_cache_refuses_the_writer_and_an_unwritable_one_is_not_kept() {
+    // A link in the cache's place: refused by name before anything is
+    // written, like every file the tool writes in place.
+    let config = run_all(&start_manual_ids(), "echo config >> ran.txt");
+    let repo = Repo::ready(&config);
+    std::fs::create_dir_all(repo.path().join(".ai_context/deploy-session")).unwrap();
+    let elsewhere = tempfile::NamedTempFile::new().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), repo.path().join(CACHE)).unwrap();
+    let before = repo.files();
+    let r = run(repo.cmd(["start"]));
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("protocols.json"), "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert_same_files(&before, &repo.files(), "a linked protocol cache");
+    assert!(repo.audit().is_empty());
+
+    // Something that cannot be replaced by a file (a folder): the run goes
+    // on without a cache, says so, and seals nothing.
+    std::fs::remove_file(repo.path().join(CACHE)).unwrap();
+    std::fs::create_dir(repo.path().join(CACHE)).unwrap();
+    let r = run(repo.cmd(["start"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("the protocol cache was not kept"),
+        "{}",
+        r.stderr
+    );
+    assert!(seals(&repo).is_empty());
+    assert_eq!(repo.read("ran.txt").lines().count(), 10);
+}
