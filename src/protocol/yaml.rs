@@ -95,7 +95,10 @@ fn second_document(path: &Path, text: &str) -> Result<(), InputError> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let bare = line.trim_end_matches(['\n', '\r']);
-        let marker = |m: &str| bare == m || bare.starts_with(&format!("{m} "));
+        let marker = |m: &str| {
+            bare.strip_prefix(m)
+                .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+        };
         let is_content = !bare.trim().is_empty() && !bare.trim_start().starts_with('#');
         let starts_another = (marker("---") && content_seen) || (ended && is_content);
         if starts_another {
