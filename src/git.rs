@@ -188,6 +188,9 @@ fn excluded_from_commit(path: &str) -> bool {
     path.ends_with(".bak")
         || path == ".ai_context/deploy-session/lock"
         || path == ".ai_context/deploy-session/lock.holder"
+        // A cache for this build only; the committed trail and state
+        // record its seal, and another build resolves its own.
+        || path == ".ai_context/deploy-session/protocols.json"
         || path.contains(crate::fsio::TEMP_MARKER)
 }
 

@@ -335,6 +335,12 @@ fn commit_holds_exactly_the_sessions_files_and_tags_it() {
             .any(|f| f.ends_with(".bak") || f.ends_with("/lock") || f.ends_with("lock.holder")),
         "{files:?}"
     );
+    // The protocol cache stays out too (it exists: the config is resolved).
+    assert!(repo.exists(".ai_context/deploy-session/protocols.json"));
+    assert!(
+        !files.iter().any(|f| f.ends_with("protocols.json")),
+        "{files:?}"
+    );
     assert!(
         repo.git(&["status", "--porcelain"])
             .contains("?? unrelated.txt")
