@@ -100,7 +100,10 @@ pub fn verify(args: &AuditVerifyArgs, s: &Settings) -> Result<ExitStatus> {
 /// is no list, or no state to compare it with.
 fn todo_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
     let path = s.paths.todos();
-    let on_disk = crate::fsio::read_regular(&path).ok()??;
+    let on_disk = match view_bytes(s, &path) {
+        Ok(bytes) => bytes?,
+        Err(refused) => return Some(refused),
+    };
     let (set, config) = crate::protocol::load(&s.paths).ok()?;
     let state = crate::session::read_only(&s.paths).ok()?;
     let want = crate::todo::render(&set, state.session.as_ref(), &s.redactor(&config)).ok()?;
@@ -111,6 +114,20 @@ fn todo_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
         "the list the trail's state gives",
         "differs from the list the trail's state gives (edited?); `deploy-session audit rebuild` writes it again",
     ))
+}
+
+/// A view's bytes (`None`: there is none), or the failed verdict for
+/// something that is not a regular file in its place (a FIFO, a folder): it
+/// is read without blocking, and not what the trail gives either way.
+fn view_bytes(
+    s: &Settings,
+    path: &std::path::Path,
+) -> Result<Option<Vec<u8>>, crate::anchors::AnchorCheck> {
+    crate::fsio::read_regular(path).map_err(|e| crate::anchors::AnchorCheck {
+        anchor: format!("view {}", s.paths.shown(path).display()),
+        ok: false,
+        detail: format!("cannot be read as the view: {e}"),
+    })
 }
 
 /// A view's verdict, as `audit verify` lists it.
@@ -133,7 +150,10 @@ fn view_check(
 /// never read, and not reported). `None` without a cache or a seal.
 fn protocol_cache_view(s: &Settings) -> Option<crate::anchors::AnchorCheck> {
     let path = s.paths.protocol_cache();
-    let on_disk = crate::fsio::read_regular(&path).ok()??;
+    let on_disk = match view_bytes(s, &path) {
+        Ok(bytes) => bytes?,
+        Err(refused) => return Some(refused),
+    };
     let seal = crate::session::read_only(&s.paths).ok()?.protocols?;
     Some(view_check(
         s,

@@ -23,7 +23,7 @@ use crate::paths::RepoPaths;
 /// config they came from. Any problem is an [`InputErrors`] with locations.
 /// Always a full parse (`config check`, `plan`, `export`).
 pub fn load(paths: &RepoPaths) -> Result<(ProtocolSet, Config), InputErrors> {
-    resolve_source(paths, Config::source(paths))
+    resolve_config(paths, Config::from_source(Config::source(paths)))
 }
 
 /// What [`load_sealed`] found: the protocols, the config
@@ -42,7 +42,7 @@ pub struct Loaded {
 pub fn load_sealed(paths: &RepoPaths, seal: Option<&ProtocolSeal>) -> Result<Loaded, InputErrors> {
     let source = Config::source(paths);
     let Ok(Some((shown, text))) = &source else {
-        let (set, config) = resolve_source(paths, source)?;
+        let (set, config) = resolve_config(paths, Config::from_source(source))?;
         return Ok(Loaded {
             set,
             config: config.settled(),
@@ -58,18 +58,17 @@ pub fn load_sealed(paths: &RepoPaths, seal: Option<&ProtocolSeal>) -> Result<Loa
             fresh: None,
         });
     }
-    let fresh_for = (shown.clone(), text.clone());
-    let (set, config) = resolve_source(paths, source)?;
+    let (set, config) = resolve_config(paths, Config::parse_partial(shown, text))?;
     let config = config.settled();
-    let fresh = cache::prepare(root, &fresh_for.0, fresh_for.1.as_bytes(), &set, &config);
+    let fresh = cache::prepare(root, shown, bytes, &set, &config);
     Ok(Loaded { set, config, fresh })
 }
 
-fn resolve_source(
+/// The protocols a parsed config gives, with every problem of both.
+fn resolve_config(
     paths: &RepoPaths,
-    source: Result<Option<(std::path::PathBuf, String)>, crate::error::InputError>,
+    (config, mut errors): (Config, Vec<crate::error::InputError>),
 ) -> Result<(ProtocolSet, Config), InputErrors> {
-    let (config, mut errors) = Config::from_source(source);
     tracing::debug!(file = ?config.file, errors = errors.len(), "config loaded");
     match resolve::resolve(templates::builtin()?, &config, paths.root()) {
         Ok(set) if errors.is_empty() => Ok((set, config)),

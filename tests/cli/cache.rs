@@ -212,3 +212,39 @@ fn a_linked_cache_refuses_the_writer_and_an_unwritable_one_is_not_kept() {
     assert!(seals(&repo).is_empty());
     assert_eq!(repo.read("ran.txt").lines().count(), 10);
 }
+
+#[test]
+fn a_fifo_in_the_caches_place_hangs_nothing_and_is_reported() {
+    let (repo, _) = started("config");
+    let cache = repo.path().join(CACHE);
+    std::fs::remove_file(&cache).unwrap();
+    nix::unistd::mkfifo(&cache, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Readers parse instead (a FIFO would block an open that waits).
+    let r = run_within(&repo, &["-v", "next"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    let r = run_within(&repo, &["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("✗ anchor view .ai_context/deploy-session/protocols.json: cannot be read"),
+        "{}",
+        r.stdout
+    );
+    // The next writer puts the sealed cache back in its place.
+    let r = run_within(&repo, &["start", "--rerun", "start.2.1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::metadata(&cache).unwrap().is_file());
+    assert_eq!(run_within(&repo, &["audit", "verify"]).code, 0);
+    assert_eq!(seals(&repo).len(), 1);
+}
+
+/// The command, killed if it has not ended within 20 s (a hang is a failure
+/// with its own message, not a stuck suite).
+fn run_within(repo: &Repo, args: &[&str]) -> Run {
+    let mut c = repo.cmd(args);
+    c.timeout(std::time::Duration::from_secs(20));
+    let r = run(c);
+    assert_ne!(r.code, -1, "{args:?} hung: killed after 20 s");
+    r
+}
