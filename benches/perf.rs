@@ -3,11 +3,13 @@
 //! table; nothing here is a test that can flake.
 //!
 //! - orchestration: 500 `run: "true"` actions vs a shell loop of 500 `sh -c
-//!   true` and `just` running 500 recipes of `true`, interleaved in 21 rounds
+//!   true` and `just` running 500 recipes of `true`, interleaved in 21
+//!   rounds, with a secret configured so every line and output is masked
 //! - `--version`, and the fixed startup with a 500-action config
 //! - `status`, `todo`, `next`, `context` with 1,000 and with 10,000
 //!   archived sessions (100,000 and 1,000,000 audit events)
-//! - `audit verify` of those trails; `end` on the 100,000-event one
+//! - `audit verify` of those trails; `end` on the 100,000-event one,
+//!   sealed and signed with an ssh-keygen key
 //! - two independent `sleep 1` stages
 //! - SIGTERM during a run, and during a run blocked in I/O: the time until it has exited
 
@@ -43,6 +45,7 @@ fn ds(repo: &Path, args: &[&str]) -> i32 {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .env("NO_COLOR", "1")
+        .env(SECRET.0, SECRET.1)
         .status()
         .expect("run deploy-session")
         .code()
@@ -62,9 +65,15 @@ fn ready_repo(dir: &Path, config: &str) {
     std::fs::write(dir.join("deploy-session.yaml"), config).unwrap();
 }
 
-/// The start protocol with 500 actions that all run `true`.
+/// The secret the 500-action config names, so masking is on for every
+/// line recorded and every byte of output (its value is in [`ds`]'s
+/// environment).
+const SECRET: (&str, &str) = ("DS_BENCH_TOKEN", "bench-s3cret-value-0123456789");
+
+/// The start protocol with 500 actions that all run `true`, with a secret
+/// to mask.
 fn five_hundred() -> String {
-    let mut s = String::from("actions:\n");
+    let mut s = format!("secrets: [{}]\nactions:\n", SECRET.0);
     for st in 2..=3 {
         for n in 1..=5 {
             s.push_str(&format!("  start.{st}.{n}:\n    run: \"true\"\n"));
@@ -269,7 +278,7 @@ fn main() {
         ok: true,
     });
     rows.push(Row {
-        what: "deploy-session start: 500 `run: \"true\"` actions".into(),
+        what: "deploy-session start: 500 `run: \"true\"` actions, a secret masked".into(),
         value: format!(
             "{} = {ratio:.3}× the loop (rounds {:.2}–{:.2}×)",
             spread(&runs),
@@ -358,8 +367,21 @@ fn main() {
     let events = deploy_session::api::write_archived_sessions(&ending, 1000, 100).unwrap();
     assert_eq!(ds(&ending, &["start", "--new-session"]), 0);
     assert_eq!(ds(&ending, &["work"]), 0);
+    // Signed, as the targets ask: a key from ssh-keygen when there is one.
+    let key = base.path().join("signing-key");
+    let keyed = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f"])
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let key_arg = key.display().to_string();
     let t = Instant::now();
     let mut args = vec!["end"];
+    if keyed {
+        args.extend(["--sign-with", key_arg.as_str()]);
+    }
     for g in [
         "rollback_capability",
         "reliability",
@@ -379,7 +401,14 @@ fn main() {
     assert_eq!(ds(&ending, &args), 0, "end completes");
     let end_time = t.elapsed();
     rows.push(Row {
-        what: format!("`end` on a {events}-event trail (gates, handoff, archive)"),
+        what: format!(
+            "`end` on a {events}-event trail (gates, handoff, archive; {})",
+            if keyed {
+                "sealed and signed"
+            } else {
+                "unsigned: no ssh-keygen"
+            }
+        ),
         value: ms(end_time),
         target: "≤ 0.5 s".into(),
         ok: end_time <= Duration::from_millis(500),

@@ -114,6 +114,7 @@ fn ignore_file_size_signal() {
     unsafe {
         let _ = sigaction(Signal::SIGXFSZ, &action);
     }
+    signals::handlers_changed();
 }
 
 /// The error as `::error` workflow commands: on stdout, where the runner

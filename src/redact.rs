@@ -111,6 +111,30 @@ impl Redactor {
         }
     }
 
+    /// Whether masking would change any string inside a JSON value
+    /// (without building the masked copy).
+    pub fn finds_in_json(&self, value: &serde_json::Value) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        match value {
+            serde_json::Value::String(s) => self.finds(s.as_bytes()),
+            serde_json::Value::Array(items) => items.iter().any(|v| self.finds_in_json(v)),
+            serde_json::Value::Object(m) => m.values().any(|v| self.finds_in_json(v)),
+            _ => false,
+        }
+    }
+
+    /// Whether some form of a secret is in `bytes`, as [`Redactor::mask`]
+    /// would find it.
+    fn finds(&self, bytes: &[u8]) -> bool {
+        (0..bytes.len()).any(|i| {
+            self.by_first[bytes[i] as usize]
+                .iter()
+                .any(|&f| matches!(match_at(&self.forms[f], &bytes[i..]), Match::Whole(_)))
+        })
+    }
+
     /// A stream masker for child output.
     pub fn stream(&self) -> StreamMasker {
         StreamMasker {
@@ -537,27 +561,69 @@ mod tests {
         }
     }
 
+    /// A secret (one line or several), how it is printed (in any
+    /// registered form, after any prefix, wrapped at any width), and text
+    /// to put around it.
+    fn shown_secret() -> impl Strategy<Value = (String, String, String)> {
+        (
+            "[A-Za-z0-9+/=@:! -]{8,24}(\n[A-Za-z0-9+/]{16,30}){0,2}",
+            "[a-z: ]{0,6}",
+            "[a-z ]{0,20}",
+            0u8..5,
+            4usize..80,
+        )
+            .prop_map(|(secret, prefix, around, form, width)| {
+                let shown = printed(form, &secret, &prefix, width);
+                (secret, shown, around)
+            })
+    }
+
     proptest! {
         #![proptest_config(crate::testing::proptest_config(256))]
         /// Any secret (one line or several), printed in any registered form
         /// between any text, fed in any chunks, never survives.
         #[test]
         fn a_secret_never_survives_any_form_or_chunking(
-            secret in "[A-Za-z0-9+/=@:! -]{8,24}(\n[A-Za-z0-9+/]{16,30}){0,2}",
-            prefix in "[a-z: ]{0,6}",
-            around in "[a-z ]{0,20}",
-            form in 0u8..5,
-            width in 4usize..80,
+            (secret, shown, around) in shown_secret(),
             cuts in prop::collection::vec(0usize..300, 0..6),
         ) {
             let r = Redactor::new([secret.as_str()]);
-            let shown = printed(form, &secret, &prefix, width);
             let text = format!("{around}{shown}{around}\nnext line\n");
             let out = streamed(&r, text.as_bytes(), &cuts);
             prop_assert!(!out.contains(&secret), "plain: {}", out);
-            prop_assert!(!out.contains(shown.as_str()) || shown.len() < MIN_FORM_LEN, "form {}: {}", form, out);
+            prop_assert!(!out.contains(shown.as_str()) || shown.len() < MIN_FORM_LEN, "form {:?}: {}", shown, out);
             prop_assert!(!base64_reveals(&out, secret.as_bytes()), "base64: {}", out);
             prop_assert!(out.ends_with("next line"), "{}", out);
         }
+
+        /// Finding a secret in a JSON value (the audit trail's fast path
+        /// for events with nothing to mask) agrees with masking it: exactly
+        /// the values masking changes are found.
+        #[test]
+        fn finding_agrees_with_masking(
+            (secret, shown, around) in shown_secret(),
+            plant in any::<bool>(),
+            other in "[a-z ]{0,30}",
+        ) {
+            let r = Redactor::new([secret.as_str()]);
+            let text = if plant {
+                format!("{around}{shown}{around}")
+            } else {
+                other
+            };
+            let value = serde_json::json!({"message": text, "list": [1, {"deep": around}]});
+            let mut masked = value.clone();
+            r.mask_json(&mut masked);
+            prop_assert_eq!(r.finds_in_json(&value), masked != value, "{}", text);
+        }
+    }
+
+    #[test]
+    fn nothing_is_found_without_secrets_or_in_other_text() {
+        let none = Redactor::new(Vec::<String>::new());
+        assert!(!none.finds_in_json(&serde_json::json!({"a": "topsecret"})));
+        let r = Redactor::new(["topsecret"]);
+        assert!(!r.finds_in_json(&serde_json::json!({"a": ["top", "secret"], "n": 1})));
+        assert!(r.finds_in_json(&serde_json::json!({"a": [{"b": "x dG9wc2VjcmV0 y"}]})));
     }
 }

@@ -8,7 +8,7 @@
 //! once. The OS releases the lock either way,
 //! and the next writer resumes from the journal.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a claimed run has to stop after the first signal: the process
@@ -67,6 +67,22 @@ pub fn install() {
             let _ = sigaction(signal, &action);
         }
     }
+    handlers_changed();
+}
+
+/// Bumped whenever a handler is installed, so whoever keeps which signals
+/// have one (the command starter resets those in its children) asks again.
+static HANDLERS_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Call after installing a signal handler (or putting one back), before
+/// the next command starts: its child must reset that signal too.
+pub fn handlers_changed() {
+    HANDLERS_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How many times the handlers changed (never 0).
+pub fn handlers_generation() -> u64 {
+    HANDLERS_GENERATION.load(Ordering::SeqCst)
 }
 
 /// A run's claim on the signals, released when dropped.

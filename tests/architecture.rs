@@ -1,7 +1,8 @@
 //! The module graph: no dependency cycle among the crate's top-level
 //! modules, so the layers read off the folders (DESIGN §11) stay true.
 //! Every `crate::` path counts — `use` lines, grouped imports and inline
-//! paths alike; comments do not.
+//! paths alike; comments do not. And every signal handler the crate
+//! installs is announced to the command starter (`engine/spawn.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -236,4 +237,76 @@ fn every_form_of_path_is_seen_and_comments_are_not() {
     );
     let names: Vec<String> = named_modules(&code).into_iter().collect();
     assert_eq!(names, ["alpha", "beta", "delta", "epsilon", "gamma"]);
+}
+
+/// What installs a signal handler in our code: a `sigaction` with an
+/// action, tokio's `signal`, tokio's process driver (its `SIGCHLD` one).
+const HANDLER_INSTALLS: [&str; 3] = ["sigaction(", "signal(SignalKind", "tokio::process::Command"];
+
+/// The files (by name) whose code installs a signal handler without
+/// calling `handlers_changed()` after it. `engine/spawn.rs` asks about
+/// handlers and resets them in its children; it installs none.
+fn unannounced_handlers(files: &[(String, String)]) -> (usize, Vec<&str>) {
+    let mut installers = 0;
+    let mut unannounced = Vec::new();
+    for (name, text) in files {
+        if name.ends_with("engine/spawn.rs") {
+            continue;
+        }
+        let code = code_only(text);
+        if HANDLER_INSTALLS.iter().any(|i| code.contains(i)) {
+            installers += 1;
+            if !code.contains("handlers_changed()") {
+                unannounced.push(name.as_str());
+            }
+        }
+    }
+    (installers, unannounced)
+}
+
+/// The command starter keeps which signals have a handler and resets only
+/// those in each child before it execs (a handler of ours must never run
+/// on the child's borrowed memory): so every file that installs one says
+/// so with `signals::handlers_changed()`.
+#[test]
+fn every_signal_handler_installed_is_announced() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .map(|p| {
+            let name = p.strip_prefix(&src).unwrap().display().to_string();
+            (name, std::fs::read_to_string(p).unwrap())
+        })
+        .collect();
+    let (installers, unannounced) = unannounced_handlers(&files);
+    assert!(
+        installers >= 4,
+        "the scan found {installers} installers; signals.rs, lib.rs, engine/mod.rs and demo/mod.rs install handlers"
+    );
+    assert!(
+        unannounced.is_empty(),
+        "these install a signal handler without signals::handlers_changed(): {unannounced:?}"
+    );
+}
+
+#[test]
+fn an_unannounced_handler_is_caught_and_a_comment_is_not_one() {
+    let files = [
+        (
+            "quiet.rs".to_string(),
+            "fn f() { let _ = signal(SignalKind::hangup()); }".to_string(),
+        ),
+        (
+            "said.rs".to_string(),
+            "fn f() { unsafe { sigaction(SIGHUP, &a) }; handlers_changed(); }".to_string(),
+        ),
+        (
+            "talk.rs".to_string(),
+            "// sigaction( in a comment\nfn f() { let s = \"tokio::process::Command\"; }"
+                .to_string(),
+        ),
+    ];
+    assert_eq!(unannounced_handlers(&files), (2, vec!["quiet.rs"]));
 }

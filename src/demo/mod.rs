@@ -341,8 +341,11 @@ impl Demo {
             .spawn()
             .context("cannot run deploy-session")?;
         let pid = child.id().unwrap_or(0) as i32;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        // tokio's handlers (and its SIGCHLD one, for the spawn above).
+        crate::signals::handlers_changed();
+        let (mut int, mut term) = (int?, term?);
         let wait = child.wait_with_output();
         tokio::pin!(wait);
         let out = tokio::select! {

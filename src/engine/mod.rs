@@ -201,8 +201,11 @@ impl Engine {
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         ) else {
+            crate::signals::handlers_changed();
             return;
         };
+        // tokio's handlers now stand before ours.
+        crate::signals::handlers_changed();
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}

@@ -10,11 +10,14 @@
 //! std's `Command` (glibc's posix_spawn) asks the kernel about all 64
 //! signals and resets each in the child — 128 system calls a step, ~26 µs
 //! — and tokio's adds a `SIGCHLD` driver and a reaper. Here the child
-//! looks only at the 31 standard signals (no handler of ours uses a
-//! real-time one) and resets the few that have a handler, while every
-//! signal is still blocked: our handlers never run on the child's borrowed
-//! memory (`signals`' handler counts deliveries — a second one would end
-//! the parent at once). The exit is awaited on a pidfd from the clone
+//! resets only the signals that have a handler, while every signal is
+//! still blocked: our handlers never run on the child's borrowed memory
+//! (`signals`' handler counts deliveries — a second one would end the
+//! parent at once). Which signals have one is asked of the kernel once
+//! (the 31 standard ones: no handler of ours uses a real-time one) and
+//! again only after [`crate::signals::handlers_changed`], which every
+//! place that installs a handler calls (tests/architecture.rs checks that
+//! they do). The exit is awaited on a pidfd from the clone
 //! itself (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid
 //! reuse; on kernels without it (before 5.2), by a blocking thread.
 
@@ -27,6 +30,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::OnceLock;
+#[cfg(target_os = "linux")]
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::unix::AsyncFd;
 
@@ -39,7 +44,10 @@ const CHILD_STACK: usize = 64 * 1024;
 pub struct Launch {
     program: CString,
     argv: Vec<CString>,
-    env: Vec<CString>,
+    /// Ours (read once, never freed) minus what `vars` replace.
+    inherited: Vec<&'static CStr>,
+    /// `vars` as `KEY=VALUE`.
+    added: Vec<CString>,
     cwd: CString,
 }
 
@@ -58,23 +66,33 @@ impl Launch {
             argv.push(c_string(OsStr::new(a), "the command")?);
         }
         let cwd = c_string(cwd.as_os_str(), "the folder")?;
-        let mut env: Vec<CString> = base_env()
+        let inherited = base_env()
             .iter()
             .filter(|(key, _)| !vars.iter().any(|(k, _)| k.as_bytes() == key.as_slice()))
-            .map(|(_, pair)| pair.clone())
+            .map(|(_, pair)| pair.as_c_str())
             .collect();
+        let mut added = Vec::with_capacity(vars.len());
         for (k, v) in vars {
             if k.is_empty() || k.contains('=') {
                 bail!("environment variable name {k:?} is not valid");
             }
-            env.push(c_string(OsStr::new(&format!("{k}={v}")), k)?);
+            added.push(c_string(OsStr::new(&format!("{k}={v}")), k)?);
         }
         Ok(Launch {
             program,
             argv,
-            env,
+            inherited,
+            added,
             cwd,
         })
+    }
+
+    /// Every `KEY=VALUE` the child gets.
+    fn env(&self) -> impl Iterator<Item = &CStr> {
+        self.inherited
+            .iter()
+            .copied()
+            .chain(self.added.iter().map(CString::as_c_str))
     }
 
     /// Starts it in a new process group with `stdin`, `stdout`, `stderr`.
@@ -102,8 +120,8 @@ impl Launch {
     /// (before exec) comes back in [`Started::failed`].
     #[cfg(target_os = "linux")]
     fn spawn_with(&self, fds: [RawFd; 3], pidfd: bool) -> std::io::Result<Started> {
-        let argv = null_terminated(&self.argv);
-        let envp = null_terminated(&self.env);
+        let argv = null_terminated(self.argv.iter().map(CString::as_c_str));
+        let envp = null_terminated(self.env());
         let mut block = Blocked::all()?;
         let mut plan = ChildPlan {
             program: &self.program,
@@ -111,6 +129,7 @@ impl Launch {
             envp: &envp,
             cwd: &self.cwd,
             fds,
+            handled: handled_signals(),
             mask: block.previous,
             error: 0,
             step: "",
@@ -173,7 +192,7 @@ impl Launch {
             }
             Ok(unsafe { OwnedFd::from_raw_fd(copy) }.into())
         };
-        let vars = self.env.iter().filter_map(|pair| {
+        let vars = self.env().filter_map(|pair| {
             let bytes = pair.to_bytes();
             let at = bytes.iter().position(|&b| b == b'=')?;
             Some((
@@ -384,6 +403,8 @@ struct ChildPlan<'a> {
     envp: &'a [*const libc::c_char],
     cwd: &'a CStr,
     fds: [RawFd; 3],
+    /// Bit `n` set: signal `n` has a handler, to reset before the mask is.
+    handled: u32,
     mask: libc::sigset_t,
     error: libc::c_int,
     step: &'static str,
@@ -404,11 +425,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // table is the child's own: no CLONE_SIGHAND). Dispositions that
         // are ignored stay ignored, as exec would keep them.
         for signal in 1..32 {
-            let mut now: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(signal, std::ptr::null(), &mut now) == 0
-                && now.sa_sigaction != libc::SIG_DFL
-                && now.sa_sigaction != libc::SIG_IGN
-            {
+            if (*plan).handled & (1 << signal) != 0 {
                 libc::sigaction(signal, &default, std::ptr::null_mut());
             }
         }
@@ -500,6 +517,40 @@ impl Drop for Blocked {
     }
 }
 
+/// The kept answer of [`handled_signals`]: the generation of the handlers
+/// it was asked in (high half, see [`crate::signals::handlers_changed`])
+/// beside the signals (low half).
+#[cfg(target_os = "linux")]
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+/// The standard signals that have a handler now, as a bit set.
+#[cfg(target_os = "linux")]
+fn handled_signals() -> u32 {
+    let generation = crate::signals::handlers_generation();
+    let kept = HANDLED.load(Ordering::SeqCst);
+    if kept >> 32 == generation {
+        return kept as u32;
+    }
+    let handled = ask_handled_signals();
+    HANDLED.store(generation << 32 | u64::from(handled), Ordering::SeqCst);
+    handled
+}
+
+/// Asks the kernel which of signals 1–31 have a handler.
+#[cfg(target_os = "linux")]
+fn ask_handled_signals() -> u32 {
+    (1..32).fold(0, |set, signal| {
+        // SAFETY: sigaction with no new action only writes `now`.
+        let handled = unsafe {
+            let mut now: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut now) == 0
+                && now.sa_sigaction != libc::SIG_DFL
+                && now.sa_sigaction != libc::SIG_IGN
+        };
+        if handled { set | 1 << signal } else { set }
+    })
+}
+
 /// Our environment as `KEY=VALUE` strings, read once: the process never
 /// changes its own environment.
 fn base_env() -> &'static [(Vec<u8>, CString)] {
@@ -522,10 +573,9 @@ fn c_string(s: &OsStr, what: &str) -> Result<CString> {
 }
 
 #[cfg(target_os = "linux")]
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+fn null_terminated<'a>(strings: impl Iterator<Item = &'a CStr>) -> Vec<*const libc::c_char> {
     strings
-        .iter()
-        .map(|s| s.as_ptr())
+        .map(CStr::as_ptr)
         .chain(std::iter::once(std::ptr::null()))
         .collect()
 }
@@ -660,6 +710,35 @@ mod tests {
         let kept = above_stdio([7, 8, 9]).unwrap();
         assert_eq!(kept.fds, [7, 8, 9]);
         assert!(kept._copies.is_empty());
+    }
+
+    #[test]
+    fn a_new_handler_is_reset_in_the_child_once_announced() {
+        extern "C" fn nothing(_: libc::c_int) {}
+        let usr2 = 1u32 << libc::SIGUSR2;
+        let before = handled_signals();
+        assert_eq!(before & usr2, 0, "nothing here handles SIGUSR2");
+        // SAFETY: installs a handler that does nothing; no other test
+        // touches SIGUSR2.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as usize;
+            assert_eq!(
+                libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        assert_eq!(ask_handled_signals() & usr2, usr2);
+        crate::signals::handlers_changed();
+        assert_eq!(handled_signals() & usr2, usr2, "asked again once announced");
+        // SAFETY: puts the default back.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut());
+        }
+        crate::signals::handlers_changed();
+        assert_eq!(handled_signals() & usr2, 0);
     }
 
     #[test]

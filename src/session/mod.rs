@@ -474,12 +474,18 @@ impl Store {
             (name, detail, kind)
         } else {
             let (name, mut value) = kind.split();
-            self.ctx.redactor.mask_json(&mut value);
-            let detail = serde_json::to_string(&value)?;
-            let masked =
-                serde_json::from_value(serde_json::json!({"event": name, "detail": value}))
-                    .unwrap_or(kind);
-            (name, detail, masked)
+            if self.ctx.redactor.finds_in_json(&value) {
+                self.ctx.redactor.mask_json(&mut value);
+                let detail = serde_json::to_string(&value)?;
+                let masked =
+                    serde_json::from_value(serde_json::json!({"event": name, "detail": value}))
+                        .unwrap_or(kind);
+                (name, detail, masked)
+            } else {
+                // Nothing to mask: the same text, and the event as it is
+                // (no copy masked string by string and decoded again).
+                (name, serde_json::to_string(&value)?, kind)
+            }
         };
         let (seq, hash) = self
             .writer

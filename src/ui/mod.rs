@@ -21,6 +21,10 @@ pub struct Printer {
     paint: bool,
     /// Whether stderr (progress, errors, tracing) takes colors.
     stderr_color: bool,
+    /// What each stream takes, decided once (asking again costs a system
+    /// call for every line).
+    stdout_choice: anstream::ColorChoice,
+    stderr_choice: anstream::ColorChoice,
     quiet: bool,
     verbose: u8,
     width: Option<u16>,
@@ -64,8 +68,10 @@ impl Printer {
         };
         global.write_global();
         let takes_color = |choice: anstream::ColorChoice| choice != anstream::ColorChoice::Never;
-        let stdout_color = takes_color(anstream::AutoStream::choice(&std::io::stdout()));
-        let stderr_color = takes_color(anstream::AutoStream::choice(&std::io::stderr()));
+        let stdout_choice = anstream::AutoStream::choice(&std::io::stdout());
+        let stderr_choice = anstream::AutoStream::choice(&std::io::stderr());
+        let stdout_color = takes_color(stdout_choice);
+        let stderr_color = takes_color(stderr_choice);
         let width = std::io::stdout()
             .is_terminal()
             .then(|| console::Term::stdout().size_checked().map(|(_, w)| w))
@@ -73,6 +79,8 @@ impl Printer {
         Printer {
             paint: stdout_color || stderr_color,
             stderr_color,
+            stdout_choice,
+            stderr_choice,
             quiet,
             verbose,
             width,
@@ -108,10 +116,15 @@ impl Printer {
         if let Some(m) = &self.progress {
             let _ = m.println(text);
         } else if to_stderr {
-            let _ = writeln!(anstream::stderr().lock(), "{text}");
+            let _ = writeln!(self.stderr(), "{text}");
         } else {
             self.out(text);
         }
+    }
+
+    /// stderr, colored as decided.
+    fn stderr(&self) -> anstream::AutoStream<std::io::StderrLock<'static>> {
+        anstream::AutoStream::new(std::io::stderr().lock(), self.stderr_choice)
     }
 
     /// A printer for tests: no color.
@@ -120,6 +133,8 @@ impl Printer {
         Printer {
             paint: false,
             stderr_color: false,
+            stdout_choice: anstream::ColorChoice::Never,
+            stderr_choice: anstream::ColorChoice::Never,
             quiet: false,
             verbose: 0,
             width: None,
@@ -162,7 +177,7 @@ impl Printer {
         if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let mut out = anstream::stdout().lock();
+        let mut out = anstream::AutoStream::new(std::io::stdout(), self.stdout_choice).lock();
         if writeln!(out, "{text}").is_err() {
             STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -171,13 +186,13 @@ impl Printer {
     /// A line of progress or information on stderr (silenced by `-q`).
     pub fn info(&self, text: impl Display) {
         if !self.quiet {
-            let _ = writeln!(anstream::stderr().lock(), "{text}");
+            let _ = writeln!(self.stderr(), "{text}");
         }
     }
 
     /// An error on stderr, with an optional hint line.
     pub fn error(&self, text: impl Display, hint: Option<&str>) {
-        let mut err = anstream::stderr().lock();
+        let mut err = self.stderr();
         let _ = writeln!(err, "{} {text}", self.paint(style::BAD, "error:"));
         if let Some(h) = hint {
             let _ = writeln!(err, "  {} {h}", self.paint(style::DIM, "hint:"));
