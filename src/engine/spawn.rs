@@ -16,8 +16,9 @@
 //! parent at once). Which signals have one is asked of the kernel once
 //! (the 31 standard ones: no handler of ours uses a real-time one) and
 //! again only after [`crate::signals::handlers_changed`], which every
-//! place that installs a handler calls (tests/architecture.rs checks that
-//! they do). The exit is awaited on a pidfd from the clone
+//! place that installs a handler calls (tests/architecture.rs checks the
+//! source for it, and the debug binary the CLI suites run checks the kept
+//! answer against the kernel at every start). The exit is awaited on a pidfd from the clone
 //! itself (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid
 //! reuse; on kernels without it (before 5.2), by a blocking thread.
 
@@ -529,7 +530,18 @@ fn handled_signals() -> u32 {
     let generation = crate::signals::handlers_generation();
     let kept = HANDLED.load(Ordering::SeqCst);
     if kept >> 32 == generation {
-        return kept as u32;
+        let handled = kept as u32;
+        // The debug binary (what the CLI suites run) checks the kept answer
+        // at every start, so a handler installed unannounced — by a new
+        // dependency, say — fails the tests. Not in unit tests: their
+        // threads install handlers while others start commands.
+        #[cfg(all(debug_assertions, not(test)))]
+        assert_eq!(
+            handled,
+            ask_handled_signals(),
+            "a signal handler was installed without signals::handlers_changed()"
+        );
+        return handled;
     }
     let handled = ask_handled_signals();
     HANDLED.store(generation << 32 | u64::from(handled), Ordering::SeqCst);
