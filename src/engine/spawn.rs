@@ -18,9 +18,10 @@
 //! again only after [`crate::signals::handlers_changed`], which every
 //! place that installs a handler calls (tests/architecture.rs checks the
 //! source for it, and the debug binary the CLI suites run checks the kept
-//! answer against the kernel at every start). The exit is awaited on a pidfd from the clone
-//! itself (`CLONE_PIDFD`): no `SIGCHLD` handler, no reaper thread, no pid
-//! reuse; on kernels without it (before 5.2), by a blocking thread.
+//! answer against the kernel at every start). The exit is awaited on a
+//! pidfd from the clone itself (`CLONE_PIDFD`): no `SIGCHLD` handler, no
+//! reaper thread, no pid reuse; on kernels without it (before 5.2), by a
+//! blocking thread.
 
 use anyhow::{Context, Result, bail};
 use nix::libc;

@@ -330,7 +330,7 @@ mod tests {
                 proptest::option::of(duration()),
                 proptest::option::of(0u32..9),
                 proptest::option::of(duration()),
-                prop::collection::btree_map("[A-Z][A-Z0-9_]{0,8}", "[^\\u{0}]{0,20}", 0..3),
+                prop::collection::btree_map("[A-Z][A-Z0-9_]{0,8}", "[^$\\u{0}]{0,20}", 0..3),
                 proptest::option::of(any::<bool>()),
             )
                 .prop_map(|(run, timeout, retries, delay, env, optional)| {
