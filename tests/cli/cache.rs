@@ -24,6 +24,21 @@ fn seals(repo: &Repo) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Whether `-v ARGS` (which must succeed) read the protocols from the
+/// sealed cache rather than parsing the config.
+fn reads_cache(repo: &Repo, args: &[&str]) -> bool {
+    let r = run_within(repo, &[&["-v"], args].concat());
+    assert_eq!(r.code, 0, "{args:?}: {}\n{}", r.stdout, r.stderr);
+    r.stderr.contains(READ_FROM_CACHE)
+}
+
+/// `audit verify` exits `code` and says `line` (of the cache's view).
+fn assert_verify_says(repo: &Repo, code: i32, line: &str) {
+    let r = run_within(repo, &["audit", "verify"]);
+    assert_eq!(r.code, code, "{}", r.stdout);
+    assert!(r.stdout.contains(line), "wanted {line:?} in:\n{}", r.stdout);
+}
+
 /// A repo whose `start` ran to the end, each action appending `word` to
 /// ran.txt.
 fn started(word: &str) -> (Repo, String) {
@@ -49,21 +64,12 @@ fn a_run_keeps_the_resolved_protocols_under_a_seal_the_trail_records() {
     assert_eq!(&state["protocols"], seal, "state.json carries the seal");
 
     // Readers and writers alike read the cache, and record nothing new.
-    for args in [
-        vec!["-v", "status"],
-        vec!["-v", "next"],
-        vec!["-v", "todo"],
-        vec!["-v", "start"],
-    ] {
-        let r = run(repo.cmd(&args));
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains(READ_FROM_CACHE), "{args:?}: {}", r.stderr);
+    for cmd in ["status", "next", "todo", "start"] {
+        assert!(reads_cache(&repo, &[cmd]), "{cmd} parsed the config");
     }
     assert_eq!(seals(&repo).len(), 1);
     // `config check` always parses the file itself.
-    let r = run(repo.cmd(["-v", "config", "check"]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    assert!(!reads_cache(&repo, &["config", "check"]));
 }
 
 #[test]
@@ -77,14 +83,7 @@ fn a_forged_or_missing_cache_is_never_run_and_is_put_back() {
     repo.write(CACHE, &forged);
 
     // `audit verify` reports it, as it reports an edited view.
-    let r = run(repo.cmd(["audit", "verify"]));
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("✗ anchor view .ai_context/deploy-session/protocols.json"),
-        "{}",
-        r.stdout
-    );
+    assert_verify_says(&repo, 1, &format!("✗ anchor view {CACHE}"));
 
     let r = run(repo.cmd(["-v", "start", "--rerun", "start.2.1"]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
@@ -101,14 +100,7 @@ fn a_forged_or_missing_cache_is_never_run_and_is_put_back() {
     // The vouched bytes are back, under the same seal: no new line.
     assert_eq!(std::fs::read(repo.path().join(CACHE)).unwrap(), sealed);
     assert_eq!(seals(&repo).len(), 1);
-    let r = run(repo.cmd(["audit", "verify"]));
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("✓ anchor view .ai_context/deploy-session/protocols.json"),
-        "{}",
-        r.stdout
-    );
+    assert_verify_says(&repo, 0, &format!("✓ anchor view {CACHE}"));
 
     // Deleted: parsed again, put back, no new line.
     std::fs::remove_file(repo.path().join(CACHE)).unwrap();
@@ -116,8 +108,7 @@ fn a_forged_or_missing_cache_is_never_run_and_is_put_back() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(std::fs::read(repo.path().join(CACHE)).unwrap(), sealed);
     assert_eq!(seals(&repo).len(), 1);
-    let r = run(repo.cmd(["-v", "status"]));
-    assert!(r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    assert!(reads_cache(&repo, &["status"]));
 }
 
 #[test]
@@ -126,9 +117,7 @@ fn an_edited_config_is_resolved_again_and_sealed_anew() {
     let edited = config.replace("echo config", "echo edited");
     repo.write("deploy-session.yaml", &edited);
     // A reader parses the new config (and keeps nothing).
-    let r = run(repo.cmd(["-v", "next"]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    assert!(!reads_cache(&repo, &["next"]));
     assert_eq!(seals(&repo).len(), 1);
 
     let r = run(repo.cmd(["start", "--rerun", "start.2.1"]));
@@ -139,8 +128,7 @@ fn an_edited_config_is_resolved_again_and_sealed_anew() {
     assert_eq!(two[1]["detail"]["config_sha256"], sha256(edited.as_bytes()));
     let cache = std::fs::read(repo.path().join(CACHE)).unwrap();
     assert_eq!(two[1]["detail"]["cache_sha256"], sha256(&cache));
-    let r = run(repo.cmd(["-v", "next"]));
-    assert!(r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    assert!(reads_cache(&repo, &["next"]));
 
     // Back to the first config, with nothing left to run: the cache is
     // kept all the same, by the run that found nothing to do.
@@ -148,8 +136,7 @@ fn an_edited_config_is_resolved_again_and_sealed_anew() {
     let r = run(repo.cmd(["start"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(seals(&repo).len(), 3);
-    let r = run(repo.cmd(["-v", "next"]));
-    assert!(r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
+    assert!(reads_cache(&repo, &["next"]));
 }
 
 #[test]
@@ -220,22 +207,13 @@ fn a_fifo_in_the_caches_place_hangs_nothing_and_is_reported() {
     std::fs::remove_file(&cache).unwrap();
     nix::unistd::mkfifo(&cache, nix::sys::stat::Mode::S_IRWXU).unwrap();
     // Readers parse instead (a FIFO would block an open that waits).
-    let r = run_within(&repo, &["-v", "next"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains(READ_FROM_CACHE), "{}", r.stderr);
-    let r = run_within(&repo, &["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("✗ anchor view .ai_context/deploy-session/protocols.json: cannot be read"),
-        "{}",
-        r.stdout
-    );
+    assert!(!reads_cache(&repo, &["next"]));
+    assert_verify_says(&repo, 1, &format!("✗ anchor view {CACHE}: cannot be read"));
     // The next writer puts the sealed cache back in its place.
     let r = run_within(&repo, &["start", "--rerun", "start.2.1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(std::fs::metadata(&cache).unwrap().is_file());
-    assert_eq!(run_within(&repo, &["audit", "verify"]).code, 0);
+    assert_verify_says(&repo, 0, &format!("✓ anchor view {CACHE}"));
     assert_eq!(seals(&repo).len(), 1);
 }
 
